@@ -1,0 +1,16 @@
+"""graphcompiler: the graph model, layer registry, project files, shape inference, cost and compiler."""
+
+from .compiler import GraphModule, compile, inference_outputs
+from .cost import Cost, cost
+from .errors import GraphError
+from .graph import Graph, Link, Node
+from .layers import REGISTRY, get_spec
+from .project import FORMAT, Project, validate
+from .shapes import NodeShapes, infer_shapes, shape_errors
+from .yamlformat import dumps, load, loads, save
+
+__all__ = [
+    "GraphModule", "compile", "inference_outputs", "Cost", "cost", "GraphError", "Graph", "Link", "Node",
+    "REGISTRY", "get_spec", "FORMAT", "Project", "validate", "NodeShapes", "infer_shapes", "shape_errors",
+    "dumps", "load", "loads", "save",
+]

@@ -1,0 +1,120 @@
+"""compile(): turn a sound Graph into one torch.nn.Module that runs its nodes in order."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import networkx as nx
+import torch
+from torch import Tensor, nn
+
+from .errors import GraphError
+from .graph import Graph
+from .layers import REGISTRY, get_spec
+from .layers.rules import fmt
+from .shapes import NodeShapes, infer_shapes, shape_errors
+
+
+def _raise_first(errors: list[GraphError]) -> None:
+    if errors:
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise GraphError(errors[0].message + more, node=errors[0].node)
+
+
+def inference_outputs(graph: Graph) -> list[str]:
+    """The nodes a deployed network returns: non-loss nodes whose results only feed losses, or nothing."""
+    losses = {n.id for n in graph.nodes() if _is_loss(n.type)}
+    return [n.id for n in graph.nodes()
+            if n.id not in losses and n.type != "Input"
+            and all(succ in losses for succ in graph.nx.successors(n.id))]
+
+
+def _is_loss(layer_type: str) -> bool:
+    spec = REGISTRY.get(layer_type)
+    return bool(spec and spec.is_loss)
+
+
+class GraphModule(nn.Module):
+    """A compiled network. Submodules are named after node ids.
+
+    Calling convention: inputs by Input node id, as keywords (``module(x=images, y=labels)``) or
+    positionally in ``input_names`` order; the result is a dict from output name (the node id)
+    to tensor, in ``output_names`` order. ``loss(...)`` returns the scalar training loss.
+    """
+
+    def __init__(self, graph: Graph, outputs: Iterable[str] | None = None, inference: bool = False):
+        super().__init__()
+        shapes = infer_shapes(graph)
+        _raise_first(shape_errors(shapes))
+        chosen = list(outputs) if outputs is not None else (
+            inference_outputs(graph) if inference else
+            [n.id for n in graph.nodes() if graph.nx.out_degree(n.id) == 0])
+        for name in chosen:
+            if name not in graph:
+                raise GraphError(f"requested output '{name}' is not a node of the graph", node=name)
+        if not chosen:
+            raise GraphError("the graph has no output: nothing to compute")
+        needed = set(chosen).union(*(nx.ancestors(graph.nx, n) for n in chosen))
+        self.input_names: list[str] = []
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+        self.output_names: list[str] = list(chosen)
+        self.loss_names: list[str] = [n for n in chosen if shapes[n].spec.is_loss]
+        self.steps: list[tuple[str, list[str]]] = []
+        for node_id in graph.topological_order():
+            if node_id not in needed:
+                continue
+            info: NodeShapes = shapes[node_id]
+            if info.spec.type == "Input":
+                self.input_names.append(node_id)
+                self.input_shapes[node_id] = info.outputs["y"]
+                continue
+            self.add_module(node_id, info.spec.build(info.inputs, info.params))
+            feeds = graph.inputs_of(node_id)
+            ports = info.spec.input_ports(info.params)
+            self.steps.append((node_id, [self._key(graph, *feeds[p]) for p in ports]))
+
+    @staticmethod
+    def _key(graph: Graph, node_id: str, port: str) -> str:
+        outputs = get_spec(graph.node(node_id).type).outputs
+        return node_id if len(outputs) == 1 else f"{node_id}.{port}"
+
+    def _bind(self, args: tuple, kwargs: dict) -> dict[str, Tensor]:
+        if len(args) > len(self.input_names):
+            raise GraphError(f"got {len(args)} positional inputs; the network takes "
+                             f"{len(self.input_names)}: {', '.join(self.input_names)}")
+        env = dict(zip(self.input_names, args))
+        for name, value in kwargs.items():
+            if name not in self.input_shapes:
+                raise GraphError(f"unknown input '{name}'; the network takes {', '.join(self.input_names)}")
+            if name in env:
+                raise GraphError(f"input '{name}' given twice")
+            env[name] = value
+        for name, shape in self.input_shapes.items():
+            if name not in env:
+                raise GraphError(f"missing input '{name}' (N x {fmt(shape)}); the network takes "
+                                 f"{', '.join(self.input_names)}")
+            value = env[name]
+            if not isinstance(value, Tensor) or tuple(value.shape[1:]) != shape:
+                got = fmt(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
+                raise GraphError(f"input '{name}' must be N x {fmt(shape)}, got {got}")
+        return env
+
+    def forward(self, *args: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
+        """Run every node in topological order; return the outputs by name."""
+        env = self._bind(args, inputs)
+        modules = self._modules
+        for node_id, sources in self.steps:
+            env[node_id] = modules[node_id](*[env[s] for s in sources])
+        return {name: env[name] for name in self.output_names}
+
+    def loss(self, *args: Tensor, **inputs: Tensor) -> Tensor:
+        """The training loss: the sum over loss outputs of their mean."""
+        if not self.loss_names:
+            raise GraphError("the network has no loss layer among its outputs")
+        outputs = self(*args, **inputs)
+        return torch.stack([outputs[name].mean() for name in self.loss_names]).sum()
+
+
+def compile(graph: Graph, outputs: Iterable[str] | None = None, inference: bool = False) -> GraphModule:
+    """Compile a sound graph; ``inference=True`` drops loss nodes and the inputs only they need."""
+    return GraphModule(graph, outputs, inference)

@@ -1,0 +1,34 @@
+"""The one error type every graphcompiler failure is reported with."""
+
+from __future__ import annotations
+
+
+class GraphError(Exception):
+    """A problem with a project, graph or tensor, located as precisely as is known.
+
+    ``where`` is a path into the project file (``networks.main.nodes[3].params.kernel``),
+    ``node`` the id of the node at fault, ``file``/``line`` where the text lives.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, node: str | None = None,
+                 file: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.node = node
+        self.file = file
+        self.line = line
+
+    def located(self, *, where: str | None = None, file: str | None = None,
+                line: int | None = None) -> "GraphError":
+        """Return a copy with missing location parts filled in."""
+        return GraphError(self.message, where=self.where or where, node=self.node,
+                          file=self.file or file, line=self.line or line)
+
+    def __str__(self) -> str:
+        prefix = ""
+        if self.file:
+            prefix = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        if self.where:
+            prefix += f"{self.where}: "
+        return prefix + self.message

@@ -1,0 +1,183 @@
+"""Graph: layers as nodes, port-to-port links as edges, over a networkx MultiDiGraph."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+from torch import nn
+
+from .errors import GraphError
+from .layers import get_spec
+
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Node ids become attribute names on the compiled nn.Module, so they must not shadow its API.
+RESERVED_IDS = frozenset(dir(nn.Module)) | {"training", "input_names", "output_names", "steps"}
+
+
+@dataclass
+class Node:
+    """One layer: its id, registry type, explicitly set params and canvas position."""
+
+    id: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    pos: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A connection from an output port of one node to an input port of another."""
+
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+
+def check_id(node_id: Any) -> None:
+    """Refuse a node id that is not a Python identifier or that the compiled module reserves."""
+    if not isinstance(node_id, str) or not _ID.match(node_id):
+        raise GraphError(f"node id {node_id!r} must be letters, digits and _ and not start with a digit")
+    if node_id in RESERVED_IDS:
+        raise GraphError(f"node id '{node_id}' is reserved (it names part of torch.nn.Module); pick another")
+
+
+class Graph:
+    """A network: nodes keyed by id, links keyed by their target (node, input port).
+
+    An input port takes at most one link; an output port feeds any number. The graph is
+    kept acyclic: a link that would close a cycle is refused.
+    """
+
+    def __init__(self) -> None:
+        self.nx = nx.MultiDiGraph()
+
+    def __contains__(self, node_id: str) -> bool:
+        return node_id in self.nx
+
+    def __len__(self) -> int:
+        return len(self.nx)
+
+    def node(self, node_id: str) -> Node:
+        """The node called ``node_id``."""
+        if node_id not in self.nx:
+            raise GraphError(f"no node '{node_id}'", node=node_id)
+        return self.nx.nodes[node_id]["node"]
+
+    def nodes(self) -> Iterator[Node]:
+        """Nodes in insertion order."""
+        return (data["node"] for _, data in self.nx.nodes(data=True))
+
+    def links(self) -> list[Link]:
+        """All links in insertion order."""
+        return [data["link"] for _, _, data in self.nx.edges(data=True)]
+
+    def add_node(self, node_id: str, layer_type: str, params: dict[str, Any] | None = None,
+                 pos: tuple[float, float] = (0.0, 0.0)) -> Node:
+        """Add a layer; its type must be registered and its id new and valid."""
+        check_id(node_id)
+        if node_id in self.nx:
+            raise GraphError(f"duplicate node id '{node_id}'", node=node_id)
+        get_spec(layer_type)
+        node = Node(node_id, layer_type, dict(params or {}), (float(pos[0]), float(pos[1])))
+        self.nx.add_node(node_id, node=node)
+        return node
+
+    def remove_node(self, node_id: str) -> None:
+        """Remove a node and every link touching it."""
+        self.node(node_id)
+        self.nx.remove_node(node_id)
+
+    def default_port(self, node_id: str, output: bool) -> str:
+        """The node's only output (or input) port; an error if it has several or none."""
+        node = self.node(node_id)
+        spec = get_spec(node.type)
+        ports = spec.outputs if output else spec.input_ports(spec.resolve(node.params))
+        if len(ports) != 1:
+            kind = "output" if output else "input"
+            names = ", ".join(ports) or "none"
+            raise GraphError(f"'{node_id}' ({node.type}) has {kind} ports {names}; name one, "
+                             f"as '{node_id}.{ports[0] if ports else 'port'}'", node=node_id)
+        return ports[0]
+
+    def connect(self, src: str, dst: str, src_port: str | None = None, dst_port: str | None = None) -> Link:
+        """Link ``src.src_port`` to ``dst.dst_port``; ports default to the node's only port."""
+        for node_id in (src, dst):
+            if node_id not in self.nx:
+                raise GraphError(f"link to missing node '{node_id}'", node=node_id)
+        src_port = src_port or self.default_port(src, output=True)
+        dst_port = dst_port or self.default_port(dst, output=False)
+        src_spec, dst_node = get_spec(self.node(src).type), self.node(dst)
+        if src_port not in src_spec.outputs:
+            raise GraphError(f"'{src}' ({src_spec.type}) has no output port '{src_port}' "
+                             f"(its outputs: {', '.join(src_spec.outputs) or 'none'})", node=src)
+        dst_spec = get_spec(dst_node.type)
+        dst_ports = dst_spec.input_ports(dst_spec.resolve(dst_node.params))
+        if dst_port not in dst_ports:
+            raise GraphError(f"'{dst}' ({dst_spec.type}) has no input port '{dst_port}' "
+                             f"(its inputs: {', '.join(dst_ports) or 'none'})", node=dst)
+        taken = self.source_of(dst, dst_port)
+        if taken is not None:
+            raise GraphError(f"input '{dst}.{dst_port}' is already fed by '{taken[0]}'", node=dst)
+        if src == dst or nx.has_path(self.nx, dst, src):
+            path = [src] if src == dst else nx.shortest_path(self.nx, dst, src)
+            raise GraphError(f"link {src} -> {dst} would make a cycle: {' -> '.join(path + [dst])}", node=dst)
+        link = Link(src, src_port, dst, dst_port)
+        self.nx.add_edge(src, dst, key=dst_port, link=link)
+        return link
+
+    def disconnect(self, dst: str, dst_port: str) -> Link:
+        """Remove the link feeding ``dst.dst_port`` and return it."""
+        source = self.source_of(dst, dst_port)
+        if source is None:
+            raise GraphError(f"input '{dst}.{dst_port}' is not connected", node=dst)
+        link = self.nx.edges[source[0], dst, dst_port]["link"]
+        self.nx.remove_edge(source[0], dst, key=dst_port)
+        return link
+
+    def source_of(self, dst: str, dst_port: str) -> tuple[str, str] | None:
+        """(node, output port) feeding ``dst.dst_port``, or None when it is free."""
+        for src, _, key, data in self.nx.in_edges(dst, keys=True, data=True):
+            if key == dst_port:
+                return src, data["link"].src_port
+        return None
+
+    def inputs_of(self, node_id: str) -> dict[str, tuple[str, str]]:
+        """Input port -> (source node, source port) for every connected input of a node."""
+        return {key: (src, data["link"].src_port)
+                for src, _, key, data in self.nx.in_edges(node_id, keys=True, data=True)}
+
+    def topological_order(self) -> list[str]:
+        """Node ids so that every link goes forward; ties keep insertion order."""
+        return list(nx.lexicographical_topological_sort(self.nx, key=self._insertion_index().__getitem__))
+
+    def _insertion_index(self) -> dict[str, int]:
+        return {node_id: i for i, node_id in enumerate(self.nx)}
+
+    def unique_id(self, base: str) -> str:
+        """``base`` if free, else ``base`` with the smallest free number appended (conv1, conv2...)."""
+        stem = base.rstrip("0123456789") or base
+        if base not in self.nx and base not in RESERVED_IDS:
+            return base
+        n = 1
+        while f"{stem}{n}" in self.nx:
+            n += 1
+        return f"{stem}{n}"
+
+    def copy(self) -> "Graph":
+        """A deep copy (nodes and their params are not shared)."""
+        other = Graph()
+        for node in self.nodes():
+            other.add_node(node.id, node.type, dict(node.params), node.pos)
+        for link in self.links():
+            other.nx.add_edge(link.src, link.dst, key=link.dst_port, link=link)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return list(self.nodes()) == list(other.nodes()) and \
+            sorted(self.links(), key=str) == sorted(other.links(), key=str)

@@ -1,0 +1,36 @@
+"""Affine: a fully connected layer that flattens its input first, as NNC's does."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .rules import numel
+from .spec import Bool, Int, LayerSpec
+
+
+class FlatLinear(nn.Linear):
+    """nn.Linear over the flattened sample, so its state_dict keys stay weight and bias."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Flatten all but the batch axis, then apply the linear map."""
+        return super().forward(x.flatten(1))
+
+
+def _cost(ins, outs, p):
+    weights = numel(ins[0]) * p.out_features
+    return weights + (p.out_features if p.bias else 0), weights
+
+
+AFFINE = LayerSpec(
+    type="Affine",
+    category="Basic",
+    doc="Fully connected layer y = Wx + b over the input flattened to one axis.",
+    params=(Int("out_features", default=100, lo=1, search=(16, 32, 64, 128, 256, 512, 1024)),
+            Bool("bias", default=True)),
+    shape=lambda ins, p: ((p.out_features,),),
+    build=lambda ins, p: FlatLinear(numel(ins[0]), p.out_features, p.bias),
+    cost=_cost,
+    summary=lambda p: str(p.out_features),
+)
+
+SPECS = (AFFINE,)

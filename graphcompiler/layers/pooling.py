@@ -1,0 +1,88 @@
+"""Pooling and upsampling over C x H x W inputs."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .rules import axis_name, need_rank, window_out
+from .spec import Bool, Choice, Ints, LayerSpec, ShapeError
+
+_POOL = (
+    Ints("kernel", default=[2, 2], length=2, lo=1, search=([2, 2], [3, 3])),
+    Ints("stride", default=[2, 2], length=2, lo=1, doc="NNC's default is the kernel size"),
+    Ints("pad", default=[0, 0], length=2, lo=0, doc="padding on each side, at most half the kernel"),
+)
+
+
+def _pool_shape(kind: str):
+    def rule(ins, p):
+        (x,) = ins
+        need_rank(x, 3, kind)
+        for i in range(2):
+            if 2 * p.pad[i] > p.kernel[i]:
+                raise ShapeError(f"pad {p.pad[i]} is more than half the kernel {p.kernel[i]} "
+                                 f"along {axis_name(3, i + 1)}")
+        return ((x[0],) + tuple(window_out(x[i + 1], p.kernel[i], p.stride[i], p.pad[i], 1,
+                                           axis_name(3, i + 1)) for i in range(2)),)
+    return rule
+
+
+def _window_summary(p) -> str:
+    return f"{p.kernel[0]}x{p.kernel[1]}" + (f", s{p.stride[0]}x{p.stride[1]}" if p.stride != p.kernel else "")
+
+
+MAX_POOLING = LayerSpec(
+    type="MaxPooling",
+    category="Pooling",
+    doc="Maximum over each kernel window.",
+    params=_POOL,
+    shape=_pool_shape("MaxPooling"),
+    build=lambda ins, p: nn.MaxPool2d(p.kernel, p.stride, p.pad),
+    summary=_window_summary,
+)
+
+AVERAGE_POOLING = LayerSpec(
+    type="AveragePooling",
+    category="Pooling",
+    doc="Mean over each kernel window.",
+    params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
+    shape=_pool_shape("AveragePooling"),
+    build=lambda ins, p: nn.AvgPool2d(p.kernel, p.stride, p.pad, count_include_pad=p.including_pad),
+    summary=_window_summary,
+)
+
+
+def _global_shape(ins, p):
+    (x,) = ins
+    need_rank(x, 3, "GlobalAveragePooling")
+    return ((x[0], 1, 1),)
+
+
+GLOBAL_AVERAGE_POOLING = LayerSpec(
+    type="GlobalAveragePooling",
+    category="Pooling",
+    doc="Mean over all of height and width; the output is C x 1 x 1 as in NNC.",
+    shape=_global_shape,
+    build=lambda ins, p: nn.AdaptiveAvgPool2d(1),
+)
+
+
+def _unpool_shape(ins, p):
+    (x,) = ins
+    need_rank(x, 3, "Unpooling")
+    return ((x[0], x[1] * p.factor[0], x[2] * p.factor[1]),)
+
+
+UNPOOLING = LayerSpec(
+    type="Unpooling",
+    category="Pooling",
+    doc="Upsampling by an integer factor per axis, nearest-neighbour or bilinear.",
+    params=(Ints("factor", default=[2, 2], length=2, lo=1),
+            Choice("mode", default="nearest", choices=("nearest", "bilinear"), search=("nearest", "bilinear"))),
+    shape=_unpool_shape,
+    build=lambda ins, p: nn.Upsample(scale_factor=tuple(float(f) for f in p.factor), mode=p.mode,
+                                     align_corners=False if p.mode == "bilinear" else None),
+    summary=lambda p: f"x{p.factor[0]}x{p.factor[1]} {p.mode}",
+)
+
+SPECS = (MAX_POOLING, AVERAGE_POOLING, GLOBAL_AVERAGE_POOLING, UNPOOLING)

@@ -1,0 +1,225 @@
+"""The declarative pieces a layer type is made of: typed parameters and the layer spec."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from ..errors import GraphError
+
+Shape = tuple[int, ...]
+"""A tensor shape without its batch axis, which is always first and symbolic (N)."""
+
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
+
+
+class ShapeError(GraphError):
+    """A shape rule's refusal; shape inference adds the node it happened at."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bounds_text(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"in [{lo}, {hi}]"
+    if lo == 1:
+        return "positive"
+    if lo is not None:
+        return f">= {lo}"
+    if hi is not None:
+        return f"<= {hi}"
+    return ""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named, typed layer parameter with a default and a valid range."""
+
+    name: str
+    default: Any
+    doc: str = ""
+    search: tuple = ()
+    """Values the architecture search may switch this parameter between."""
+
+    kind = "param"
+
+    def check(self, value: Any) -> Any:
+        """Return the normalised value, or raise ValueError saying what was expected."""
+        raise NotImplementedError
+
+    def expected(self) -> str:
+        """Human words for what a valid value looks like."""
+        raise NotImplementedError
+
+    def _fail(self, value: Any) -> None:
+        raise ValueError(f"expected {self.expected()}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Int(Param):
+    """An integer within [lo, hi]."""
+
+    lo: int | None = None
+    hi: int | None = None
+    kind = "int"
+
+    def expected(self) -> str:
+        bounds = _bounds_text(self.lo, self.hi)
+        return f"an int {bounds}".rstrip() if bounds != "positive" else "a positive int"
+
+    def check(self, value: Any) -> int:
+        if not _is_int(value) or (self.lo is not None and value < self.lo) or \
+                (self.hi is not None and value > self.hi):
+            self._fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Float(Param):
+    """A real number within [lo, hi] (hi exclusive when ``hi_open``)."""
+
+    lo: float | None = None
+    hi: float | None = None
+    hi_open: bool = False
+    kind = "float"
+
+    def expected(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"a number in [{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"a number >= {self.lo}"
+        return "a number"
+
+    def check(self, value: Any) -> float:
+        if not (_is_int(value) or isinstance(value, float)) or not math.isfinite(value):
+            self._fail(value)
+        too_high = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
+        if (self.lo is not None and value < self.lo) or too_high:
+            self._fail(value)
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Bool(Param):
+    """true or false."""
+
+    kind = "bool"
+
+    def expected(self) -> str:
+        return "true or false"
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self._fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Param):
+    """One of a fixed set of strings."""
+
+    choices: tuple[str, ...] = ()
+    kind = "choice"
+
+    def expected(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def check(self, value: Any) -> str:
+        if value not in self.choices:
+            self._fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Ints(Param):
+    """A list of ints, of a fixed length or any length >= 1, each >= lo."""
+
+    length: int | None = None
+    lo: int | None = None
+    allow_infer: bool = False
+    """Whether one entry may be -1, meaning 'whatever makes the sizes match' (Reshape)."""
+
+    kind = "ints"
+
+    def expected(self) -> str:
+        count = _COUNT_WORDS.get(self.length, str(self.length)) if self.length else "a list of"
+        noun = "ints" if self.length != 1 else "int"
+        bounds = _bounds_text(self.lo, None)
+        text = f"{count} {bounds + ' ' if bounds == 'positive' else ''}{noun}"
+        if bounds and bounds != "positive":
+            text += f" {bounds}"
+        if self.allow_infer:
+            text += " (one may be -1)"
+        return text
+
+    def check(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) for v in value):
+            self._fail(value)
+        if self.length is not None and len(value) != self.length:
+            self._fail(value)
+        inferred = [v for v in value if v == -1] if self.allow_infer else []
+        if len(inferred) > 1:
+            self._fail(value)
+        if self.lo is not None and any(v < self.lo and not (v == -1 and inferred) for v in value):
+            self._fail(value)
+        return tuple(value)
+
+
+def _no_cost(ins: tuple[Shape, ...], outs: tuple[Shape, ...], p: SimpleNamespace) -> tuple[int, int]:
+    return 0, 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Everything known about one layer type, declared once.
+
+    ``shape(ins, p)`` maps input shapes (in port order) and resolved params to output shapes
+    or raises ShapeError; ``build(ins, p)`` returns the torch module; ``cost(ins, outs, p)``
+    returns (parameter count, multiply-adds per sample).
+    """
+
+    type: str
+    category: str
+    doc: str
+    shape: Callable[[tuple[Shape, ...], SimpleNamespace], tuple[Shape, ...]]
+    build: Callable[[tuple[Shape, ...], SimpleNamespace], Any] | None = None
+    params: tuple[Param, ...] = ()
+    inputs: tuple[str, ...] | Callable[[SimpleNamespace], tuple[str, ...]] = ("x",)
+    outputs: tuple[str, ...] = ("y",)
+    cost: Callable[[tuple[Shape, ...], tuple[Shape, ...], SimpleNamespace], tuple[int, int]] = _no_cost
+    is_loss: bool = False
+    summary: Callable[[SimpleNamespace], str] | None = None
+    """The one or two params that matter, for node captions and statistics (``64, 3x3``)."""
+
+    _by_name: dict = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
+
+    def param(self, name: str) -> Param | None:
+        """The parameter spec called ``name``, or None."""
+        return self._by_name.get(name)
+
+    def resolve(self, params: dict[str, Any], where: str | None = None) -> SimpleNamespace:
+        """Check explicit params against the spec and fill in defaults; raise GraphError."""
+        for name in params:
+            if name not in self._by_name:
+                known = ", ".join(self._by_name) or "none"
+                raise GraphError(f"unknown param '{name}' for {self.type} (its params: {known})",
+                                 where=f"{where}.{name}" if where else name)
+        values = {}
+        for spec in self.params:
+            raw = params.get(spec.name, spec.default)
+            try:
+                values[spec.name] = spec.check(raw)
+            except ValueError as exc:
+                raise GraphError(str(exc), where=f"{where}.{spec.name}" if where else spec.name) from None
+        return SimpleNamespace(**values)
+
+    def input_ports(self, p: SimpleNamespace) -> tuple[str, ...]:
+        """The input port names for resolved params ``p``."""
+        return self.inputs(p) if callable(self.inputs) else self.inputs

@@ -1,0 +1,96 @@
+"""Shape inference: a pure walk over the graph giving each node its output shapes or its error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from .errors import GraphError
+from .graph import Graph
+from .layers import REGISTRY, LayerSpec, Shape, get_spec
+from .layers.rules import fmt
+
+
+@dataclass
+class NodeShapes:
+    """What inference found for one node.
+
+    ``outputs`` maps output port to shape when the node is sound; otherwise ``error`` says why,
+    or ``blocked`` is set because an upstream node failed (the root cause is reported there).
+    """
+
+    spec: LayerSpec | None
+    params: SimpleNamespace | None = None
+    inputs: tuple[Shape, ...] = ()
+    outputs: dict[str, Shape] | None = None
+    error: GraphError | None = None
+    blocked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the node's outputs are known."""
+        return self.outputs is not None
+
+    def describe(self) -> str:
+        """Output shape text for captions and statistics (``64x224x224``, ``?`` when unknown)."""
+        if self.outputs is None:
+            return "?"
+        return ", ".join(fmt(s) for s in self.outputs.values())
+
+
+def _fail(result: NodeShapes, node_id: str, node_type: str, message: str) -> NodeShapes:
+    result.error = GraphError(f"{node_id} ({node_type}): {message}", node=node_id)
+    return result
+
+
+def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> NodeShapes:
+    """Infer one node given the results of all its predecessors."""
+    node = graph.node(node_id)
+    spec = REGISTRY.get(node.type)
+    result = NodeShapes(spec)
+    if spec is None:
+        try:
+            get_spec(node.type)
+        except GraphError as exc:
+            return _fail(result, node_id, node.type, exc.message)
+    try:
+        result.params = spec.resolve(node.params)
+    except GraphError as exc:
+        return _fail(result, node_id, node.type, f"param {exc.where}: {exc.message}")
+    ports = spec.input_ports(result.params)
+    feeds = graph.inputs_of(node_id)
+    stray = [port for port in feeds if port not in ports]
+    if stray:
+        return _fail(result, node_id, node.type, f"link into unknown input port '{stray[0]}' "
+                     f"(its inputs: {', '.join(ports) or 'none'})")
+    shapes = []
+    for port in ports:
+        if port not in feeds:
+            return _fail(result, node_id, node.type, f"input '{port}' is not connected")
+        src, src_port = feeds[port]
+        upstream = known[src]
+        if upstream.outputs is None:
+            result.blocked = True
+            return result
+        shapes.append(upstream.outputs[src_port])
+    result.inputs = tuple(shapes)
+    try:
+        outs = spec.shape(result.inputs, result.params)
+    except GraphError as exc:
+        given = ", ".join(f"{port} {fmt(s)}" for port, s in zip(ports, shapes))
+        return _fail(result, node_id, node.type, exc.message + (f" (inputs: {given})" if given else ""))
+    result.outputs = dict(zip(spec.outputs, outs))
+    return result
+
+
+def infer_shapes(graph: Graph) -> dict[str, NodeShapes]:
+    """Every node's output shapes or error, in topological order."""
+    known: dict[str, NodeShapes] = {}
+    for node_id in graph.topological_order():
+        known[node_id] = infer_node(graph, node_id, known)
+    return known
+
+
+def shape_errors(shapes: dict[str, NodeShapes]) -> list[GraphError]:
+    """The root-cause errors of an inference result, in topological order."""
+    return [info.error for info in shapes.values() if info.error is not None]

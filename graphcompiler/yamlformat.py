@@ -1,0 +1,235 @@
+"""Reading and writing .graph.yaml project files: safe, strict, located errors, canonical output."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GraphError
+from .graph import Graph, check_id
+from .layers import get_spec
+from .project import FORMAT, Project
+
+_LINK = re.compile(r"\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*->\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*\Z")
+_NAME = re.compile(r"[A-Za-z_]\w*\Z")
+_NODE_KEYS = ("id", "type", "params", "pos")
+_NETWORK_KEYS = ("nodes", "links")
+_OWN_KEYS = ("format", "name", "description", "networks")
+
+
+def load(path: str | os.PathLike) -> Project:
+    """Read a project file; any problem raises GraphError naming file, line and field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GraphError("no such file", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GraphError(f"cannot read: {exc}", file=str(path)) from None
+    return loads(text, file=str(path))
+
+
+def loads(text: str, file: str | None = None) -> Project:
+    """Parse project text; ``file`` is only used in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise GraphError(f"{exc.problem}; project files hold plain data only (no tags such as !!python/...)",
+                         file=file, line=line) from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise GraphError(f"not valid YAML: {exc.problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise GraphError(f"not valid YAML: {exc}", file=file) from None
+    try:
+        return _project(data, text)
+    except GraphError as exc:
+        raise exc.located(file=file, line=_line_of(text, exc.where)) from None
+
+
+def _expect(value: Any, kind: type | tuple, where: str, what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise GraphError(f"expected {what}, got {value!r}", where=where)
+    return value
+
+
+def _project(data: Any, text: str) -> Project:
+    if data is None:
+        raise GraphError(f"the file is empty; a project starts with 'format: {FORMAT}'")
+    _expect(data, dict, "top level", "a mapping of sections (format, name, networks, ...)")
+    if data.get("format") != FORMAT:
+        raise GraphError(f"expected '{FORMAT}', got {data.get('format')!r}; is this a netcanvas project?",
+                         where="format")
+    name = _expect(data.get("name", "untitled"), str, "name", "a string")
+    description = data.get("description")
+    if description is not None:
+        _expect(description, str, "description", "a string")
+    networks = _expect(data.get("networks"), dict, "networks", "a mapping from network name to network")
+    if not networks:
+        raise GraphError("expected at least one network", where="networks")
+    project = Project(name=name, networks={}, description=description, header=_header(text),
+                      sections={k: v for k, v in data.items() if k not in _OWN_KEYS})
+    for net_name, body in networks.items():
+        where = f"networks.{net_name}"
+        if not isinstance(net_name, str) or not _NAME.match(net_name):
+            raise GraphError(f"network name {net_name!r} must be letters, digits and _", where=where)
+        project.networks[net_name] = _graph(body, where)
+    return project
+
+
+def _graph(body: Any, where: str) -> Graph:
+    _expect(body, dict, where, "a mapping with nodes and links")
+    for key in body:
+        if key not in _NETWORK_KEYS:
+            raise GraphError(f"unknown key '{key}' (a network has {', '.join(_NETWORK_KEYS)})", where=where)
+    graph = Graph()
+    first_seen: dict[str, int] = {}
+    for i, item in enumerate(_expect(body.get("nodes", []), list, f"{where}.nodes", "a list of nodes")):
+        _node(graph, item, f"{where}.nodes[{i}]", first_seen, i)
+    for j, item in enumerate(_expect(body.get("links", []) or [], list, f"{where}.links", "a list of links")):
+        _link(graph, item, f"{where}.links[{j}]")
+    return graph
+
+
+def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index: int) -> None:
+    _expect(item, dict, where, "a node mapping {id, type, params, pos}")
+    for key in item:
+        if key not in _NODE_KEYS:
+            raise GraphError(f"unknown key '{key}' (a node has {', '.join(_NODE_KEYS)})", where=where)
+    for key in ("id", "type"):
+        if key not in item:
+            raise GraphError(f"missing '{key}'", where=where)
+    node_id = item["id"]
+    try:
+        check_id(node_id)
+    except GraphError as exc:
+        raise exc.located(where=f"{where}.id") from None
+    if node_id in first_seen:
+        raise GraphError(f"duplicate node id '{node_id}' (first used by nodes[{first_seen[node_id]}])",
+                         where=f"{where}.id")
+    first_seen[node_id] = index
+    spec = get_spec(_expect(item["type"], str, f"{where}.type", "a layer type name"), where=f"{where}.type")
+    params = item.get("params") or {}
+    _expect(params, dict, f"{where}.params", "a mapping of param names to values")
+    spec.resolve(params, where=f"{where}.params")
+    pos = item.get("pos", [0, 0])
+    if not (isinstance(pos, list) and len(pos) == 2 and
+            all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+        raise GraphError(f"expected two numbers [x, y], got {pos!r}", where=f"{where}.pos")
+    graph.add_node(node_id, spec.type, params, tuple(pos))
+
+
+def _link(graph: Graph, item: Any, where: str) -> None:
+    match = _LINK.match(item) if isinstance(item, str) else None
+    if not match:
+        raise GraphError(f"expected 'source -> target' (ports as node.port), got {item!r}", where=where)
+    src, src_port, dst, dst_port = match.groups()
+    try:
+        graph.connect(src, dst, src_port, dst_port)
+    except GraphError as exc:
+        raise GraphError(exc.message, where=where, node=exc.node) from None
+
+
+def _header(text: str) -> str:
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if not line.startswith("#") and line.strip():
+            break
+        lines.append(line)
+    return "".join(lines)
+
+
+def _path_parts(where: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in where.split("."):
+        name, *indices = re.split(r"\[(\d+)\]", piece)
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in indices if i)
+    return parts
+
+
+def _line_of(text: str, where: str | None) -> int | None:
+    """Line of the deepest YAML node along ``where`` (composed safely: no objects are built)."""
+    if not where:
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node else None
+    for part in _path_parts(where):
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            found = [v for k, v in node.value if getattr(k, "value", None) == part]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            found = [node.value[part]]
+        else:
+            found = []
+        if not found:
+            break
+        node = found[0]
+        line = node.start_mark.line + 1
+    return line
+
+
+def _flow(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 30,
+                          allow_unicode=True).strip()
+
+
+def _number(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else v
+
+
+def _link_text(graph: Graph, link) -> str:
+    src_spec, dst_node = get_spec(graph.node(link.src).type), graph.node(link.dst)
+    dst_spec = get_spec(dst_node.type)
+    src = link.src if len(src_spec.outputs) == 1 else f"{link.src}.{link.src_port}"
+    dst_ports = dst_spec.input_ports(dst_spec.resolve(dst_node.params))
+    dst = link.dst if len(dst_ports) == 1 else f"{link.dst}.{link.dst_port}"
+    return f"{src} -> {dst}"
+
+
+def dumps(project: Project) -> str:
+    """The canonical text of a project: one node and one link per line, sections as block YAML."""
+    out = [project.header, yaml.safe_dump({"format": FORMAT, "name": project.name}, sort_keys=False,
+                                          allow_unicode=True)]
+    if project.description is not None:
+        out.append(yaml.safe_dump({"description": project.description}, allow_unicode=True, width=100))
+    out.append("networks:\n")
+    for net_name, graph in project.networks.items():
+        out.append(f"  {net_name}:\n    nodes:\n")
+        for node in graph.nodes():
+            item: dict[str, Any] = {"id": node.id, "type": node.type}
+            if node.params:
+                item["params"] = node.params
+            item["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
+            out.append(f"    - {_flow(item)}\n")
+        links = graph.links()
+        out.append("    links:\n" if links else "    links: []\n")
+        out.extend(f"    - {_link_text(graph, link)}\n" for link in links)
+    if project.sections:
+        out.append(yaml.safe_dump(project.sections, sort_keys=False, default_flow_style=False,
+                                  allow_unicode=True, width=100))
+    return "".join(out)
+
+
+def save(project: Project, path: str | os.PathLike) -> None:
+    """Write the project atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    text = dumps(project)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""netcanvas: the command line that ties the graph compiler, runtime and designer together."""

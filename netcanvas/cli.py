@@ -1,0 +1,67 @@
+"""The ``netcanvas`` command: one subcommand per job, each a thin call into the public API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from graphcompiler import GraphError, load, validate
+
+from .statistics import statistics_table
+
+
+def _info(args: argparse.Namespace) -> int:
+    project = load(args.file)
+    names = [args.network] if args.network else list(project.networks)
+    for name in names:
+        graph = project.network(name)
+        print(f"{project.name} / network '{name}' ({len(graph)} nodes), shapes without the batch axis")
+        print(statistics_table(graph))
+    problems = validate(project)
+    for problem in problems:
+        print(f"error: {problem.located(file=args.file)}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            problems = validate(load(path))
+        except GraphError as exc:
+            problems = [exc]
+        for problem in problems:
+            print(f"error: {problem.located(file=path)}", file=sys.stderr)
+        if problems:
+            status = 1
+        else:
+            print(f"{path}: ok")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="netcanvas", description="Design, train, search and export "
+                                     "neural networks drawn as node graphs (.graph.yaml projects).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    info = commands.add_parser("info", help="print NNC-style statistics: shapes, params, multiply-adds")
+    info.add_argument("file", help="a .graph.yaml project")
+    info.add_argument("--network", help="only this network (default: all)")
+    info.set_defaults(run=_info)
+    check = commands.add_parser("validate", help="check project files; exit 1 on any problem")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.set_defaults(run=_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
