@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from graphcompiler import GraphError, load, validate
+from graphcompiler.layers import categories
+from graphcompiler.layers.docs import markdown
 
 from .statistics import statistics_table
 
@@ -39,6 +41,15 @@ def _validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _layers(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(markdown(), end="")
+        return 0
+    for category, types in categories().items():
+        print(f"{category}: {', '.join(types)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="netcanvas", description="Design, train, search and export "
@@ -51,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="check project files; exit 1 on any problem")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.set_defaults(run=_validate)
+    layers = commands.add_parser("layers", help="list the layer types of the registry")
+    layers.add_argument("--markdown", action="store_true", help="print the full reference as Markdown")
+    layers.set_defaults(run=_layers)
     return parser
 
 

@@ -1,0 +1,37 @@
+"""The layer reference (docs/layers.md), generated from the registry so it cannot drift."""
+
+from __future__ import annotations
+
+from . import REGISTRY, categories
+from .spec import Param
+
+
+def _param_text(param: Param) -> str:
+    default = param.default
+    if isinstance(default, list):
+        default = "[" + ", ".join(map(str, default)) + "]"
+    elif isinstance(default, bool):
+        default = str(default).lower()
+    return f"`{param.name}` = {default} ({param.expected()})"
+
+
+def _ports(spec) -> str:
+    if callable(spec.inputs):
+        return "x0 .. x{num_inputs-1}"
+    return ", ".join(spec.inputs) or "none"
+
+
+def markdown() -> str:
+    """Markdown reference of every layer type, grouped by palette category."""
+    lines = ["# Layer reference", "",
+             "Generated from the layer registry by `netcanvas layers --markdown`; do not edit by hand.",
+             "Shapes leave out the batch axis. Multiply-adds are counted for one sample.", ""]
+    for category, types in categories().items():
+        lines += [f"## {category}", "", "| type | inputs | outputs | params | what it does |",
+                  "|---|---|---|---|---|"]
+        for layer_type in types:
+            spec = REGISTRY[layer_type]
+            params = "<br>".join(_param_text(p) for p in spec.params) or "none"
+            lines.append(f"| {spec.type} | {_ports(spec)} | {', '.join(spec.outputs)} | {params} | {spec.doc} |")
+        lines.append("")
+    return "\n".join(lines)
