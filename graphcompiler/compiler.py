@@ -39,7 +39,7 @@ class GraphModule(nn.Module):
 
     Calling convention: inputs by Input node id, as keywords (``module(x=images, y=labels)``) or
     positionally in ``input_names`` order; the result is a dict from output name (the node id)
-    to tensor, in ``output_names`` order. ``loss(...)`` returns the scalar training loss.
+    to tensor, in ``output_names`` order. ``compute_loss(...)`` returns the scalar training loss.
     """
 
     def __init__(self, graph: Graph, outputs: Iterable[str] | None = None, inference: bool = False):
@@ -107,7 +107,7 @@ class GraphModule(nn.Module):
             env[node_id] = modules[node_id](*[env[s] for s in sources])
         return {name: env[name] for name in self.output_names}
 
-    def loss(self, *args: Tensor, **inputs: Tensor) -> Tensor:
+    def compute_loss(self, *args: Tensor, **inputs: Tensor) -> Tensor:
         """The training loss: the sum over loss outputs of their mean."""
         if not self.loss_names:
             raise GraphError("the network has no loss layer among its outputs")

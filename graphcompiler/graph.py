@@ -14,7 +14,8 @@ from .layers import get_spec
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Node ids become attribute names on the compiled nn.Module, so they must not shadow its API.
-RESERVED_IDS = frozenset(dir(nn.Module)) | {"training", "input_names", "output_names", "steps"}
+RESERVED_IDS = frozenset(dir(nn.Module)) | {
+    "training", "input_names", "input_shapes", "output_names", "loss_names", "steps", "compute_loss"}
 
 
 @dataclass
