@@ -1,0 +1,107 @@
+"""Hypothesis strategies for random graphs: valid ones grown from the registry, and arbitrary ones."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+import graphcompiler as gc
+from graphcompiler.layers import REGISTRY, Bool, Choice, Float, Int, Ints
+
+SPATIAL = ["Convolution", "Deconvolution", "MaxPooling", "AveragePooling", "GlobalAveragePooling",
+           "Unpooling", "BatchNormalization"]
+ANY_RANK = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten", "Affine", "Reshape"]
+
+
+def _small_value(draw, param):
+    """A small, in-range value for a param, so graphs stay cheap to run."""
+    if isinstance(param, Bool):
+        return draw(st.booleans())
+    if isinstance(param, Choice):
+        return draw(st.sampled_from(param.choices))
+    if isinstance(param, Float):
+        return draw(st.sampled_from([0.0, 0.1, 0.3])) if param.name != "eps" else 1e-5
+    if isinstance(param, Int):
+        if param.name == "axis":
+            return draw(st.integers(-1, 0))
+        return draw(st.integers(max(param.lo or 1, 1), 4))
+    if isinstance(param, Ints):
+        if param.name == "shape":
+            return None
+        lo = param.lo if param.lo is not None else 0
+        return [draw(st.integers(lo, lo + 2)) for _ in range(param.length or 1)]
+    raise AssertionError(param)
+
+
+@st.composite
+def valid_graphs(draw, max_steps: int = 10) -> gc.Graph:
+    """A sound DAG: an Input, then layers and merges appended wherever their shape rule accepts."""
+    graph = gc.Graph()
+    rank3 = draw(st.booleans())
+    shape = [draw(st.integers(1, 4)), draw(st.integers(3, 10)), draw(st.integers(3, 10))] if rank3 \
+        else [draw(st.integers(1, 12))]
+    graph.add_node("x", "Input", {"shape": shape})
+    known = {"x": tuple(shape)}
+    for step in range(draw(st.integers(1, max_steps))):
+        node_id = f"n{step}"
+        merge = {0: "Add2", 1: "Concatenate"}.get(draw(st.integers(0, 7)), "layer")
+        if merge != "layer":
+            a = draw(st.sampled_from(sorted(known)))
+            partners = [n for n, s in known.items() if len(s) == len(known[a]) and
+                        (s == known[a] if merge == "Add2" else s[1:] == known[a][1:])]
+            b = draw(st.sampled_from(sorted(partners)))
+            graph.add_node(node_id, merge, {})
+            graph.connect(a, node_id, dst_port="x0")
+            graph.connect(b, node_id, dst_port="x1")
+        else:
+            src = draw(st.sampled_from(sorted(known)))
+            rank = len(known[src])
+            layer = draw(st.sampled_from((SPATIAL if rank == 3 else ["BatchNormalization"]) + ANY_RANK))
+            params = {p.name: v for p in REGISTRY[layer].params
+                      if (v := _small_value(draw, p)) is not None}
+            if layer == "Reshape":
+                params["shape"] = [-1]
+            if params.get("groups", 1) > 1:
+                params["groups"] = 1
+            graph.add_node(node_id, layer, params)
+            graph.connect(src, node_id)
+        info = gc.shapes.infer_node(graph, node_id, gc.infer_shapes(graph))
+        if info.ok:
+            known[node_id] = info.outputs["y"]
+        else:
+            graph.remove_node(node_id)
+    return graph
+
+
+GARBAGE = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.floats(allow_nan=True),
+                    st.text(max_size=4), st.lists(st.integers(-2, 4), max_size=4))
+
+
+@st.composite
+def arbitrary_graphs(draw) -> gc.Graph:
+    """A valid graph damaged at random: params set to anything, links added or cut, types swapped."""
+    graph = draw(valid_graphs(max_steps=6))
+    types = sorted(REGISTRY)
+    for _ in range(draw(st.integers(1, 4))):
+        ids = [n.id for n in graph.nodes()]
+        node = graph.node(draw(st.sampled_from(ids)))
+        action = draw(st.sampled_from(["param", "param", "link", "unlink", "retype"]))
+        if action == "param":
+            spec = REGISTRY[node.type]
+            names = [p.name for p in spec.params] + ["bogus"]
+            name = draw(st.sampled_from(names))
+            param = spec.param(name)
+            node.params[name] = draw(GARBAGE) if param is None or draw(st.booleans()) \
+                else _small_value(draw, param)
+        elif action == "retype":
+            node.type = draw(st.sampled_from(types))
+        elif action == "link":
+            port = draw(st.sampled_from(["x", "x0", "x1", "x2", "target", None]))
+            try:
+                graph.connect(draw(st.sampled_from(ids)), node.id, None, port)
+            except gc.GraphError:
+                pass
+        else:
+            feeds = sorted(graph.inputs_of(node.id))
+            if feeds:
+                graph.disconnect(node.id, draw(st.sampled_from(feeds)))
+    return graph
