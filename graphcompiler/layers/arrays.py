@@ -74,7 +74,7 @@ def _add2_shape(ins, p):
 
 SPECS = (
     LayerSpec(type="Reshape", category="Array", doc="Reshape each sample; one entry may be -1.",
-              params=(Ints("shape", default=[-1], lo=1, allow_infer=True),),
+              params=(Ints("shape", default=[-1], lo=1, allow_infer=True, required=True),),
               shape=_reshape_shape, build=lambda ins, p: Reshape(_reshape_shape(ins, p)[0]),
               summary=lambda p: fmt(p.shape)),
     LayerSpec(type="Flatten", category="Array", doc="Flatten each sample to one axis.",

@@ -12,6 +12,8 @@ def _param_text(param: Param) -> str:
         default = "[" + ", ".join(map(str, default)) + "]"
     elif isinstance(default, bool):
         default = str(default).lower()
+    if param.required:
+        return f"`{param.name}`, required, e.g. {default} ({param.expected()})"
     return f"`{param.name}` = {default} ({param.expected()})"
 
 

@@ -9,7 +9,7 @@ INPUT = LayerSpec(
     type="Input",
     category="IO",
     doc="A network input, fed by the dataset variable or keyword argument of the same name as the node.",
-    params=(Ints("shape", default=[1, 28, 28], lo=1, doc="per-sample shape, batch not included"),),
+    params=(Ints("shape", default=[1, 28, 28], lo=1, required=True, doc="per-sample shape, batch not included"),),
     inputs=(),
     shape=lambda ins, p: (p.shape,),
     summary=lambda p: fmt(p.shape),

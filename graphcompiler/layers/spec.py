@@ -44,6 +44,8 @@ class Param:
     doc: str = ""
     search: tuple = ()
     """Values the architecture search may switch this parameter between."""
+    required: bool = False
+    """Must be given explicitly; ``default`` is then only the value a new node starts with."""
 
     kind = "param"
 
@@ -213,12 +215,18 @@ class LayerSpec:
                                  where=f"{where}.{name}" if where else name)
         values = {}
         for spec in self.params:
+            if spec.required and spec.name not in params:
+                raise GraphError(f"missing param '{spec.name}' ({spec.expected()})", where=where)
             raw = params.get(spec.name, spec.default)
             try:
                 values[spec.name] = spec.check(raw)
             except ValueError as exc:
                 raise GraphError(str(exc), where=f"{where}.{spec.name}" if where else spec.name) from None
         return SimpleNamespace(**values)
+
+    def initial_params(self) -> dict[str, Any]:
+        """Explicit params a freshly added node starts with: the required ones."""
+        return {p.name: p.default for p in self.params if p.required}
 
     def input_ports(self, p: SimpleNamespace) -> tuple[str, ...]:
         """The input port names for resolved params ``p``."""
