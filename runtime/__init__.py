@@ -1,0 +1,1 @@
+"""runtime: datasets, training, evaluation and search over compiled graphs (arrives with its issues)."""
