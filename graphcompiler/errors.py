@@ -32,3 +32,9 @@ class GraphError(Exception):
         if self.where:
             prefix += f"{self.where}: "
         return prefix + self.message
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """repr() cut to ``limit`` characters, so one bad value cannot flood an error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import networkx as nx
 from torch import nn
 
-from .errors import GraphError
+from .errors import GraphError, short_repr
 from .layers import get_spec
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -41,7 +41,7 @@ class Link:
 def check_id(node_id: Any) -> None:
     """Refuse a node id that is not a Python identifier or that the compiled module reserves."""
     if not isinstance(node_id, str) or not _ID.match(node_id):
-        raise GraphError(f"node id {node_id!r} must be letters, digits and _ and not start with a digit")
+        raise GraphError(f"node id {short_repr(node_id)} must be letters, digits and _ and not start with a digit")
     if node_id in RESERVED_IDS:
         raise GraphError(f"node id '{node_id}' is reserved (it names part of torch.nn.Module); pick another")
 
@@ -97,11 +97,13 @@ class Graph:
         node = self.node(node_id)
         spec = get_spec(node.type)
         ports = spec.outputs if output else spec.input_ports(spec.resolve(node.params))
+        if not ports:
+            raise GraphError(f"'{node_id}' ({node.type}) has no {'output' if output else 'input'} ports",
+                             node=node_id)
         if len(ports) != 1:
             kind = "output" if output else "input"
-            names = ", ".join(ports) or "none"
-            raise GraphError(f"'{node_id}' ({node.type}) has {kind} ports {names}; name one, "
-                             f"as '{node_id}.{ports[0] if ports else 'port'}'", node=node_id)
+            raise GraphError(f"'{node_id}' ({node.type}) has {kind} ports {', '.join(ports)}; name one, "
+                             f"as '{node_id}.{ports[0]}'", node=node_id)
         return ports[0]
 
     def connect(self, src: str, dst: str, src_port: str | None = None, dst_port: str | None = None) -> Link:

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from .errors import GraphError
+from .errors import GraphError, short_repr
 from .graph import Graph, check_id
 from .layers import get_spec
-from .project import FORMAT, Project
+from .project import FORMAT, Project, validate
 
 _LINK = re.compile(r"\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*->\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*\Z")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
@@ -26,35 +26,78 @@ def load(path: str | os.PathLike) -> Project:
     """Read a project file; any problem raises GraphError naming file, line and field."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GraphError("no such file", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise GraphError(f"cannot read: {exc}", file=str(path)) from None
+        raise GraphError(_read_problem(exc), file=str(path)) from None
     return loads(text, file=str(path))
 
 
 def loads(text: str, file: str | None = None) -> Project:
     """Parse project text; ``file`` is only used in error messages."""
+    return _parse(text, file)[0]
+
+
+def check_file(path: str | os.PathLike) -> list[GraphError]:
+    """Every problem of a project file, each with file, line and field: what `validate` prints."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        project, tree = _parse(text, str(path))
+    except GraphError as exc:
+        return [exc.located(file=str(path))]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [GraphError(_read_problem(exc), file=str(path))]
+    return [p.located(file=str(path), line=_line_of(tree, p.where)) for p in validate(project)]
+
+
+def _read_problem(exc: Exception) -> str:
+    return "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc}"
+
+
+def _parse(text: str, file: str | None) -> tuple[Project, yaml.Node | None]:
     try:
         data = yaml.safe_load(text)
+        # Composing builds no objects; it gives the line of every value and shows duplicate keys.
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise GraphError(f"{exc.problem}; project files hold plain data only (no tags such as !!python/...)",
-                         file=file, line=line) from None
+                         file=file, line=_mark_line(exc.problem_mark)) from None
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise GraphError(f"not valid YAML: {exc.problem}", file=file, line=line) from None
+        context = f" ({exc.context} at line {_mark_line(exc.context_mark)})" if exc.context_mark else ""
+        raise GraphError(f"not valid YAML: {exc.problem}{context}", file=file,
+                         line=_mark_line(exc.problem_mark)) from None
     except yaml.YAMLError as exc:
         raise GraphError(f"not valid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise GraphError("not valid YAML: nested too deeply", file=file) from None
     try:
-        return _project(data, text)
+        _refuse_duplicate_keys(tree, "")
+        return _project(data, text), tree
     except GraphError as exc:
-        raise exc.located(file=file, line=_line_of(text, exc.where)) from None
+        raise exc.located(file=file, line=exc.line or _line_of(tree, exc.where)) from None
+
+
+def _mark_line(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, where: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            name = getattr(key, "value", None)
+            if isinstance(name, str) and name in seen:
+                raise GraphError(f"duplicate key '{name}' (first on line {seen[name]})", where=where or None,
+                                 line=key.start_mark.line + 1)
+            if isinstance(name, str):
+                seen[name] = key.start_mark.line + 1
+            _refuse_duplicate_keys(value, f"{where}.{name}" if where else str(name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{where}[{i}]")
 
 
 def _expect(value: Any, kind: type | tuple, where: str, what: str) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise GraphError(f"expected {what}, got {value!r}", where=where)
+        raise GraphError(f"expected {what}, got {short_repr(value)}", where=where)
     return value
 
 
@@ -120,14 +163,14 @@ def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index
     pos = item.get("pos", [0, 0])
     if not (isinstance(pos, list) and len(pos) == 2 and
             all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
-        raise GraphError(f"expected two numbers [x, y], got {pos!r}", where=f"{where}.pos")
+        raise GraphError(f"expected two numbers [x, y], got {short_repr(pos)}", where=f"{where}.pos")
     graph.add_node(node_id, spec.type, params, tuple(pos))
 
 
 def _link(graph: Graph, item: Any, where: str) -> None:
     match = _LINK.match(item) if isinstance(item, str) else None
     if not match:
-        raise GraphError(f"expected 'source -> target' (ports as node.port), got {item!r}", where=where)
+        raise GraphError(f"expected 'source -> target' (ports as node.port), got {short_repr(item)}", where=where)
     src, src_port, dst, dst_port = match.groups()
     try:
         graph.connect(src, dst, src_port, dst_port)
@@ -154,13 +197,9 @@ def _path_parts(where: str) -> list[str | int]:
     return parts
 
 
-def _line_of(text: str, where: str | None) -> int | None:
-    """Line of the deepest YAML node along ``where`` (composed safely: no objects are built)."""
+def _line_of(node: yaml.Node | None, where: str | None) -> int | None:
+    """Line of the deepest YAML node along the path ``where``."""
     if not where:
-        return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
         return None
     line = node.start_mark.line + 1 if node else None
     for part in _path_parts(where):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from graphcompiler import GraphError, load, validate
+from graphcompiler import GraphError, check_file, load
 from graphcompiler.layers import categories
 from graphcompiler.layers.docs import markdown
 
@@ -14,27 +14,27 @@ from .statistics import statistics_table
 
 def _info(args: argparse.Namespace) -> int:
     project = load(args.file)
-    names = [args.network] if args.network else list(project.networks)
-    for name in names:
-        graph = project.network(name)
+    try:
+        names = [args.network] if args.network else list(project.networks)
+        graphs = [(name, project.network(name)) for name in names]
+    except GraphError as exc:
+        raise exc.located(file=args.file) from None
+    for name, graph in graphs:
         print(f"{project.name} / network '{name}' ({len(graph)} nodes), shapes without the batch axis")
         print(statistics_table(graph))
-    problems = validate(project)
+    return _report(check_file(args.file))
+
+
+def _report(problems: list[GraphError]) -> int:
     for problem in problems:
-        print(f"error: {problem.located(file=args.file)}", file=sys.stderr)
+        print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
-        try:
-            problems = validate(load(path))
-        except GraphError as exc:
-            problems = [exc]
-        for problem in problems:
-            print(f"error: {problem.located(file=path)}", file=sys.stderr)
-        if problems:
+        if _report(check_file(path)):
             status = 1
         else:
             print(f"{path}: ok")

@@ -37,7 +37,7 @@ def _summary(p) -> str:
 
 def _conv_shape(ins, p):
     (x,) = ins
-    need_rank(x, 3, "Convolution")
+    need_rank(x, 3)
     _check_groups(x[0], p)
     spatial = tuple(window_out(x[i + 1], p.kernel[i], p.stride[i], p.pad[i], p.dilation[i],
                                axis_name(3, i + 1)) for i in range(2))
@@ -69,7 +69,7 @@ CONVOLUTION = LayerSpec(
 
 def _deconv_shape(ins, p):
     (x,) = ins
-    need_rank(x, 3, "Deconvolution")
+    need_rank(x, 3)
     _check_groups(x[0], p)
     spatial = []
     for i in range(2):

@@ -36,7 +36,7 @@ def _sce_shape(ins, p):
 
 
 def _se_shape(ins, p):
-    same_shapes(ins, "SquaredError")
+    same_shapes(ins)
     return (ins[0],)
 
 

@@ -14,17 +14,15 @@ _POOL = (
 )
 
 
-def _pool_shape(kind: str):
-    def rule(ins, p):
-        (x,) = ins
-        need_rank(x, 3, kind)
-        for i in range(2):
-            if 2 * p.pad[i] > p.kernel[i]:
-                raise ShapeError(f"pad {p.pad[i]} is more than half the kernel {p.kernel[i]} "
-                                 f"along {axis_name(3, i + 1)}")
-        return ((x[0],) + tuple(window_out(x[i + 1], p.kernel[i], p.stride[i], p.pad[i], 1,
-                                           axis_name(3, i + 1)) for i in range(2)),)
-    return rule
+def _pool_shape(ins, p):
+    (x,) = ins
+    need_rank(x, 3)
+    for i in range(2):
+        if 2 * p.pad[i] > p.kernel[i]:
+            raise ShapeError(f"pad {p.pad[i]} is more than half the kernel {p.kernel[i]} "
+                             f"along {axis_name(3, i + 1)}")
+    return ((x[0],) + tuple(window_out(x[i + 1], p.kernel[i], p.stride[i], p.pad[i], 1,
+                                       axis_name(3, i + 1)) for i in range(2)),)
 
 
 def _window_summary(p) -> str:
@@ -36,7 +34,7 @@ MAX_POOLING = LayerSpec(
     category="Pooling",
     doc="Maximum over each kernel window.",
     params=_POOL,
-    shape=_pool_shape("MaxPooling"),
+    shape=_pool_shape,
     build=lambda ins, p: nn.MaxPool2d(p.kernel, p.stride, p.pad),
     summary=_window_summary,
 )
@@ -46,7 +44,7 @@ AVERAGE_POOLING = LayerSpec(
     category="Pooling",
     doc="Mean over each kernel window.",
     params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
-    shape=_pool_shape("AveragePooling"),
+    shape=_pool_shape,
     build=lambda ins, p: nn.AvgPool2d(p.kernel, p.stride, p.pad, count_include_pad=p.including_pad),
     summary=_window_summary,
 )
@@ -54,7 +52,7 @@ AVERAGE_POOLING = LayerSpec(
 
 def _global_shape(ins, p):
     (x,) = ins
-    need_rank(x, 3, "GlobalAveragePooling")
+    need_rank(x, 3)
     return ((x[0], 1, 1),)
 
 
@@ -69,7 +67,7 @@ GLOBAL_AVERAGE_POOLING = LayerSpec(
 
 def _unpool_shape(ins, p):
     (x,) = ins
-    need_rank(x, 3, "Unpooling")
+    need_rank(x, 3)
     return ((x[0], x[1] * p.factor[0], x[2] * p.factor[1]),)
 
 

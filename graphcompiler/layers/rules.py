@@ -20,10 +20,13 @@ def fmt(shape: Shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"
 
 
-def need_rank(shape: Shape, rank: int, what: str) -> None:
+_RANK_WORDS = {1: "features", 2: "time x features", 3: "channels x height x width"}
+
+
+def need_rank(shape: Shape, rank: int) -> None:
     """Refuse an input whose rank is not ``rank``."""
     if len(shape) != rank:
-        raise ShapeError(f"{what} needs a {rank}-D input (batch not counted), got {fmt(shape)}")
+        raise ShapeError(f"needs a {rank}-D input ({_RANK_WORDS[rank]}; batch not counted), got {fmt(shape)}")
 
 
 def window_out(size: int, kernel: int, stride: int, pad: int, dilation: int, axis: str) -> int:
@@ -35,15 +38,15 @@ def window_out(size: int, kernel: int, stride: int, pad: int, dilation: int, axi
     return out
 
 
-def same_shapes(ins: tuple[Shape, ...], what: str) -> None:
+def same_shapes(ins: tuple[Shape, ...]) -> None:
     """Refuse inputs whose shapes are not all equal, naming the first axis that differs."""
     first = ins[0]
     for i, other in enumerate(ins[1:], start=1):
         if len(other) != len(first):
-            raise ShapeError(f"{what} inputs differ in rank: {fmt(first)} vs {fmt(other)} (input {i})")
+            raise ShapeError(f"inputs differ in rank: {fmt(first)} vs {fmt(other)} (input {i})")
         for axis, (a, b) in enumerate(zip(first, other)):
             if a != b:
-                raise ShapeError(f"{what} inputs differ in {axis_name(len(first), axis)}: {a} vs {b}")
+                raise ShapeError(f"inputs differ in {axis_name(len(first), axis)}: {a} vs {b}")
 
 
 def normalise_axis(axis: int, rank: int) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from ..errors import GraphError
+from ..errors import GraphError, short_repr
 
 Shape = tuple[int, ...]
 """A tensor shape without its batch axis, which is always first and symbolic (N)."""
@@ -58,7 +58,7 @@ class Param:
         raise NotImplementedError
 
     def _fail(self, value: Any) -> None:
-        raise ValueError(f"expected {self.expected()}, got {value!r}")
+        raise ValueError(f"expected {self.expected()}, got {short_repr(value)}")
 
 
 @dataclass(frozen=True)
