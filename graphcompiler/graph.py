@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -20,12 +21,12 @@ RESERVED_IDS = frozenset(dir(nn.Module)) | {
 
 @dataclass
 class Node:
-    """One layer: its id, registry type, explicitly set params and canvas position."""
+    """One layer: its id, registry type, explicitly set params and canvas position (None: not placed)."""
 
     id: str
     type: str
     params: dict[str, Any] = field(default_factory=dict)
-    pos: tuple[float, float] = (0.0, 0.0)
+    pos: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,13 @@ class Graph:
         return [data["link"] for _, _, data in self.nx.edges(data=True)]
 
     def add_node(self, node_id: str, layer_type: str, params: dict[str, Any] | None = None,
-                 pos: tuple[float, float] = (0.0, 0.0)) -> Node:
+                 pos: tuple[float, float] | None = None) -> Node:
         """Add a layer; its type must be registered and its id new and valid."""
         check_id(node_id)
         if node_id in self.nx:
             raise GraphError(f"duplicate node id '{node_id}'", node=node_id)
         get_spec(layer_type)
-        node = Node(node_id, layer_type, dict(params or {}), (float(pos[0]), float(pos[1])))
+        node = Node(node_id, layer_type, dict(params or {}), None if pos is None else (float(pos[0]), float(pos[1])))
         self.nx.add_node(node_id, node=node)
         return node
 
@@ -171,13 +172,32 @@ class Graph:
         return f"{stem}{n}"
 
     def copy(self) -> "Graph":
-        """A deep copy (nodes and their params are not shared)."""
+        """A deep copy (nodes and their params are not shared); fast enough to snapshot per edit."""
         other = Graph()
         for node in self.nodes():
-            other.add_node(node.id, node.type, dict(node.params), node.pos)
+            other.nx.add_node(node.id, node=Node(node.id, node.type, copy.deepcopy(node.params), node.pos))
         for link in self.links():
             other.nx.add_edge(link.src, link.dst, key=link.dst_port, link=link)
         return other
+
+    def rename(self, old: str, new: str) -> None:
+        """Give a node a new id, keeping its place in the node order and all its links."""
+        self.node(old)
+        if new == old:
+            return
+        check_id(new)
+        if new in self.nx:
+            raise GraphError(f"duplicate node id '{new}'", node=new)
+        nodes, links = list(self.nodes()), self.links()
+        self.nx = nx.MultiDiGraph()
+        for node in nodes:
+            if node.id == old:
+                node.id = new
+            self.nx.add_node(node.id, node=node)
+        for link in links:
+            link = Link(new if link.src == old else link.src, link.src_port,
+                        new if link.dst == old else link.dst, link.dst_port)
+            self.nx.add_edge(link.src, link.dst, key=link.dst_port, link=link)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):

@@ -160,11 +160,11 @@ def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index
     params = item.get("params") or {}
     _expect(params, dict, f"{where}.params", "a mapping of param names to values")
     spec.resolve(params, where=f"{where}.params")
-    pos = item.get("pos", [0, 0])
-    if not (isinstance(pos, list) and len(pos) == 2 and
-            all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+    pos = item.get("pos")
+    if pos is not None and not (isinstance(pos, list) and len(pos) == 2 and
+                                all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
         raise GraphError(f"expected two numbers [x, y], got {short_repr(pos)}", where=f"{where}.pos")
-    graph.add_node(node_id, spec.type, params, tuple(pos))
+    graph.add_node(node_id, spec.type, params, pos)
 
 
 def _link(graph: Graph, item: Any, where: str) -> None:
@@ -247,7 +247,8 @@ def dumps(project: Project) -> str:
             item: dict[str, Any] = {"id": node.id, "type": node.type}
             if node.params:
                 item["params"] = node.params
-            item["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
+            if node.pos is not None:
+                item["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
             out.append(f"    - {_flow(item)}\n")
         links = graph.links()
         out.append("    links:\n" if links else "    links: []\n")
