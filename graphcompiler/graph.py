@@ -161,11 +161,8 @@ class Graph:
     def _insertion_index(self) -> dict[str, int]:
         return {node_id: i for i, node_id in enumerate(self.nx)}
 
-    def unique_id(self, base: str) -> str:
-        """``base`` if free, else ``base`` with the smallest free number appended (conv1, conv2...)."""
-        stem = base.rstrip("0123456789") or base
-        if base not in self.nx and base not in RESERVED_IDS:
-            return base
+    def unique_id(self, stem: str) -> str:
+        """``stem`` followed by the smallest number that makes a free id: conv1, conv2, ..."""
         n = 1
         while f"{stem}{n}" in self.nx:
             n += 1

@@ -34,8 +34,8 @@ def test_links_refuse_cycles_taken_inputs_and_unknown_ports():
 
 def test_ids_are_unique_readable_and_never_shadow_the_module():
     graph = _chain(("conv1", "Convolution", {}))
-    assert graph.unique_id("conv1") == "conv2"
-    assert graph.unique_id("pool") == "pool"
+    assert graph.unique_id("conv") == "conv2"
+    assert graph.unique_id("pool") == "pool1"
     for bad in ("1conv", "a-b", "forward", "compute_loss", ""):
         with pytest.raises(gc.GraphError):
             graph.add_node(bad, "ReLU")

@@ -23,7 +23,7 @@ def _cost(ins, outs, p):
 
 AFFINE = LayerSpec(
     type="Affine",
-    category="Basic",
+    category="Basic", id_prefix="fc",
     doc="Fully connected layer y = Wx + b over the input flattened to one axis.",
     params=(Int("out_features", default=100, lo=1, search=(16, 32, 64, 128, 256, 512, 1024)),
             Bool("bias", default=True)),

@@ -56,7 +56,7 @@ def _conv_cost(ins, outs, p):
 
 CONVOLUTION = LayerSpec(
     type="Convolution",
-    category="Basic",
+    category="Basic", id_prefix="conv",
     doc="2-D convolution (cross-correlation) with stride, zero padding, dilation and groups.",
     params=_WINDOW,
     shape=_conv_shape,
@@ -92,7 +92,7 @@ def _deconv_cost(ins, outs, p):
 
 DECONVOLUTION = LayerSpec(
     type="Deconvolution",
-    category="Basic",
+    category="Basic", id_prefix="deconv",
     doc="2-D transposed convolution; output_padding picks among the sizes a strided input maps to.",
     params=_WINDOW[:4] + (Ints("output_padding", default=[0, 0], length=2, lo=0),) + _WINDOW[4:],
     shape=_deconv_shape,

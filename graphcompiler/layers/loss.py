@@ -41,10 +41,10 @@ def _se_shape(ins, p):
 
 
 SPECS = (
-    LayerSpec(type="SoftmaxCrossEntropy", category="Loss",
+    LayerSpec(type="SoftmaxCrossEntropy", category="Loss", id_prefix="loss",
               doc="Softmax over axis 0 then cross entropy against class indices in target.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: SoftmaxCrossEntropy(),
               is_loss=True),
-    LayerSpec(type="SquaredError", category="Loss", doc="Element-wise (x - target)^2.",
+    LayerSpec(type="SquaredError", category="Loss", id_prefix="loss", doc="Element-wise (x - target)^2.",
               inputs=("x", "target"), shape=_se_shape, build=lambda ins, p: SquaredError(), is_loss=True),
 )

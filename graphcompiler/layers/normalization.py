@@ -22,7 +22,7 @@ def _bn_build(ins, p):
 
 BATCH_NORMALIZATION = LayerSpec(
     type="BatchNormalization",
-    category="Normalization",
+    category="Normalization", id_prefix="bn",
     doc="Normalises each channel (or feature) over the batch; running statistics for inference.",
     params=(Float("eps", default=1e-5, lo=1e-12),
             Float("momentum", default=0.1, lo=0.0, hi=1.0,
@@ -35,7 +35,7 @@ BATCH_NORMALIZATION = LayerSpec(
 
 DROPOUT = LayerSpec(
     type="Dropout",
-    category="Normalization",
+    category="Normalization", id_prefix="drop",
     doc="Zeroes each element with probability p during training, scaling the rest by 1/(1-p).",
     params=(Float("p", default=0.5, lo=0.0, hi=1.0, hi_open=True, search=(0.1, 0.25, 0.5)),),
     shape=lambda ins, p: (ins[0],),

@@ -31,7 +31,7 @@ def _window_summary(p) -> str:
 
 MAX_POOLING = LayerSpec(
     type="MaxPooling",
-    category="Pooling",
+    category="Pooling", id_prefix="pool",
     doc="Maximum over each kernel window.",
     params=_POOL,
     shape=_pool_shape,
@@ -41,7 +41,7 @@ MAX_POOLING = LayerSpec(
 
 AVERAGE_POOLING = LayerSpec(
     type="AveragePooling",
-    category="Pooling",
+    category="Pooling", id_prefix="avgpool",
     doc="Mean over each kernel window.",
     params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
     shape=_pool_shape,
@@ -58,7 +58,7 @@ def _global_shape(ins, p):
 
 GLOBAL_AVERAGE_POOLING = LayerSpec(
     type="GlobalAveragePooling",
-    category="Pooling",
+    category="Pooling", id_prefix="gap",
     doc="Mean over all of height and width; the output is C x 1 x 1 as in NNC.",
     shape=_global_shape,
     build=lambda ins, p: nn.AdaptiveAvgPool2d(1),
@@ -73,7 +73,7 @@ def _unpool_shape(ins, p):
 
 UNPOOLING = LayerSpec(
     type="Unpooling",
-    category="Pooling",
+    category="Pooling", id_prefix="up",
     doc="Upsampling by an integer factor per axis, nearest-neighbour or bilinear.",
     params=(Ints("factor", default=[2, 2], length=2, lo=1),
             Choice("mode", default="nearest", choices=("nearest", "bilinear"), search=("nearest", "bilinear"))),

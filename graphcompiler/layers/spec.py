@@ -196,11 +196,15 @@ class LayerSpec:
     is_loss: bool = False
     summary: Callable[[SimpleNamespace], str] | None = None
     """The one or two params that matter, for node captions and statistics (``64, 3x3``)."""
+    id_prefix: str = ""
+    """Stem of the ids new nodes of this type get (``conv`` gives conv1, conv2, ...); default: type in lower case."""
 
     _by_name: dict = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
+        if not self.id_prefix:
+            object.__setattr__(self, "id_prefix", self.type.lower())
 
     def param(self, name: str) -> Param | None:
         """The parameter spec called ``name``, or None."""
