@@ -5,8 +5,8 @@ from __future__ import annotations
 from .graph import Graph
 
 
-def auto_layout(graph: Graph, spacing: tuple[float, float] = (220.0, 150.0),
-                max_columns: int = 8) -> dict[str, tuple[float, float]]:
+def auto_layout(graph: Graph, spacing: tuple[float, float] = (175.0, 105.0),
+                max_columns: int = 6) -> dict[str, tuple[float, float]]:
     """Canvas position for every node: its column is its depth (longest path from an input).
 
     Depths beyond ``max_columns`` wrap into a new band below, like lines of text, so a

@@ -50,6 +50,11 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design(args: argparse.Namespace) -> int:
+    from designer.app import run_designer  # imported here: the other commands need no GUI libraries
+    return run_designer(args.file, frames=args.frames, screenshot=args.screenshot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="netcanvas", description="Design, train, search and export "
@@ -62,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="check project files; exit 1 on any problem")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.set_defaults(run=_validate)
+    design = commands.add_parser("design", help="open the node editor (a new project if FILE does not exist)")
+    design.add_argument("file", nargs="?", help="a .graph.yaml project")
+    design.add_argument("--screenshot", metavar="PNG", help="save a picture of the window (with --frames)")
+    design.add_argument("--frames", type=int, help="close after this many frames")
+    design.set_defaults(run=_design)
     layers = commands.add_parser("layers", help="list the layer types of the registry")
     layers.add_argument("--markdown", action="store_true", help="print the full reference as Markdown")
     layers.set_defaults(run=_layers)
