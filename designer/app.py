@@ -25,9 +25,11 @@ class _NodeView:
     """What is on screen for one node, so the next sync only touches what changed."""
 
     def __init__(self, tag: int, layer_type: str, ports: tuple[str, ...], inputs: dict[str, int], output: int,
-                 caption: int, shape: int):
+                 caption: int, shape: int, labels: dict[str, int]):
         self.tag, self.type, self.ports = tag, layer_type, ports
         self.inputs, self.output, self.caption, self.shape = inputs, output, caption, shape
+        self.labels = labels
+        """Port name -> the text item in its row, whose rectangle locates the pin on screen."""
         self.pos: tuple[float, float] | None = None
         self.texts: tuple[str, str] = ("", "")
         self.theme: int | None = None
@@ -160,9 +162,12 @@ class DesignerApp:
     def run(self, frames: int | None = None, screenshot: str | None = None) -> None:
         """Render until closed, or for ``frames`` frames; save a screenshot near the end if asked."""
         count = 0
+        state_file = os.environ.get("NETCANVAS_UI_STATE")
         while self.running and dpg.is_dearpygui_running():
             self.sync()
             dpg.render_dearpygui_frame()
+            if state_file:
+                self._write_ui_state(state_file)
             count += 1
             if screenshot and frames and count == frames - 5:
                 dpg.output_frame_buffer(file=screenshot)
@@ -190,7 +195,6 @@ class DesignerApp:
         dpg.set_value("status", self.status)
         self.shown_revision = self.model.revision
         self.shown_selection = list(self.model.selection)
-        self._write_ui_state()
 
     def _sync_nodes(self) -> None:
         graph, shapes = self.model.graph, self.model.shapes
@@ -225,10 +229,10 @@ class DesignerApp:
         with dpg.node(label=node_id, parent="editor") as tag:
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
                 caption = dpg.add_text("")
-            inputs = {}
+            inputs, labels = {}, {}
             for port in ports:
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input) as attr:
-                    dpg.add_text(port)
+                    labels[port] = dpg.add_text(port)
                 inputs[port] = attr
                 self.attrs[attr] = (node_id, port)
             output = 0
@@ -239,7 +243,7 @@ class DesignerApp:
             if not get_spec(layer_type).outputs:
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
                     shape = dpg.add_text("")
-        return _NodeView(tag, layer_type, ports, inputs, output, caption, shape)
+        return _NodeView(tag, layer_type, ports, inputs, output, caption, shape, labels)
 
     def _remove_node(self, node_id: str) -> None:
         view = self.nodes.pop(node_id)
@@ -305,28 +309,24 @@ class DesignerApp:
 
     def _param_widget(self, node_id: str, param: Any, value: Any) -> None:
         tag = f"prop_{param.name}"
-        common = dict(label=param.name, tag=tag, width=150,
+        common = dict(label=param.name, tag=tag,
                       callback=lambda s, v: self._run(lambda: self.model.set_param(node_id, param.name,
                                                                                    _from_widget(param, v))))
         if isinstance(param, Bool):
             dpg.add_checkbox(default_value=value, **common)
         elif isinstance(param, Choice):
-            dpg.add_combo(items=list(param.choices), default_value=value, **common)
+            dpg.add_combo(items=list(param.choices), default_value=value, width=150, **common)
         elif isinstance(param, Int):
             bounds = {}
             if param.lo is not None:
                 bounds.update(min_value=param.lo, min_clamped=True)
             if param.hi is not None:
                 bounds.update(max_value=param.hi, max_clamped=True)
-            dpg.add_input_int(default_value=value, on_enter=True, **bounds, **common)
+            dpg.add_input_int(default_value=value, on_enter=True, width=150, **bounds, **common)
         elif isinstance(param, Float):
-            dpg.add_input_float(default_value=value, on_enter=True, format="%.6g", step=0, **common)
-        elif isinstance(param, Ints) and param.length in (2, 3, 4):
-            bounds = dict(min_value=param.lo, min_clamped=True) if param.lo is not None else {}
-            dpg.add_input_intx(size=param.length, default_value=list(value) + [0] * (4 - len(value)),
-                               on_enter=True, **bounds, **common)
+            dpg.add_input_float(default_value=value, on_enter=True, format="%.6g", step=0, width=150, **common)
         else:
-            dpg.add_input_text(default_value=", ".join(map(str, value)), on_enter=True, **common)
+            dpg.add_input_text(default_value=", ".join(map(str, value)), on_enter=True, width=150, **common)
         if param.doc:
             with dpg.tooltip(tag):
                 dpg.add_text(f"{param.doc} ({param.expected()})", wrap=300)
@@ -368,14 +368,16 @@ class DesignerApp:
 
     def _run(self, action: Callable[[], Any]) -> Any:
         """Run a model command; a refusal goes to the status line instead of raising."""
+        state = self.model.state
         try:
             result = action()
-            self.status = "ok" if self.model.undo_label is None else f"done: {self.model.undo_label}"
-            return result
         except GraphError as exc:
             self.status = f"refused: {exc}"
             self.model.revision += 1
             return None
+        if self.model.state != state:
+            self.status = f"done: {self.model.last_action}"
+        return result
 
     def _command(self, action: Callable[[], Any]) -> Callable[..., None]:
         return lambda *args: self._run(action)
@@ -409,7 +411,7 @@ class DesignerApp:
         self._run(lambda: self.model.add_node(layer_type, grid))
 
     def _on_palette_double_click(self, sender: Any, app_data: Any, layer_type: str) -> None:
-        (x0, y0), (w, h) = dpg.get_item_rect_min("canvas"), dpg.get_item_rect_size("canvas")
+        x0, y0, w, h = _rect("canvas")
         centre = self._screen_to_grid(x0 + w / 2 - 60, y0 + h / 2 - 40)
         self._run(lambda: self.model.add_node(layer_type, centre))
 
@@ -421,7 +423,7 @@ class DesignerApp:
             sx, sy = dpg.get_item_rect_min(view.tag)
             gx, gy = dpg.get_item_pos(view.tag)
             return (round(x - (sx - gx) + self.origin[0]), round(y - (sy - gy) + self.origin[1]))
-        x0, y0 = dpg.get_item_rect_min("canvas")
+        x0, y0, _, _ = _rect("canvas")
         return (round(x - x0 - 16 + self.origin[0]), round(y - y0 - 16 + self.origin[1]))
 
     def _on_mouse_release(self) -> None:
@@ -438,14 +440,13 @@ class DesignerApp:
     def _on_key(self, sender: Any, key: int) -> None:
         ctrl = dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl) or \
             dpg.is_key_down(dpg.mvKey_RControl)
-        typing = dpg.is_item_active("palette_filter") or any(
-            dpg.is_item_active(item) for item in dpg.get_item_children("properties", 1) or [])
+        typing = any(dpg.get_item_state(item).get("active") for item in ["palette_filter", *_descendants("properties")])
         shortcuts = {dpg.mvKey_S: self.save, dpg.mvKey_Z: self.model.undo, dpg.mvKey_Y: self.model.redo,
                      dpg.mvKey_C: self.model.copy, dpg.mvKey_V: self.model.paste,
                      dpg.mvKey_A: self.model.select_all, dpg.mvKey_L: self.model.auto_layout,
                      dpg.mvKey_N: lambda: self._confirm_discard(self.model.new),
                      dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog"))}
-        if ctrl and key in shortcuts:
+        if ctrl and key in shortcuts and (not typing or key == dpg.mvKey_S):
             self._run(shortcuts[key])
         elif key == dpg.mvKey_Delete and not typing and dpg.is_item_hovered("canvas"):
             self._run(self._delete_selected)
@@ -521,18 +522,15 @@ class DesignerApp:
 
     # -------------------------------------------------- state for UI tests
 
-    def _write_ui_state(self) -> None:
-        """With NETCANVAS_UI_STATE set, write where things are on screen, for tests that drive the mouse."""
-        target = os.environ.get("NETCANVAS_UI_STATE")
-        if not target:
-            return
+    def _write_ui_state(self, target: str) -> None:
+        """Write where things are on screen (NETCANVAS_UI_STATE), for tests that drive the mouse."""
         state = {
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
             "palette": {t: _rect(f"palette_{t}") for ts in categories().values() for t in ts},
             "canvas": _rect("canvas"),
             "nodes": {node_id: {"rect": _rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
-                                "inputs": {p: _rect(a) for p, a in view.inputs.items()},
-                                "output": _rect(view.output) if view.output else None}
+                                "inputs": {p: _rect(t) for p, t in view.labels.items()},
+                                "output": _rect(view.shape) if view.output else None}
                       for node_id, view in self.nodes.items()},
             "properties": {name.removeprefix("prop_"): _rect(name) for name in
                            [dpg.get_item_alias(i) for i in _descendants("properties")] if name and
@@ -555,19 +553,18 @@ def _descendants(item: Any) -> list[int]:
 
 
 def _rect(item: Any) -> list[float]:
-    (x, y), (w, h) = dpg.get_item_rect_min(item), dpg.get_item_rect_size(item)
+    state = dpg.get_item_state(item)
+    (x, y), (w, h) = state.get("rect_min", state.get("pos", (0, 0))), state.get("rect_size", (0, 0))
     return [x, y, w, h]
 
 
 def _from_widget(param: Any, value: Any) -> Any:
     """Turn a widget's value into the param's plain value (its spec checks the range)."""
     if isinstance(param, Ints):
-        if isinstance(value, str):
-            try:
-                return [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
-            except ValueError:
-                return value
-        return list(value[:param.length])
+        try:
+            return [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
+        except ValueError:
+            return value
     return value
 
 

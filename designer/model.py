@@ -54,6 +54,7 @@ class EditorModel:
         self._redo: list[_Snapshot] = []
         self._state = self._saved_state = 0
         self._next_state = 1
+        self.last_action = ""
         self._place_unplaced()
         self._refresh()
 
@@ -63,6 +64,11 @@ class EditorModel:
     def graph(self) -> Graph:
         """The network being edited."""
         return self.project.networks[self.network]
+
+    @property
+    def state(self) -> int:
+        """Identifies the network's content: it changes with every edit, undo and redo."""
+        return self._state
 
     @property
     def dirty(self) -> bool:
@@ -111,16 +117,21 @@ class EditorModel:
         self._redo.clear()
         self._state = self._next_state
         self._next_state += 1
+        self.last_action = label
         self._refresh()
         return result
 
     def undo(self) -> str | None:
         """Revert the last edit; returns its label, or None when there is none."""
-        return self._swap(self._undo, self._redo)
+        label = self._swap(self._undo, self._redo)
+        self.last_action = f"undo {label}" if label else self.last_action
+        return label
 
     def redo(self) -> str | None:
         """Repeat the last undone edit; returns its label, or None when there is none."""
-        return self._swap(self._redo, self._undo)
+        label = self._swap(self._redo, self._undo)
+        self.last_action = f"redo {label}" if label else self.last_action
+        return label
 
     def _swap(self, source: list[_Snapshot], target: list[_Snapshot]) -> str | None:
         if not source:
