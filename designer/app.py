@@ -12,7 +12,7 @@ import dearpygui.dearpygui as dpg
 from graphcompiler import GraphError, Project, get_spec
 from graphcompiler.layers import Bool, Choice, Float, Int, Ints, categories
 
-from .model import EditorModel
+from .model import EditorModel, node_captions
 from .recent import recent_files, remember
 
 PAYLOAD = "netcanvas-layer"
@@ -214,8 +214,7 @@ class DesignerApp:
                 x, y = node.pos or (0.0, 0.0)
                 dpg.set_item_pos(view.tag, [x - self.origin[0], y - self.origin[1]])
                 view.pos = node.pos
-            summary = spec.summary(info.params) if spec.summary and info.params else ""
-            texts = (f"{node.type}{': ' + summary if summary else ''}", info.describe())
+            texts = node_captions(graph, shapes, node.id)
             if texts != view.texts:
                 dpg.set_value(view.caption, texts[0])
                 dpg.set_value(view.shape, f"-> {texts[1]}")

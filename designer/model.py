@@ -19,7 +19,27 @@ from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, g
 from graphcompiler.layout import auto_layout
 
 HISTORY_LIMIT = 200
+CHAR_SIZE = (6.6, 17.0)
+"""Width and line height of the designer's font, in canvas pixels, for estimating node sizes."""
 PASTE_OFFSET = (40.0, 40.0)
+
+
+def node_captions(graph: Graph, shapes: dict[str, NodeShapes], node_id: str) -> tuple[str, str]:
+    """The two text lines a node shows under its id: type with key params, and output shape."""
+    node, info = graph.node(node_id), shapes[node_id]
+    spec = get_spec(node.type)
+    summary = spec.summary(info.params) if spec.summary and info.params else ""
+    return f"{node.type}{': ' + summary if summary else ''}", info.describe()
+
+
+def node_size(graph: Graph, shapes: dict[str, NodeShapes], node_id: str) -> tuple[float, float]:
+    """Estimated on-screen size of a node: its longest line and its number of rows."""
+    caption, shape = node_captions(graph, shapes, node_id)
+    info = shapes[node_id]
+    ports = info.spec.input_ports(info.params) if info.spec and info.params else ()
+    chars = max(len(node_id), len(caption), len(shape) + 3)
+    rows = 3 + len(ports)
+    return chars * CHAR_SIZE[0] + 20, rows * CHAR_SIZE[1] + 16
 
 
 @dataclass
@@ -235,7 +255,10 @@ class EditorModel:
 
     def auto_layout(self) -> None:
         """Lay the whole network out left to right by depth."""
-        self.move(auto_layout(self.graph))
+        self.move(self._layout())
+
+    def _layout(self) -> dict[str, tuple[float, float]]:
+        return auto_layout(self.graph, lambda node_id: node_size(self.graph, self.shapes, node_id))
 
     # ---------------------------------------------------------- copy & paste
 
@@ -291,7 +314,8 @@ class EditorModel:
     def _place_unplaced(self) -> None:
         graph = self.graph
         if any(node.pos is None for node in graph.nodes()):
-            for node_id, pos in auto_layout(graph).items():
+            self.shapes = infer_shapes(graph)
+            for node_id, pos in self._layout().items():
                 graph.node(node_id).pos = pos
 
     def reset(self, project: Project, path: str | Path | None = None) -> None:
