@@ -447,8 +447,13 @@ class DesignerApp:
                      dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog"))}
         if ctrl and key in shortcuts and (not typing or key == dpg.mvKey_S):
             self._run(shortcuts[key])
-        elif key == dpg.mvKey_Delete and not typing and dpg.is_item_hovered("canvas"):
+        elif key == dpg.mvKey_Delete and not typing and self._mouse_over_canvas():
             self._run(self._delete_selected)
+
+    def _mouse_over_canvas(self) -> bool:
+        x, y = dpg.get_mouse_pos(local=False)
+        left, top, width, height = _rect("canvas")
+        return left <= x < left + width and top <= y < top + height
 
     def fit(self) -> None:
         """Shift the view so the whole network starts at the canvas's top-left corner."""

@@ -59,6 +59,20 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
         assert state["nodes"]["cat1"]["texts"][1] == "128x26x26"
         assert state["nodes"]["conv3"]["texts"][1] == "64x24x24"
 
+        app.key("ctrl+z")
+        app.wait(lambda s: s["nodes"]["conv2"]["texts"][1] == "64x11x11" and s["problems"], "undo of the pad")
+        app.key("ctrl+y")
+        app.wait(lambda s: s["nodes"]["conv2"]["texts"][1] == "64x13x13" and not s["problems"], "redo of the pad")
+
+        palette = app.state()["palette"]["ReLU"]
+        app.xdo("mousemove", *map(int, centre(palette)))
+        app.xdo("click", "--repeat", "2", "--delay", "80", "1")
+        state = app.wait(lambda s: "relu1" in s["nodes"] and s["nodes"]["relu1"]["rect"][2] > 0, "a double-click add")
+        rect = state["nodes"]["relu1"]["rect"]
+        app.click(rect[0] + rect[2] / 2, rect[1] + 7)
+        app.key("Delete")
+        app.wait(lambda s: "relu1" not in s["nodes"], "Delete to remove the node")
+
         app.key("ctrl+s")
         app.wait(lambda s: not s["dirty"], "the save")
         app.screenshot("designer-small-unet.png")
