@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -151,15 +150,13 @@ class Graph:
 
     def inputs_of(self, node_id: str) -> dict[str, tuple[str, str]]:
         """Input port -> (source node, source port) for every connected input of a node."""
-        return {key: (src, data["link"].src_port)
-                for src, _, key, data in self.nx.in_edges(node_id, keys=True, data=True)}
+        # networkx's own adjacency dict: its public views cost more than the rest of inference.
+        return {port: (src, data["link"].src_port)
+                for src, edges in self.nx._pred[node_id].items() for port, data in edges.items()}
 
     def topological_order(self) -> list[str]:
-        """Node ids so that every link goes forward; ties keep insertion order."""
-        return list(nx.lexicographical_topological_sort(self.nx, key=self._insertion_index().__getitem__))
-
-    def _insertion_index(self) -> dict[str, int]:
-        return {node_id: i for i, node_id in enumerate(self.nx)}
+        """Node ids so that every link goes forward; the same graph always gives the same order."""
+        return list(nx.topological_sort(self.nx))
 
     def unique_id(self, stem: str) -> str:
         """``stem`` followed by the smallest number that makes a free id: conv1, conv2, ..."""
@@ -171,10 +168,11 @@ class Graph:
     def copy(self) -> "Graph":
         """A deep copy (nodes and their params are not shared); fast enough to snapshot per edit."""
         other = Graph()
-        for node in self.nodes():
-            other.nx.add_node(node.id, node=Node(node.id, node.type, copy.deepcopy(node.params), node.pos))
-        for link in self.links():
-            other.nx.add_edge(link.src, link.dst, key=link.dst_port, link=link)
+        other.nx.add_nodes_from(
+            (node.id, {"node": Node(node.id, node.type, {k: list(v) if isinstance(v, list) else v
+                                                        for k, v in node.params.items()}, node.pos)})
+            for node in self.nodes())
+        other.nx.add_edges_from((link.src, link.dst, link.dst_port, {"link": link}) for link in self.links())
         return other
 
     def rename(self, old: str, new: str) -> None:

@@ -45,7 +45,7 @@ def _fail(result: NodeShapes, node_id: str, node_type: str, message: str) -> Nod
 
 def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> NodeShapes:
     """Infer one node given the results of all its predecessors."""
-    node = graph.node(node_id)
+    node = graph.nx.nodes[node_id]["node"]
     spec = REGISTRY.get(node.type)
     result = NodeShapes(spec)
     if spec is None:

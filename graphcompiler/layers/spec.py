@@ -200,6 +200,7 @@ class LayerSpec:
     """Stem of the ids new nodes of this type get (``conv`` gives conv1, conv2, ...); default: type in lower case."""
 
     _by_name: dict = field(default=None, init=False, repr=False, compare=False)
+    _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
@@ -211,7 +212,28 @@ class LayerSpec:
         return self._by_name.get(name)
 
     def resolve(self, params: dict[str, Any], where: str | None = None) -> SimpleNamespace:
-        """Check explicit params against the spec and fill in defaults; raise GraphError."""
+        """Check explicit params against the spec and fill in defaults; raise GraphError.
+
+        Results are remembered per distinct params, since shape inference resolves every node
+        on every edit and most nodes of a network share a few param sets. Treat them as read-only.
+        """
+        try:
+            # Types are part of the key: 1 == True == 1.0, but only one of them is a valid value.
+            key = tuple((k, type(v), tuple((type(x), x) for x in v) if isinstance(v, list) else v)
+                        for k, v in params.items())
+            hit = self._resolved.get(key)
+        except TypeError:
+            key = hit = None
+        if hit is not None:
+            return hit
+        resolved = self._resolve(params, where)
+        if key is not None:
+            if len(self._resolved) > 4096:
+                self._resolved.clear()
+            self._resolved[key] = resolved
+        return resolved
+
+    def _resolve(self, params: dict[str, Any], where: str | None) -> SimpleNamespace:
         for name in params:
             if name not in self._by_name:
                 known = ", ".join(self._by_name) or "none"
