@@ -38,6 +38,20 @@ class Link:
     dst_port: str
 
 
+@dataclass(frozen=True)
+class GraphData:
+    """A graph's content as plain tuples, for undo history."""
+
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+
+
+def _copy_node(node: Node) -> Node:
+    # Param values are scalars or flat lists of ints, so this is a deep copy.
+    return Node(node.id, node.type, {k: list(v) if isinstance(v, list) else v for k, v in node.params.items()},
+                node.pos)
+
+
 def check_id(node_id: Any) -> None:
     """Refuse a node id that is not a Python identifier or that the compiled module reserves."""
     if not isinstance(node_id, str) or not _ID.match(node_id):
@@ -165,15 +179,21 @@ class Graph:
             n += 1
         return f"{stem}{n}"
 
+    def snapshot(self) -> "GraphData":
+        """The nodes (copied) and links as plain data: cheap enough to take before every edit."""
+        return GraphData(tuple(_copy_node(node) for node in self.nodes()), tuple(self.links()))
+
+    @classmethod
+    def from_snapshot(cls, data: "GraphData") -> "Graph":
+        """A graph holding copies of a snapshot's nodes and its links (the snapshot stays intact)."""
+        graph = cls()
+        graph.nx.add_nodes_from((node.id, {"node": _copy_node(node)}) for node in data.nodes)
+        graph.nx.add_edges_from((link.src, link.dst, link.dst_port, {"link": link}) for link in data.links)
+        return graph
+
     def copy(self) -> "Graph":
-        """A deep copy (nodes and their params are not shared); fast enough to snapshot per edit."""
-        other = Graph()
-        other.nx.add_nodes_from(
-            (node.id, {"node": Node(node.id, node.type, {k: list(v) if isinstance(v, list) else v
-                                                        for k, v in node.params.items()}, node.pos)})
-            for node in self.nodes())
-        other.nx.add_edges_from((link.src, link.dst, link.dst_port, {"link": link}) for link in self.links())
-        return other
+        """A deep copy (nodes and their params are not shared)."""
+        return Graph.from_snapshot(self.snapshot())
 
     def rename(self, old: str, new: str) -> None:
         """Give a node a new id, keeping its place in the node order and all its links."""
