@@ -45,6 +45,7 @@ class DesignerApp:
         self.attrs: dict[int, tuple[str, str]] = {}
         self.origin = (0.0, 0.0)
         self.shown_revision = -1
+        self.stats_revision = -1
         self.shown_selection: list[str] = []
         self.status = "ready"
         self.pending: Callable[[], None] | None = None
@@ -71,10 +72,10 @@ class DesignerApp:
                                         minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
                                         width=-1, height=-1)
                 with dpg.child_window(tag="side", width=SIDE_WIDTH, height=-BOTTOM_HEIGHT):
-                    with dpg.tab_bar():
+                    with dpg.tab_bar(tag="side_tabs", callback=lambda *args: self._sync_statistics()):
                         with dpg.tab(label="Properties"):
                             dpg.add_group(tag="properties")
-                        with dpg.tab(label="Statistics"):
+                        with dpg.tab(label="Statistics", tag="statistics_tab"):
                             dpg.add_group(tag="statistics")
             with dpg.child_window(tag="bottom", height=-1):
                 dpg.add_text("", tag="status")
@@ -331,6 +332,11 @@ class DesignerApp:
                 dpg.add_text(f"{param.doc} ({param.expected()})", wrap=300)
 
     def _sync_statistics(self) -> None:
+        # A per-layer table of hundreds of rows is only rebuilt while someone can see it.
+        if dpg.get_value("side_tabs") not in ("statistics_tab", dpg.get_alias_id("statistics_tab")) \
+                or self.stats_revision == self.model.revision:
+            return
+        self.stats_revision = self.model.revision
         dpg.delete_item("statistics", children_only=True)
         cost = self.model.cost
         dpg.add_text(f"parameters: {cost.params:,}", parent="statistics", tag="stat_params")
@@ -531,7 +537,8 @@ class DesignerApp:
         state = {
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
             "palette": {t: _rect(f"palette_{t}") for ts in categories().values() for t in ts},
-            "canvas": _rect("canvas"),
+            "canvas": _rect("canvas"), "statistics_tab": _rect("statistics_tab"),
+            "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
             "nodes": {node_id: {"rect": _rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
                                 "inputs": {p: _rect(t) for p, t in view.labels.items()},
                                 "output": _rect(view.shape) if view.output else None}

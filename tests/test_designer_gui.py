@@ -98,6 +98,9 @@ def test_vgg16_opens_with_every_node_and_its_shape_and_no_problems(screen, tmp_p
     app = Designer(screen, path, tmp_path)
     try:
         state = app.wait(lambda s: len(s["nodes"]) == 41, "all 41 VGG16 nodes")
+        app.click(*centre(state["statistics_tab"]))
+        app.wait(lambda s: s["statistics"] == ["parameters: 138,357,544", "multiply-adds: 15,470,264,320"],
+                 "the statistics tab")
         app.screenshot("designer-vgg16.png")
     finally:
         app.close()
