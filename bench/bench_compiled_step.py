@@ -36,7 +36,6 @@ import argparse
 import copy
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 import graphcompiler as gc
+from machine_load import OtherLoad
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-5
@@ -224,37 +224,6 @@ def check_equivalent(name: str, compiled: gc.GraphModule, hand: nn.Module, logit
     return diffs
 
 
-class OtherLoad:
-    """CPU time other processes used while a block ran, as a share of the machine's capacity:
-    /proc/stat's busy time of all CPUs minus this process's own CPU time (Linux only)."""
-
-    def __enter__(self):
-        self.start = self._sample()
-        return self
-
-    def __exit__(self, *exc):
-        end = self._sample()
-        self.share = None
-        if self.start and end:
-            (busy0, own0, wall0), (busy1, own1, wall1) = self.start, end
-            capacity = (wall1 - wall0) * (os.cpu_count() or 1)
-            self.share = max(0.0, (busy1 - busy0) - (own1 - own0)) / capacity if capacity > 0 else None
-        return False
-
-    @staticmethod
-    def _sample():
-        try:
-            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-            ticks = [int(f) for f in fields]
-        except (OSError, ValueError):
-            return None
-        hz = os.sysconf("SC_CLK_TCK")
-        busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / hz          # all but idle and iowait
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return busy, usage.ru_utime + usage.ru_stime, time.perf_counter()
-
-    def describe(self) -> str:
-        return "unknown" if self.share is None else f"{self.share:.0%}"
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -285,13 +254,7 @@ def bench(name: str, graph: gc.Graph, compiled: gc.GraphModule, hand: nn.Module,
     hand.train()
     x, y = inputs["x"], inputs["y"]
 
-    def step_compiled():
-        compiled.zero_grad(set_to_none=True)
-        compiled.compute_loss(x=x, y=y).backward()
-
-    def step_hand():
-        hand.zero_grad(set_to_none=True)
-        hand_loss(hand(x), y).backward()
+    step_compiled, step_hand = training_steps(compiled, hand, hand_loss, x, y)
 
     with OtherLoad() as other:
         times_c, times_h = time_interleaved(step_compiled, step_hand, warmup, reps)
@@ -309,6 +272,18 @@ def bench(name: str, graph: gc.Graph, compiled: gc.GraphModule, hand: nn.Module,
             "spread_h": (min(times_h) * 1e3, max(times_h) * 1e3)}
 
 
+def training_steps(compiled: gc.GraphModule, hand: nn.Module, hand_loss, x, y):
+    """One zero_grad + forward + loss + backward for each network, as two callables."""
+    def step_compiled():
+        compiled.zero_grad(set_to_none=True)
+        compiled.compute_loss(x=x, y=y).backward()
+
+    def step_hand():
+        hand.zero_grad(set_to_none=True)
+        hand_loss(hand(x), y).backward()
+    return step_compiled, step_hand
+
+
 def meta_overhead(compiled: gc.GraphModule, hand: nn.Module, inputs: dict, hand_loss,
                   reps: int) -> tuple[float, float, float]:
     """Median step times of copies of both networks on the meta device and the median of the
@@ -322,13 +297,7 @@ def meta_overhead(compiled: gc.GraphModule, hand: nn.Module, inputs: dict, hand_
     hand = copy.deepcopy(hand).to("meta")
     x, y = (inputs[k].to("meta") for k in ("x", "y"))
 
-    def step_compiled():
-        compiled.zero_grad(set_to_none=True)
-        compiled.compute_loss(x=x, y=y).backward()
-
-    def step_hand():
-        hand.zero_grad(set_to_none=True)
-        hand_loss(hand(x), y).backward()
+    step_compiled, step_hand = training_steps(compiled, hand, hand_loss, x, y)
 
     times_c, times_h = time_interleaved(step_compiled, step_hand, 5, reps)
     extra = statistics.median(c - h for c, h in zip(times_c, times_h))
@@ -406,8 +375,8 @@ def main(argv=None) -> int:
     print_result(results[-1])
 
     print()
-    print(f"| network | compiled median (ms) | hand-written median (ms) | ratio compiled/hand | "
-          f"paired ratio, median of rounds [quartiles] | rounds | other load |")
+    print("| network | compiled median (ms) | hand-written median (ms) | ratio compiled/hand | "
+          "paired ratio, median of rounds [quartiles] | rounds | other load |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         low, high = r["paired_iqr"]

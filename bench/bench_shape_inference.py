@@ -24,17 +24,15 @@ import argparse
 import cProfile
 import gc as garbage
 import io
-import os
 import platform
 import pstats
 import random
-import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import graphcompiler as gc
+from machine_load import OtherLoad
 
 SIZES = (100, 250, 500, 1000, 2000)
 GOAL_MS_AT_500 = 5.0
@@ -42,37 +40,6 @@ LINEAR_TOLERANCE = 1.3
 """Per-node time at the largest size may be at most this many times that at the smallest."""
 
 
-class OtherLoad:
-    """CPU time other processes used while a block ran, as a share of the machine's capacity:
-    /proc/stat's busy time of all CPUs minus this process's own CPU time (Linux only)."""
-
-    def __enter__(self):
-        self.start = self._sample()
-        return self
-
-    def __exit__(self, *exc):
-        end = self._sample()
-        self.share = None
-        if self.start and end:
-            (busy0, own0, wall0), (busy1, own1, wall1) = self.start, end
-            capacity = (wall1 - wall0) * (os.cpu_count() or 1)
-            self.share = max(0.0, (busy1 - busy0) - (own1 - own0)) / capacity if capacity > 0 else None
-        return False
-
-    @staticmethod
-    def _sample():
-        try:
-            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-            ticks = [int(f) for f in fields]
-        except (OSError, ValueError):
-            return None
-        hz = os.sysconf("SC_CLK_TCK")
-        busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / hz          # all but idle and iowait
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return busy, usage.ru_utime + usage.ru_stime, time.perf_counter()
-
-    def describe(self) -> str:
-        return "unknown" if self.share is None else f"{self.share:.0%}"
 
 
 def make_graph(n_nodes: int, seed: int = 0) -> gc.Graph:

@@ -235,14 +235,13 @@ class DesignerApp:
                     labels[port] = dpg.add_text(port)
                 inputs[port] = attr
                 self.attrs[attr] = (node_id, port)
-            output = 0
-            for port in get_spec(layer_type).outputs:
-                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output) as output:
-                    shape = dpg.add_text("")
-                self.attrs[output] = (node_id, port)
-            if not get_spec(layer_type).outputs:
-                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
-                    shape = dpg.add_text("")
+            # Every registered layer has at most one output; a layer with several needs a pin per port.
+            outputs = get_spec(layer_type).outputs
+            kind = dpg.mvNode_Attr_Output if outputs else dpg.mvNode_Attr_Static
+            with dpg.node_attribute(attribute_type=kind) as output:
+                shape = dpg.add_text("")
+            if outputs:
+                self.attrs[output] = (node_id, outputs[0])
         return _NodeView(tag, layer_type, ports, inputs, output, caption, shape, labels)
 
     def _remove_node(self, node_id: str) -> None:
