@@ -7,9 +7,13 @@ from hypothesis import strategies as st
 import graphcompiler as gc
 from graphcompiler.layers import REGISTRY, Bool, Choice, Float, Int, Ints
 
-SPATIAL = ["Convolution", "Deconvolution", "MaxPooling", "AveragePooling", "GlobalAveragePooling",
-           "Unpooling", "BatchNormalization"]
-ANY_RANK = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten", "Affine", "Reshape"]
+def _ports(spec) -> tuple[str, ...]:
+    return spec.input_ports(spec.resolve(spec.initial_params()))
+
+
+# Every registered one-input layer; a draw its shape rule refuses is dropped from the graph.
+SINGLE = sorted(t for t, s in REGISTRY.items() if not s.is_loss and t != "Input" and _ports(s) == ("x",))
+PAIRS = sorted(t for t, s in REGISTRY.items() if not s.is_loss and _ports(s) == ("x0", "x1"))
 
 
 def _small_value(draw, param):
@@ -36,34 +40,39 @@ def _small_value(draw, param):
 def valid_graphs(draw, max_steps: int = 10) -> gc.Graph:
     """A sound DAG: an Input, then layers and merges appended wherever their shape rule accepts."""
     graph = gc.Graph()
-    rank3 = draw(st.booleans())
-    shape = [draw(st.integers(1, 4)), draw(st.integers(3, 10)), draw(st.integers(3, 10))] if rank3 \
-        else [draw(st.integers(1, 12))]
+    rank = draw(st.integers(1, 3))
+    shape = [[draw(st.integers(1, 12))], [draw(st.integers(2, 8)), draw(st.integers(1, 6))],
+             [draw(st.integers(1, 4)), draw(st.integers(3, 10)), draw(st.integers(3, 10))]][rank - 1]
     graph.add_node("x", "Input", {"shape": shape})
     known = {"x": tuple(shape)}
     for step in range(draw(st.integers(1, max_steps))):
         node_id = f"n{step}"
-        merge = {0: "Add2", 1: "Concatenate"}.get(draw(st.integers(0, 7)), "layer")
+        merge = {0: draw(st.sampled_from(PAIRS)), 1: "Concatenate"}.get(draw(st.integers(0, 7)), "layer")
         if merge != "layer":
             a = draw(st.sampled_from(sorted(known)))
             partners = [n for n, s in known.items() if len(s) == len(known[a]) and
-                        (s == known[a] if merge == "Add2" else s[1:] == known[a][1:])]
+                        (s == known[a] if merge != "Concatenate" else s[1:] == known[a][1:])]
             b = draw(st.sampled_from(sorted(partners)))
             graph.add_node(node_id, merge, {})
             graph.connect(a, node_id, dst_port="x0")
             graph.connect(b, node_id, dst_port="x1")
         else:
             src = draw(st.sampled_from(sorted(known)))
-            rank = len(known[src])
-            layer = draw(st.sampled_from((SPATIAL if rank == 3 else ["BatchNormalization"]) + ANY_RANK))
+            layer = draw(st.sampled_from(SINGLE))
             params = {p.name: v for p in REGISTRY[layer].params
                       if (v := _small_value(draw, p)) is not None}
             if layer == "Reshape":
                 params["shape"] = [-1]
+            if layer == "Transpose":
+                params["axes"] = draw(st.permutations(range(len(known[src]))))
             if params.get("groups", 1) > 1:
                 params["groups"] = 1
             graph.add_node(node_id, layer, params)
-            graph.connect(src, node_id)
+            try:
+                graph.connect(src, node_id)
+            except gc.GraphError:
+                graph.remove_node(node_id)
+                continue
         info = gc.shapes.infer_node(graph, node_id, gc.infer_shapes(graph))
         if info.ok:
             known[node_id] = info.outputs["y"]

@@ -33,12 +33,49 @@ class Reshape(nn.Module):
         return x.reshape((x.shape[0],) + self.shape)
 
 
-class Add2(nn.Module):
-    """Element-wise sum of two tensors of the same shape."""
+class Binary(nn.Module):
+    """An element-wise operation on two tensors of the same shape."""
+
+    OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+        self.fn = self.OPS[op]
 
     def forward(self, x0: Tensor, x1: Tensor) -> Tensor:
-        """x0 + x1."""
-        return x0 + x1
+        """x0 (op) x1."""
+        return self.fn(x0, x1)
+
+    def extra_repr(self) -> str:
+        """Shown by print(module)."""
+        return self.op
+
+
+class Permute(nn.Module):
+    """Reorder the axes of each sample."""
+
+    def __init__(self, axes: tuple[int, ...]):
+        super().__init__()
+        self.dims = (0,) + tuple(a + 1 for a in axes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Permute all but the batch axis."""
+        return x.permute(self.dims)
+
+
+class SliceAxis(nn.Module):
+    """x[start:stop:step] along one axis of each sample."""
+
+    def __init__(self, axis: int, start: int, stop: int, step: int):
+        super().__init__()
+        self.axis, self.start, self.stop, self.step = axis + 1, start, stop, step
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The slice, batch axis untouched."""
+        index = [slice(None)] * x.dim()
+        index[self.axis] = slice(self.start, self.stop, self.step)
+        return x[tuple(index)]
 
 
 class Concatenate(nn.Module):
@@ -67,9 +104,31 @@ def _concat_shape(ins, p):
     return (tuple(out),)
 
 
-def _add2_shape(ins, p):
+def _binary_shape(ins, p):
     same_shapes(ins)
     return (ins[0],)
+
+
+def _binary(type_: str, op: str, doc: str) -> LayerSpec:
+    return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
+                     shape=_binary_shape, build=lambda ins, p: Binary(op))
+
+
+def _transpose_shape(ins, p):
+    rank = len(ins[0])
+    if sorted(p.axes) != list(range(rank)):
+        raise ShapeError(f"axes {list(p.axes)} must order all {rank} axes 0..{rank - 1}, each once")
+    return (tuple(ins[0][a] for a in p.axes),)
+
+
+def _slice_shape(ins, p):
+    shape = list(ins[0])
+    axis = normalise_axis(p.axis, len(shape))
+    shape[axis] = len(range(*slice(p.start, p.stop, p.step).indices(shape[axis])))
+    if shape[axis] == 0:
+        raise ShapeError(f"slice {p.start}:{p.stop}:{p.step} of {axis_name(len(shape), axis)} "
+                         f"{ins[0][axis]} is empty")
+    return (tuple(shape),)
 
 
 SPECS = (
@@ -79,8 +138,22 @@ SPECS = (
               summary=lambda p: fmt(p.shape)),
     LayerSpec(type="Flatten", category="Array", doc="Flatten each sample to one axis.",
               shape=lambda ins, p: ((numel(ins[0]),),), build=lambda ins, p: nn.Flatten()),
-    LayerSpec(type="Add2", category="Arithmetic", id_prefix="add", doc="Sum of two inputs of the same shape (no broadcasting).",
-              inputs=("x0", "x1"), shape=_add2_shape, build=lambda ins, p: Add2()),
+    _binary("Add2", "add", "Sum of two inputs of the same shape (no broadcasting)."),
+    _binary("Sub2", "sub", "x0 - x1, for two inputs of the same shape."),
+    _binary("Mul2", "mul", "Element-wise product of two inputs of the same shape."),
+    LayerSpec(type="Identity", category="Array", doc="Passes its input on unchanged (a named tap point).",
+              shape=lambda ins, p: (ins[0],), build=lambda ins, p: nn.Identity()),
+    LayerSpec(type="Transpose", category="Array",
+              doc="Reorders the axes of each sample; axes lists the old axis for each new one (batch not counted).",
+              params=(Ints("axes", default=[1, 0], lo=0, required=True),), shape=_transpose_shape,
+              build=lambda ins, p: Permute(p.axes), summary=lambda p: ",".join(map(str, p.axes))),
+    LayerSpec(type="Slice", category="Array",
+              doc="start:stop:step along one axis, as Python slices (negative counts from the end).",
+              params=(Int("axis", default=0), Int("start", default=0), Int("stop", default=1),
+                      Int("step", default=1, lo=1)),
+              shape=_slice_shape,
+              build=lambda ins, p: SliceAxis(normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
+              summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else "")),
     LayerSpec(type="Concatenate", category="Array", id_prefix="cat",
               doc="Join inputs along an axis (0 = channels; batch not counted); other axes must agree.",
               params=(Int("num_inputs", default=2, lo=2, hi=64), Int("axis", default=0)),

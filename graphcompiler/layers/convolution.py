@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from .rules import axis_name, need_rank, window_out
 from .spec import Bool, Int, Ints, LayerSpec, ShapeError
@@ -102,4 +102,68 @@ DECONVOLUTION = LayerSpec(
     summary=_summary,
 )
 
-SPECS = (CONVOLUTION, DECONVOLUTION)
+def _depthwise_shape(ins, p):
+    (x,) = ins
+    need_rank(x, 3)
+    spatial = tuple(window_out(x[i + 1], p.kernel[i], p.stride[i], p.pad[i], p.dilation[i],
+                               axis_name(3, i + 1)) for i in range(2))
+    return ((x[0] * p.multiplier,) + spatial,)
+
+
+def _depthwise_cost(ins, outs, p):
+    out_channels = outs[0][0]
+    weights = out_channels * p.kernel[0] * p.kernel[1]
+    return weights + (out_channels if p.bias else 0), weights * outs[0][1] * outs[0][2]
+
+
+DEPTHWISE_CONVOLUTION = LayerSpec(
+    type="DepthwiseConvolution",
+    category="Basic", id_prefix="dwconv",
+    doc="Convolution of each input channel on its own (groups = channels), multiplier outputs per channel.",
+    params=(Int("multiplier", default=1, lo=1, doc="output channels per input channel"),) + _WINDOW[1:5] + _WINDOW[6:],
+    shape=_depthwise_shape,
+    build=lambda ins, p: nn.Conv2d(ins[0][0], ins[0][0] * p.multiplier, p.kernel, p.stride, p.pad, p.dilation,
+                                   groups=ins[0][0], bias=p.bias),
+    cost=_depthwise_cost,
+    summary=lambda p: f"x{p.multiplier}, {p.kernel[0]}x{p.kernel[1]}",
+)
+
+
+class SequenceConv1d(nn.Conv1d):
+    """Conv1d over (batch, time, features) sequences: features are the channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Convolve along time; return (batch, time, out_channels)."""
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+def _conv1d_shape(ins, p):
+    (x,) = ins
+    need_rank(x, 2)
+    for what, count in (("input features", x[1]), ("output channels", p.out_channels)):
+        if count % p.groups:
+            raise ShapeError(f"{what} {count} do not divide by groups {p.groups}")
+    return ((window_out(x[0], p.kernel, p.stride, p.pad, p.dilation, "time"), p.out_channels),)
+
+
+def _conv1d_cost(ins, outs, p):
+    weights = p.out_channels * (ins[0][1] // p.groups) * p.kernel
+    return weights + (p.out_channels if p.bias else 0), weights * outs[0][0]
+
+
+CONVOLUTION_1D = LayerSpec(
+    type="Convolution1D",
+    category="Basic", id_prefix="conv1d",
+    doc="1-D convolution along the time axis of a time x features sequence; features are the channels.",
+    params=(Int("out_channels", default=64, lo=1, search=(8, 16, 32, 64, 128, 256)),
+            Int("kernel", default=3, lo=1, search=(1, 3, 5, 7)), Int("stride", default=1, lo=1),
+            Int("pad", default=0, lo=0), Int("dilation", default=1, lo=1, search=(1, 2, 4)),
+            Int("groups", default=1, lo=1), Bool("bias", default=True)),
+    shape=_conv1d_shape,
+    build=lambda ins, p: SequenceConv1d(ins[0][1], p.out_channels, p.kernel, p.stride, p.pad, p.dilation,
+                                        p.groups, p.bias),
+    cost=_conv1d_cost,
+    summary=lambda p: f"{p.out_channels}, k{p.kernel}" + (f", d{p.dilation}" if p.dilation > 1 else ""),
+)
+
+SPECS = (CONVOLUTION, DECONVOLUTION, DEPTHWISE_CONVOLUTION, CONVOLUTION_1D)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .rules import fmt, same_shapes
-from .spec import LayerSpec, ShapeError
+from .spec import Float, LayerSpec, ShapeError
 
 
 class SoftmaxCrossEntropy(nn.Module):
@@ -18,12 +19,47 @@ class SoftmaxCrossEntropy(nn.Module):
         return F.cross_entropy(x, classes, reduction="none").unsqueeze(1)
 
 
-class SquaredError(nn.Module):
-    """(x - target) squared, element-wise."""
+class CategoricalCrossEntropy(nn.Module):
+    """-log of the probability given to the target class; x holds probabilities (after Softmax)."""
 
     def forward(self, x: Tensor, target: Tensor) -> Tensor:
-        """Element-wise squared difference."""
-        return (x - target) ** 2
+        """Probabilities N x C x ..., targets N x 1 x ...; returns N x 1 x ..."""
+        picked = x.gather(1, target.long())
+        return -torch.log(picked.clamp_min(torch.finfo(x.dtype).tiny))
+
+
+class Elementwise(nn.Module):
+    """A per-element loss of x against a target of the same shape."""
+
+    def __init__(self, kind: str, delta: float = 1.0):
+        super().__init__()
+        self.kind, self.delta = kind, delta
+
+    def forward(self, x: Tensor, target: Tensor) -> Tensor:
+        """The loss of every element."""
+        if self.kind == "squared":
+            return (x - target) ** 2
+        if self.kind == "absolute":
+            return (x - target).abs()
+        if self.kind == "huber":
+            # NNC's HuberLoss: d^2 inside delta, delta * (2|d| - delta) outside: twice torch's huber_loss.
+            return 2 * F.huber_loss(x, target, reduction="none", delta=self.delta)
+        if self.kind == "sigmoid":
+            return F.binary_cross_entropy_with_logits(x, target, reduction="none")
+        return F.binary_cross_entropy(x, target, reduction="none")
+
+    def extra_repr(self) -> str:
+        """Shown by print(module)."""
+        return self.kind
+
+
+class KLMultinomial(nn.Module):
+    """KL(p || q) of two categorical distributions over axis 1, per sample."""
+
+    def forward(self, p: Tensor, q: Tensor) -> Tensor:
+        """sum p * (log p - log q) over the classes; returns N x 1 x ..."""
+        tiny = torch.finfo(p.dtype).tiny
+        return (p * (torch.log(p.clamp_min(tiny)) - torch.log(q.clamp_min(tiny)))).sum(1, keepdim=True)
 
 
 def _sce_shape(ins, p):
@@ -35,9 +71,20 @@ def _sce_shape(ins, p):
     return (expected,)
 
 
-def _se_shape(ins, p):
+def _same_shape(ins, p):
     same_shapes(ins)
     return (ins[0],)
+
+
+def _kl_shape(ins, p):
+    same_shapes(ins)
+    return ((1,) + ins[0][1:],)
+
+
+def _elementwise(type_: str, kind: str, doc: str, params=()) -> LayerSpec:
+    return LayerSpec(type=type_, category="Loss", id_prefix="loss", doc=doc, inputs=("x", "target"),
+                     params=params, shape=_same_shape, is_loss=True,
+                     build=lambda ins, p: Elementwise(kind, getattr(p, "delta", 1.0)))
 
 
 SPECS = (
@@ -45,6 +92,19 @@ SPECS = (
               doc="Softmax over axis 0 then cross entropy against class indices in target.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: SoftmaxCrossEntropy(),
               is_loss=True),
-    LayerSpec(type="SquaredError", category="Loss", id_prefix="loss", doc="Element-wise (x - target)^2.",
-              inputs=("x", "target"), shape=_se_shape, build=lambda ins, p: SquaredError(), is_loss=True),
+    LayerSpec(type="CategoricalCrossEntropy", category="Loss", id_prefix="loss",
+              doc="-log x[target]: cross entropy of probabilities (after Softmax) against class indices.",
+              inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: CategoricalCrossEntropy(),
+              is_loss=True),
+    _elementwise("SigmoidCrossEntropy", "sigmoid",
+                 "Binary cross entropy of logits x (sigmoid applied inside) against 0/1 targets, per element."),
+    _elementwise("BinaryCrossEntropy", "binary",
+                 "Binary cross entropy of probabilities x in [0, 1] against targets in [0, 1], per element."),
+    _elementwise("SquaredError", "squared", "Element-wise (x - target)^2."),
+    _elementwise("AbsoluteError", "absolute", "Element-wise |x - target|."),
+    _elementwise("HuberLoss", "huber", "d^2 where |d| < delta, else delta (2|d| - delta), d = x - target (NNC's).",
+                 params=(Float("delta", default=1.0, lo=1e-9),)),
+    LayerSpec(type="KLMultinomial", category="Loss", id_prefix="loss",
+              doc="KL divergence sum p (log p - log q) of categorical distributions p and q over axis 0.",
+              inputs=("p", "q"), shape=_kl_shape, build=lambda ins, p: KLMultinomial(), is_loss=True),
 )

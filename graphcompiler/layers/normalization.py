@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .rules import fmt
-from .spec import Bool, Float, LayerSpec, ShapeError
+from .rules import fmt, need_rank, numel
+from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError
 
 
 def _bn_shape(ins, p):
@@ -33,6 +33,60 @@ BATCH_NORMALIZATION = LayerSpec(
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
 )
 
+def _normalized(ins, p) -> tuple[int, ...]:
+    return ins[0] if p.over == "all" else ins[0][-1:]
+
+
+LAYER_NORMALIZATION = LayerSpec(
+    type="LayerNormalization",
+    category="Normalization", id_prefix="ln",
+    doc="Normalises each sample over its last axis (features) or all its axes, with a learned scale and shift.",
+    params=(Choice("over", default="last", choices=("last", "all"), doc="the axes statistics are taken over"),
+            Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
+    shape=lambda ins, p: (ins[0],),
+    build=lambda ins, p: nn.LayerNorm(_normalized(ins, p), eps=p.eps, elementwise_affine=p.affine),
+    cost=lambda ins, outs, p: (2 * numel(_normalized(ins, p)) if p.affine else 0, 0),
+    summary=lambda p: f"over {p.over}",
+)
+
+
+def _instance_shape(ins, p):
+    need_rank(ins[0], 3)
+    if ins[0][1] * ins[0][2] < 2:
+        raise ShapeError(f"needs more than one position per channel to normalise over, got {fmt(ins[0])}")
+    return (ins[0],)
+
+
+INSTANCE_NORMALIZATION = LayerSpec(
+    type="InstanceNormalization",
+    category="Normalization", id_prefix="in",
+    doc="Normalises each channel of each sample over height and width.",
+    params=(Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
+    shape=_instance_shape,
+    build=lambda ins, p: nn.InstanceNorm2d(ins[0][0], eps=p.eps, affine=p.affine),
+    cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
+)
+
+
+def _group_shape(ins, p):
+    channels = ins[0][0]
+    if channels % p.groups:
+        raise ShapeError(f"channels {channels} do not divide into {p.groups} groups")
+    return (ins[0],)
+
+
+GROUP_NORMALIZATION = LayerSpec(
+    type="GroupNormalization",
+    category="Normalization", id_prefix="gn",
+    doc="Normalises each sample over groups of channels (axis 0) and the remaining axes.",
+    params=(Int("groups", default=8, lo=1, search=(1, 2, 4, 8, 16, 32)), Float("eps", default=1e-5, lo=1e-12),
+            Bool("affine", default=True)),
+    shape=_group_shape,
+    build=lambda ins, p: nn.GroupNorm(p.groups, ins[0][0], eps=p.eps, affine=p.affine),
+    cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
+    summary=lambda p: f"{p.groups} groups",
+)
+
 DROPOUT = LayerSpec(
     type="Dropout",
     category="Normalization", id_prefix="drop",
@@ -43,4 +97,4 @@ DROPOUT = LayerSpec(
     summary=lambda p: f"p {p.p:g}",
 )
 
-SPECS = (BATCH_NORMALIZATION, DROPOUT)
+SPECS = (BATCH_NORMALIZATION, LAYER_NORMALIZATION, INSTANCE_NORMALIZATION, GROUP_NORMALIZATION, DROPOUT)

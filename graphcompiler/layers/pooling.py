@@ -21,8 +21,9 @@ def _pool_shape(ins, p):
         if 2 * p.pad[i] > p.kernel[i]:
             raise ShapeError(f"pad {p.pad[i]} is more than half the kernel {p.kernel[i]} "
                              f"along {axis_name(3, i + 1)}")
+    ceil = getattr(p, "ceil_mode", False)
     return ((x[0],) + tuple(window_out(x[i + 1], p.kernel[i], p.stride[i], p.pad[i], 1,
-                                       axis_name(3, i + 1)) for i in range(2)),)
+                                       axis_name(3, i + 1), ceil) for i in range(2)),)
 
 
 def _window_summary(p) -> str:
@@ -33,9 +34,9 @@ MAX_POOLING = LayerSpec(
     type="MaxPooling",
     category="Pooling", id_prefix="pool",
     doc="Maximum over each kernel window.",
-    params=_POOL,
+    params=_POOL + (Bool("ceil_mode", default=False, doc="keep a last, partial window at the edge"),),
     shape=_pool_shape,
-    build=lambda ins, p: nn.MaxPool2d(p.kernel, p.stride, p.pad),
+    build=lambda ins, p: nn.MaxPool2d(p.kernel, p.stride, p.pad, ceil_mode=p.ceil_mode),
     summary=_window_summary,
 )
 
@@ -46,6 +47,17 @@ AVERAGE_POOLING = LayerSpec(
     params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
     shape=_pool_shape,
     build=lambda ins, p: nn.AvgPool2d(p.kernel, p.stride, p.pad, count_include_pad=p.including_pad),
+    summary=_window_summary,
+)
+
+
+SUM_POOLING = LayerSpec(
+    type="SumPooling",
+    category="Pooling", id_prefix="sumpool",
+    doc="Sum over each kernel window (padding counts as zeros).",
+    params=_POOL,
+    shape=_pool_shape,
+    build=lambda ins, p: nn.AvgPool2d(p.kernel, p.stride, p.pad, count_include_pad=True, divisor_override=1),
     summary=_window_summary,
 )
 
@@ -62,6 +74,14 @@ GLOBAL_AVERAGE_POOLING = LayerSpec(
     doc="Mean over all of height and width; the output is C x 1 x 1 as in NNC.",
     shape=_global_shape,
     build=lambda ins, p: nn.AdaptiveAvgPool2d(1),
+)
+
+GLOBAL_MAX_POOLING = LayerSpec(
+    type="GlobalMaxPooling",
+    category="Pooling", id_prefix="gmp",
+    doc="Maximum over all of height and width; the output is C x 1 x 1.",
+    shape=_global_shape,
+    build=lambda ins, p: nn.AdaptiveMaxPool2d(1),
 )
 
 
@@ -83,4 +103,4 @@ UNPOOLING = LayerSpec(
     summary=lambda p: f"x{p.factor[0]}x{p.factor[1]} {p.mode}",
 )
 
-SPECS = (MAX_POOLING, AVERAGE_POOLING, GLOBAL_AVERAGE_POOLING, UNPOOLING)
+SPECS = (MAX_POOLING, AVERAGE_POOLING, SUM_POOLING, GLOBAL_AVERAGE_POOLING, GLOBAL_MAX_POOLING, UNPOOLING)

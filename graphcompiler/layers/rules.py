@@ -29,10 +29,17 @@ def need_rank(shape: Shape, rank: int) -> None:
         raise ShapeError(f"needs a {rank}-D input ({_RANK_WORDS[rank]}; batch not counted), got {fmt(shape)}")
 
 
-def window_out(size: int, kernel: int, stride: int, pad: int, dilation: int, axis: str) -> int:
-    """Output length of a convolution or pooling window sliding over ``size``."""
+def window_out(size: int, kernel: int, stride: int, pad: int, dilation: int, axis: str,
+               ceil: bool = False) -> int:
+    """Output length of a convolution or pooling window sliding over ``size``.
+
+    With ``ceil`` a last, partial window counts too, unless it would start in the padding (torch's rule).
+    """
     span = dilation * (kernel - 1) + 1
-    out = (size + 2 * pad - span) // stride + 1
+    room = size + 2 * pad - span
+    out = (-(-room // stride) if ceil else room // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
     if out < 1:
         raise ShapeError(f"kernel {span} (dilated) does not fit {axis} {size} with pad {pad}")
     return out

@@ -1,0 +1,107 @@
+"""Sequence layers over (batch, time, features): Embed, and the Elman RNN, LSTM and GRU."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .rules import fmt, need_rank
+from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError
+
+
+class TokenEmbedding(nn.Embedding):
+    """nn.Embedding that accepts token ids stored as floats, as dataset inputs are."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Look up each id; ids outside the table are torch's error, caught earlier by the data checks."""
+        return super().forward(x.long())
+
+
+def _embed_shape(ins, p):
+    (x,) = ins
+    if len(x) != 1:
+        raise ShapeError(f"needs a sequence of token ids (time), got {fmt(x)}")
+    return ((x[0], p.dim),)
+
+
+EMBED = LayerSpec(
+    type="Embed",
+    category="Basic", id_prefix="embed",
+    doc="Looks up a learned vector for each token id 0..num_embeddings-1: time -> time x dim.",
+    params=(Int("num_embeddings", default=1000, lo=1), Int("dim", default=64, lo=1, search=(16, 32, 64, 128, 256))),
+    shape=_embed_shape,
+    build=lambda ins, p: TokenEmbedding(p.num_embeddings, p.dim),
+    cost=lambda ins, outs, p: (p.num_embeddings * p.dim, 0),
+    summary=lambda p: f"{p.num_embeddings} x {p.dim}",
+)
+
+
+class Recurrent(nn.Module):
+    """A torch RNN/LSTM/GRU, batch first, giving the whole output sequence or the last step.
+
+    The last step is the final hidden state of the top layer, forward and backward directions
+    concatenated, so a bidirectional network's backward half has read the whole sequence too.
+    """
+
+    def __init__(self, kind: str, features: int, p):
+        super().__init__()
+        cell = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[kind]
+        extra = {"nonlinearity": p.nonlinearity} if kind == "RNN" else {}
+        self.rnn = cell(features, p.hidden_size, p.num_layers, batch_first=True,
+                        bidirectional=p.bidirectional, dropout=p.dropout if p.num_layers > 1 else 0.0, **extra)
+        self.sequence = p.output == "sequence"
+        self.directions = 2 if p.bidirectional else 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(batch, time, features) -> (batch, time, hidden) or (batch, hidden); hidden doubles if bidirectional."""
+        out, state = self.rnn(x)
+        if self.sequence:
+            return out
+        hidden = state[0] if isinstance(state, tuple) else state
+        return hidden[-self.directions:].transpose(0, 1).reshape(x.shape[0], -1)
+
+
+_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def _recurrent_shape(ins, p):
+    (x,) = ins
+    need_rank(x, 2)
+    width = p.hidden_size * (2 if p.bidirectional else 1)
+    return ((x[0], width) if p.output == "sequence" else (width,),)
+
+
+def _recurrent_cost(kind: str):
+    def cost(ins, outs, p):
+        gates, directions = _GATES[kind], 2 if p.bidirectional else 1
+        params = macs = 0
+        for layer in range(p.num_layers):
+            features = ins[0][1] if layer == 0 else p.hidden_size * directions
+            weights = gates * p.hidden_size * (features + p.hidden_size)
+            params += directions * (weights + 2 * gates * p.hidden_size)
+            macs += directions * weights * ins[0][0]
+        return params, macs
+    return cost
+
+
+def _recurrent(kind: str, doc: str) -> LayerSpec:
+    params = (Int("hidden_size", default=128, lo=1, search=(32, 64, 128, 256, 512)),
+              Int("num_layers", default=1, lo=1, hi=16),
+              Bool("bidirectional", default=False),
+              Choice("output", default="last", choices=("last", "sequence"),
+                     doc="the last step (hidden) or the whole sequence (time x hidden)"),
+              Float("dropout", default=0.0, lo=0.0, hi=1.0, hi_open=True, doc="between stacked layers"))
+    if kind == "RNN":
+        params += (Choice("nonlinearity", default="tanh", choices=("tanh", "relu")),)
+    return LayerSpec(type=kind, category="Recurrent", id_prefix=kind.lower(), doc=doc, params=params,
+                     shape=_recurrent_shape, build=lambda ins, p: Recurrent(kind, ins[0][1], p),
+                     cost=_recurrent_cost(kind),
+                     summary=lambda p: f"{p.hidden_size}{' x' + str(p.num_layers) if p.num_layers > 1 else ''}"
+                                       f"{', bi' if p.bidirectional else ''}, {p.output}")
+
+
+SPECS = (
+    EMBED,
+    _recurrent("RNN", "Elman recurrent layer over a time x features sequence."),
+    _recurrent("LSTM", "Long short-term memory over a time x features sequence."),
+    _recurrent("GRU", "Gated recurrent unit over a time x features sequence."),
+)
