@@ -17,8 +17,18 @@ def screen():
     display.close()
 
 
+def _find(app: Designer, layer_type: str) -> dict:
+    """Type the layer's name into the palette's filter box, so its entry comes to the top."""
+    app.click(*centre(app.state()["palette_filter"]))
+    app.key("ctrl+a")
+    app.type(layer_type)
+    box = app.state()["palette_filter"]
+    return app.wait(lambda s: s["palette"][layer_type][1] < box[1] + 120, f"{layer_type} at the top of the palette")
+
+
 def _drop(app: Designer, layer_type: str, at: tuple[float, float], node_id: str) -> dict:
-    state = app.state()
+    """Find the layer in the palette and drag it onto the canvas."""
+    state = _find(app, layer_type)
     x0, y0 = state["canvas"][:2]
     app.drag(centre(state["palette"][layer_type]), (x0 + at[0], y0 + at[1]))
     return app.wait(lambda s: node_id in s["nodes"] and s["nodes"][node_id]["rect"][2] > 0, f"{node_id} to appear")
@@ -64,7 +74,7 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
         app.key("ctrl+y")
         app.wait(lambda s: s["nodes"]["conv2"]["texts"][1] == "64x13x13" and not s["problems"], "redo of the pad")
 
-        palette = app.state()["palette"]["ReLU"]
+        palette = _find(app, "ReLU")["palette"]["ReLU"]
         app.xdo("mousemove", *map(int, centre(palette)))
         app.xdo("click", "--repeat", "2", "--delay", "80", "1")
         state = app.wait(lambda s: "relu1" in s["nodes"] and s["nodes"]["relu1"]["rect"][2] > 0, "a double-click add")
