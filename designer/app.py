@@ -492,10 +492,7 @@ class DesignerApp:
         if self.model.path is None:
             dpg.show_item("save_dialog")
             return
-        self._run(self.model.save)
-        self.status = f"saved {self.model.path}"
-        remember(self.model.path)
-        self._fill_recent()
+        self._save_to(None)
 
     def _on_open_chosen(self, sender: Any, app_data: dict) -> None:
         self.open(app_data["file_path_name"])
@@ -504,9 +501,17 @@ class DesignerApp:
         path = app_data["file_path_name"]
         if not path.endswith(".graph.yaml"):
             path = path.removesuffix(".yaml").removesuffix(".graph") + ".graph.yaml"
-        self._run(lambda: self.model.save(path))
-        remember(path)
-        self._fill_recent()
+        self._save_to(path)
+        if self.pending and not self.model.dirty:
+            then, self.pending = self.pending, None
+            self._run(then)
+
+    def _save_to(self, path: str | None) -> None:
+        saved = self._run(lambda: self.model.save(path))
+        if saved:
+            self.status = f"saved {saved}"
+            remember(saved)
+            self._fill_recent()
 
     def _confirm_discard(self, then: Callable[[], None]) -> None:
         if not self.model.dirty:
@@ -523,6 +528,8 @@ class DesignerApp:
         if choice == "cancel" or then is None:
             return
         if choice == "save":
+            if self.model.path is None:
+                self.pending = then  # carried out once the save dialog has saved
             self.save()
             if self.model.dirty:
                 return

@@ -65,7 +65,7 @@ class EditorModel:
                  network: str | None = None):
         self.project = project or Project()
         self.path = Path(path) if path else None
-        self.network = network or next(iter(self.project.networks))
+        self.network = network or ("main" if "main" in self.project.networks else next(iter(self.project.networks)))
         self.selection: list[str] = []
         self.clipboard = Clipboard()
         self.revision = 0
@@ -180,13 +180,14 @@ class EditorModel:
 
     def delete(self, node_ids: Iterable[str] = (), links: Iterable[tuple[str, str]] = ()) -> None:
         """Delete nodes (with their links) and links given as (target node, input port)."""
-        node_ids, links = list(dict.fromkeys(node_ids)), list(links)
+        node_ids = list(dict.fromkeys(node_ids))
+        links = [(dst, port) for dst, port in links if dst in self.graph and self.graph.source_of(dst, port)]
         if not node_ids and not links:
             return
 
         def change(graph: Graph) -> None:
             for dst, port in links:
-                if dst in graph and graph.source_of(dst, port) is not None:
+                if dst not in node_ids:
                     graph.disconnect(dst, port)
             for node_id in node_ids:
                 graph.remove_node(node_id)
@@ -251,8 +252,12 @@ class EditorModel:
         """Give a node a new id; refused if the id is taken or invalid."""
         if old == new:
             return
-        self._edit(f"rename {old} to {new}", lambda graph: graph.rename(old, new))
         self.selection = [new if n == old else n for n in self.selection]
+        try:
+            self._edit(f"rename {old} to {new}", lambda graph: graph.rename(old, new))
+        except GraphError:
+            self.selection = [old if n == new else n for n in self.selection]
+            raise
 
     def auto_layout(self) -> None:
         """Lay the whole network out left to right by depth."""
@@ -336,7 +341,10 @@ class EditorModel:
         target = Path(path) if path else self.path
         if target is None:
             raise GraphError("the project has no file yet: choose where to save it")
-        save(self.project, target)
+        try:
+            save(self.project, target)
+        except OSError as exc:
+            raise GraphError(f"cannot save: {exc.strerror or exc}", file=str(target)) from None
         self.path = target
         self._saved_state = self._state
         self.revision += 1

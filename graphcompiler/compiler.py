@@ -22,11 +22,21 @@ def _raise_first(errors: list[GraphError]) -> None:
 
 
 def inference_outputs(graph: Graph) -> list[str]:
-    """The nodes a deployed network returns: non-loss nodes whose results only feed losses, or nothing."""
+    """The nodes a deployed network returns: what feeds its losses' predictions, or feeds nothing.
+
+    Nodes that only prepare a loss's target (a label and whatever transforms it) are not part
+    of the deployed network.
+    """
     losses = {n.id for n in graph.nodes() if _is_loss(n.type)}
+    label_side, prediction_side = set(), set()
+    for loss in losses:
+        for port, (src, _) in graph.inputs_of(loss).items():
+            side = label_side if port == "target" else prediction_side
+            side.update(nx.ancestors(graph.nx, src) | {src})
+    dropped = losses | (label_side - prediction_side)
     return [n.id for n in graph.nodes()
-            if n.id not in losses and n.type != "Input"
-            and all(succ in losses for succ in graph.nx.successors(n.id))]
+            if n.id not in dropped and get_spec(n.type).inputs != ()
+            and all(succ in dropped for succ in graph.nx.successors(n.id))]
 
 
 def _is_loss(layer_type: str) -> bool:
@@ -64,19 +74,20 @@ class GraphModule(nn.Module):
             if node_id not in needed:
                 continue
             info: NodeShapes = shapes[node_id]
-            if info.spec.type == "Input":
+            if info.spec.inputs == ():
                 self.input_names.append(node_id)
                 self.input_shapes[node_id] = info.outputs["y"]
                 continue
-            self.add_module(node_id, info.spec.build(info.inputs, info.params))
+            try:
+                module = info.spec.build(info.inputs, info.params)
+            except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+                raise GraphError(f"{node_id} ({info.spec.type}): torch cannot build it: {exc}", node=node_id) from exc
+            self.add_module(node_id, module)
             feeds = graph.inputs_of(node_id)
-            ports = info.spec.input_ports(info.params)
-            self.steps.append((node_id, [self._key(graph, *feeds[p]) for p in ports]))
-
-    @staticmethod
-    def _key(graph: Graph, node_id: str, port: str) -> str:
-        outputs = get_spec(graph.node(node_id).type).outputs
-        return node_id if len(outputs) == 1 else f"{node_id}.{port}"
+            # Every registered layer has one output, so a node's result is stored under its id.
+            self.steps.append((node_id, [feeds[p][0] for p in info.spec.input_ports(info.params)]))
+        if inference:
+            self.eval()
 
     def _bind(self, args: tuple, kwargs: dict) -> dict[str, Tensor]:
         if len(args) > len(self.input_names):
@@ -116,5 +127,5 @@ class GraphModule(nn.Module):
 
 
 def compile(graph: Graph, outputs: Iterable[str] | None = None, inference: bool = False) -> GraphModule:
-    """Compile a sound graph; ``inference=True`` drops loss nodes and the inputs only they need."""
+    """Compile a sound graph; ``inference=True`` drops the losses and their label side, in eval mode."""
     return GraphModule(graph, outputs, inference)

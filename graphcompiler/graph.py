@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -56,6 +57,9 @@ def check_id(node_id: Any) -> None:
     """Refuse a node id that is not a Python identifier or that the compiled module reserves."""
     if not isinstance(node_id, str) or not _ID.match(node_id):
         raise GraphError(f"node id {short_repr(node_id)} must be letters, digits and _ and not start with a digit")
+    if node_id.startswith("_") or keyword.iskeyword(node_id):
+        raise GraphError(f"node id '{node_id}' is reserved (ids are Python names and must not start with _); "
+                         f"pick another")
     if node_id in RESERVED_IDS:
         raise GraphError(f"node id '{node_id}' is reserved (it names part of torch.nn.Module); pick another")
 

@@ -26,7 +26,7 @@ class Project:
     def network(self, name: str | None = None) -> Graph:
         """The network called ``name``; by default 'main', or the first one."""
         if name is None:
-            return self.networks.get("main") or next(iter(self.networks.values()))
+            return self.networks["main"] if "main" in self.networks else next(iter(self.networks.values()))
         if name not in self.networks:
             raise GraphError(f"no network '{name}' (the project has {', '.join(self.networks)})")
         return self.networks[name]

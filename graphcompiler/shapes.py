@@ -56,7 +56,7 @@ def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> Node
     try:
         result.params = spec.resolve(node.params)
     except GraphError as exc:
-        return _fail(result, node_id, node.type, f"param {exc.where}: {exc.message}")
+        return _fail(result, node_id, node.type, f"param {exc.where}: {exc.message}" if exc.where else exc.message)
     ports = spec.input_ports(result.params)
     feeds = graph.inputs_of(node_id)
     stray = [port for port in feeds if port not in ports]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,9 +56,13 @@ def _read_problem(exc: Exception) -> str:
 
 def _parse(text: str, file: str | None) -> tuple[Project, yaml.Node | None]:
     try:
-        data = yaml.safe_load(text)
-        # Composing builds no objects; it gives the line of every value and shows duplicate keys.
+        # Composing builds no objects; it gives the line of every value, and duplicate keys and
+        # aliases can be refused before any data is built from the text.
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_tree(tree, "", set())
+        data = yaml.safe_load(text)
+    except GraphError as exc:
+        raise exc.located(file=file) from None
     except yaml.constructor.ConstructorError as exc:
         raise GraphError(f"{exc.problem}; project files hold plain data only (no tags such as !!python/...)",
                          file=file, line=_mark_line(exc.problem_mark)) from None
@@ -68,8 +74,9 @@ def _parse(text: str, file: str | None) -> tuple[Project, yaml.Node | None]:
         raise GraphError(f"not valid YAML: {exc}", file=file) from None
     except RecursionError:
         raise GraphError("not valid YAML: nested too deeply", file=file) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise GraphError(f"a value cannot be read: {exc}", file=file) from None
     try:
-        _refuse_duplicate_keys(tree, "")
         return _project(data, text), tree
     except GraphError as exc:
         raise exc.located(file=file, line=exc.line or _line_of(tree, exc.where)) from None
@@ -79,7 +86,14 @@ def _mark_line(mark: Any) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
-def _refuse_duplicate_keys(node: yaml.Node | None, where: str) -> None:
+def _check_tree(node: yaml.Node | None, where: str, seen_nodes: set[int]) -> None:
+    """Refuse duplicate keys, and aliases (a node met twice), which a project never needs."""
+    if node is None:
+        return
+    if id(node) in seen_nodes:
+        raise GraphError("YAML aliases (*name) are not supported in project files; write the value out",
+                         where=where or None, line=node.start_mark.line + 1)
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key, value in node.value:
@@ -89,10 +103,10 @@ def _refuse_duplicate_keys(node: yaml.Node | None, where: str) -> None:
                                  line=key.start_mark.line + 1)
             if isinstance(name, str):
                 seen[name] = key.start_mark.line + 1
-            _refuse_duplicate_keys(value, f"{where}.{name}" if where else str(name))
+            _check_tree(value, f"{where}.{name}" if where else str(name), seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _refuse_duplicate_keys(item, f"{where}[{i}]")
+            _check_tree(item, f"{where}[{i}]", seen_nodes)
 
 
 def _expect(value: Any, kind: type | tuple, where: str, what: str) -> Any:
@@ -132,7 +146,7 @@ def _graph(body: Any, where: str) -> Graph:
             raise GraphError(f"unknown key '{key}' (a network has {', '.join(_NETWORK_KEYS)})", where=where)
     graph = Graph()
     first_seen: dict[str, int] = {}
-    for i, item in enumerate(_expect(body.get("nodes", []), list, f"{where}.nodes", "a list of nodes")):
+    for i, item in enumerate(_expect(body.get("nodes") or [], list, f"{where}.nodes", "a list of nodes")):
         _node(graph, item, f"{where}.nodes[{i}]", first_seen, i)
     for j, item in enumerate(_expect(body.get("links", []) or [], list, f"{where}.links", "a list of links")):
         _link(graph, item, f"{where}.links[{j}]")
@@ -157,12 +171,13 @@ def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index
                          where=f"{where}.id")
     first_seen[node_id] = index
     spec = get_spec(_expect(item["type"], str, f"{where}.type", "a layer type name"), where=f"{where}.type")
-    params = item.get("params") or {}
-    _expect(params, dict, f"{where}.params", "a mapping of param names to values")
+    params = item.get("params")
+    params = {} if params is None else _expect(params, dict, f"{where}.params", "a mapping of param names to values")
     spec.resolve(params, where=f"{where}.params")
     pos = item.get("pos")
     if pos is not None and not (isinstance(pos, list) and len(pos) == 2 and
-                                all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+                                all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                    for v in pos)):
         raise GraphError(f"expected two numbers [x, y], got {short_repr(pos)}", where=f"{where}.pos")
     graph.add_node(node_id, spec.type, params, pos)
 
@@ -242,7 +257,7 @@ def dumps(project: Project) -> str:
         out.append(yaml.safe_dump({"description": project.description}, allow_unicode=True, width=100))
     out.append("networks:\n")
     for net_name, graph in project.networks.items():
-        out.append(f"  {net_name}:\n    nodes:\n")
+        out.append(f"  {net_name}:\n    nodes:\n" if len(graph) else f"  {net_name}:\n    nodes: []\n")
         for node in graph.nodes():
             item: dict[str, Any] = {"id": node.id, "type": node.type}
             if node.params:
@@ -259,12 +274,20 @@ def dumps(project: Project) -> str:
     return "".join(out)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(project: Project, path: str | os.PathLike) -> None:
     """Write the project atomically: a temporary file in the same folder, then a rename."""
     path = Path(path)
     text = dumps(project)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private; give it the mode the file had, or an ordinary new file's.
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -190,3 +190,13 @@ def test_auto_layout_goes_left_to_right_by_depth_and_is_undoable():
     assert model.graph.node("conv1").pos[0] > model.graph.node("input1").pos[0]
     model.undo()
     assert model.graph.node("conv1").pos == (0, 0)
+
+
+def test_rename_keeps_the_selection_and_empty_deletes_record_nothing():
+    model = _model_with_conv()
+    model.select(["conv1"])
+    model.rename("conv1", "c")
+    assert model.selection == ["c"]
+    label = model.undo_label
+    model.delete(links=[("c", "nope")])
+    assert model.undo_label == label

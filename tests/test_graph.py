@@ -112,3 +112,16 @@ def test_loss_networks_train_and_inference_drops_the_label_input():
     assert model.fc.weight.grad is not None
     deployed = gc.compile(graph, inference=True)
     assert deployed.input_names == ["x"] and deployed.output_names == ["fc"]
+
+
+def test_inference_drops_the_label_side_of_a_loss():
+    graph = _chain(("fc", "Affine", {"out_features": 4}))
+    graph.add_node("y", "Input", {"shape": [3]})
+    graph.add_node("fy", "Affine", {"out_features": 4})
+    graph.add_node("loss", "SquaredError")
+    graph.connect("y", "fy")
+    graph.connect("fc", "loss", dst_port="x")
+    graph.connect("fy", "loss", dst_port="target")
+    deployed = gc.compile(graph, inference=True)
+    assert deployed.input_names == ["x"] and deployed.output_names == ["fc"]
+    assert not deployed.training

@@ -1,6 +1,8 @@
 """Project files: exact round trips, kept sections and comments, atomic writes."""
 
 import os
+import re
+import stat
 
 import pytest
 
@@ -77,3 +79,38 @@ def test_errors_name_the_field_and_its_line():
         gc.loads(text, file="t.graph.yaml")
     assert str(info.value) == ("t.graph.yaml:7: networks.main.nodes[1].params.kernel: "
                                "expected two positive ints, got '3x3'")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("format: netcanvas/1\nnetworks: {main: {nodes: []}}\ndataset: &a [*a]\n", "aliases"),
+    ("format: netcanvas/1\nwhen: 2001-02-30\nnetworks: {main: {nodes: []}}\n", "day is out of range"),
+    ("format: netcanvas/1\nx: !!int abc\nnetworks: {main: {nodes: []}}\n", "cannot be read"),
+    ("format: netcanvas/1\nnetworks: {main: {nodes: [{id: d, type: Dropout, params: {p: 1" + "0" * 400 + "}}]}}\n",
+     "params.p: expected a number in [0.0, 1.0)"),
+    ("format: netcanvas/1\nnetworks: {main: {nodes: [{id: d, type: ReLU, params: []}]}}\n", "params: expected a mapping"),
+    ("format: netcanvas/1\nnetworks: {main: {nodes: [{id: d, type: ReLU, pos: [.nan, 0]}]}}\n", "pos: expected two numbers"),
+])
+def test_hostile_yaml_gives_a_located_graph_error(text, message):
+    with pytest.raises(gc.GraphError, match=re.escape(message)):
+        gc.loads(text, file="hostile.graph.yaml")
+
+
+def test_an_empty_network_saves_and_opens_again():
+    text = gc.dumps(gc.Project(name="empty"))
+    assert "nodes: []" in text
+    assert len(gc.loads(text).network()) == 0
+
+
+def test_save_keeps_the_file_mode(tmp_path):
+    path = tmp_path / "p.graph.yaml"
+    gc.save(gc.Project(), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~_umask()
+    path.chmod(0o640)
+    gc.save(gc.Project(), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -97,7 +97,7 @@ class Float(Param):
         return "a number"
 
     def check(self, value: Any) -> float:
-        if not (_is_int(value) or isinstance(value, float)) or not math.isfinite(value):
+        if not (_is_int(value) or isinstance(value, float)) or abs(value) > 1e300 or not math.isfinite(value):
             self._fail(value)
         too_high = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
         if (self.lo is not None and value < self.lo) or too_high:
@@ -219,7 +219,7 @@ class LayerSpec:
         """
         try:
             # Types are part of the key: 1 == True == 1.0, but only one of them is a valid value.
-            key = tuple((k, type(v), tuple((type(x), x) for x in v) if isinstance(v, list) else v)
+            key = tuple((k, type(v), tuple((type(x), x) for x in v) if isinstance(v, (list, tuple)) else v)
                         for k, v in params.items())
             hit = self._resolved.get(key)
         except TypeError:

@@ -1,0 +1,628 @@
+"""Every registered layer type against a reference written with plain torch calls.
+
+For each type (Input aside) a table entry says how to draw in-range params and input shapes, how to
+make inputs, and how to compute the output from the compiled module's own tensors without the
+nn.Module class its builder uses. The tests then check, on tiny one-layer graphs:
+
+- the compiled output equals the reference (train mode too where it matters);
+- the inferred shape equals the real one, and the cost rule counts the module's parameters;
+- a draw the shape rule refuses is one torch refuses as well;
+- an out-of-range or wrong-typed value for any param is reported naming the node and the param.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import graphcompiler as gc
+from graphcompiler.layers import REGISTRY, Bool, Choice, Float, Int, Ints
+
+NODE = "probe"
+"""Id of the layer under test; its inputs are Input nodes named after its ports."""
+
+
+# ----------------------------------------------------------------------------- strategies
+
+def dim(lo: int = 1, hi: int = 4):
+    """A small axis length."""
+    return st.integers(lo, hi)
+
+
+def pair(lo: int, hi: int):
+    """A two-int list param (kernel, stride, pad, ...)."""
+    return st.lists(st.integers(lo, hi), min_size=2, max_size=2)
+
+
+ANY = st.lists(dim(), min_size=1, max_size=3).map(tuple)
+"""A sample shape of rank 1 to 3."""
+CHW = st.tuples(dim(1, 3), dim(1, 6), dim(1, 6))
+SEQ = st.tuples(dim(1, 4), dim(1, 3))
+
+
+def one(shape=ANY, required=None, **optional):
+    """One input x of a drawn shape; params independent of it, each given or left to its default."""
+    return st.tuples(st.fixed_dictionaries(required or {}, optional=optional), shape.map(lambda s: {"x": s}))
+
+
+def two(ports=("x", "target"), shape=ANY, **optional):
+    """Two inputs of the same drawn shape."""
+    return st.tuples(st.fixed_dictionaries({}, optional=optional), shape.map(lambda s: dict.fromkeys(ports, s)))
+
+
+@st.composite
+def conv_draw(draw, transposed=False):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    params = draw(st.fixed_dictionaries({"out_channels": dim(1, 2).map(lambda k: k * groups)}, optional={
+        "kernel": pair(1, 3), "stride": pair(1, 3), "pad": pair(0, 2), "dilation": pair(1, 2),
+        "bias": st.booleans(), **({"output_padding": pair(0, 2)} if transposed else {})}))
+    if groups > 1 or draw(st.booleans()):
+        params["groups"] = groups
+    return params, {"x": (groups * draw(dim(1, 2)), draw(dim(1, 6)), draw(dim(1, 6)))}
+
+
+@st.composite
+def conv1d_draw(draw):
+    groups = draw(st.sampled_from([1, 1, 2]))
+    params = draw(st.fixed_dictionaries({"out_channels": dim(1, 2).map(lambda k: k * groups), "groups": st.just(groups)},
+                                        optional={"kernel": dim(1, 3), "stride": dim(1, 2), "pad": dim(0, 2),
+                                                  "dilation": dim(1, 2), "bias": st.booleans()}))
+    return params, {"x": (draw(dim(1, 6)), groups * draw(dim(1, 2)))}
+
+
+def recurrent_draw(kind):
+    extra = {"nonlinearity": st.sampled_from(["tanh", "relu"])} if kind == "RNN" else {}
+    return one(SEQ, hidden_size=dim(1, 3), num_layers=dim(1, 3), bidirectional=st.booleans(),
+               output=st.sampled_from(["last", "sequence"]), dropout=st.sampled_from([0.0, 0.5]), **extra)
+
+
+POOL = {"kernel": pair(1, 3), "stride": pair(1, 3), "pad": pair(0, 1)}
+
+
+@st.composite
+def group_norm_draw(draw):
+    groups = draw(dim(1, 3))
+    params = {"groups": groups} if groups != 8 else {}
+    params.update(draw(st.fixed_dictionaries({}, optional={"eps": st.sampled_from([1e-5, 0.1, 1.0]),
+                                                           "affine": st.booleans()})))
+    shape = (groups * draw(dim(1, 2)),) + tuple(draw(st.lists(dim(1, 3), max_size=2)))
+    if math.prod(shape) == groups:
+        # One value per group: x - mean is 0, but torch's fused x * rstd - mean * rstd leaves float32
+        # rounding times 1/sqrt(eps); a larger eps keeps that inside the tolerance.
+        params["eps"] = draw(st.sampled_from([0.1, 1.0]))
+    return params, {"x": shape}
+
+
+@st.composite
+def reshape_draw(draw):
+    shape = draw(ANY)
+    size, target = math.prod(shape), []
+    while size > 1 and len(target) < 3:
+        factor = draw(st.sampled_from([d for d in range(1, size + 1) if size % d == 0]))
+        target.append(factor)
+        size //= factor
+    target.append(size)
+    if draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return {"shape": target}, {"x": shape}
+
+
+@st.composite
+def transpose_draw(draw):
+    shape = draw(ANY)
+    return {"axes": draw(st.permutations(range(len(shape))))}, {"x": shape}
+
+
+@st.composite
+def slice_draw(draw):
+    shape = draw(ANY)
+    rank = len(shape)
+    params = draw(st.fixed_dictionaries({}, optional={
+        "axis": st.integers(-rank, rank - 1), "start": st.integers(-5, 5), "stop": st.integers(-5, 5),
+        "step": dim(1, 3)}))
+    return params, {"x": shape}
+
+
+@st.composite
+def concat_draw(draw):
+    shape = list(draw(ANY))
+    count, axis = draw(st.integers(2, 4)), draw(st.integers(-len(shape), len(shape) - 1))
+    params = {"num_inputs": count} if count != 2 or draw(st.booleans()) else {}
+    if axis != 0 or draw(st.booleans()):
+        params["axis"] = axis
+    shapes = {}
+    for i in range(count):
+        shape[axis] = draw(dim(1, 3))
+        shapes[f"x{i}"] = tuple(shape)
+    return params, shapes
+
+
+@st.composite
+def classes_draw(draw):
+    shape = draw(ANY)
+    return {}, {"x": shape, "target": (1,) + shape[1:]}
+
+
+# ----------------------------------------------------------------------------- input makers
+
+def randn(shapes, batch, p, gen):
+    return {port: torch.randn((batch,) + s, generator=gen) for port, s in shapes.items()}
+
+
+def token_ids(shapes, batch, p, gen):
+    return {"x": torch.randint(0, p.num_embeddings, (batch,) + shapes["x"], generator=gen).float()}
+
+
+def _probs(shape, gen):
+    return torch.softmax(2 * torch.randn(shape, generator=gen), dim=1)
+
+
+def scores_and_classes(probabilities):
+    def make(shapes, batch, p, gen):
+        x = (batch,) + shapes["x"]
+        return {"x": _probs(x, gen) if probabilities else torch.randn(x, generator=gen),
+                "target": torch.randint(0, x[1], (batch,) + shapes["target"], generator=gen).float()}
+    return make
+
+
+def logits_and_targets(shapes, batch, p, gen):
+    shape = (batch,) + shapes["x"]
+    return {"x": 3 * torch.randn(shape, generator=gen), "target": torch.rand(shape, generator=gen)}
+
+
+def probabilities_and_targets(shapes, batch, p, gen):
+    shape = (batch,) + shapes["x"]
+    return {"x": 0.01 + 0.98 * torch.rand(shape, generator=gen), "target": torch.rand(shape, generator=gen)}
+
+
+def distributions(shapes, batch, p, gen):
+    shape = (batch,) + shapes["p"]
+    first = _probs(shape, gen)
+    first = first * (torch.rand(shape, generator=gen) > 0.2)        # some classes exactly 0 in p
+    first = first / first.sum(1, keepdim=True).clamp_min(1e-12)
+    return {"p": first, "q": _probs(shape, gen)}
+
+
+# ----------------------------------------------------------------------------- references
+
+def _channel(t: torch.Tensor, rank: int) -> torch.Tensor:
+    """A per-channel vector shaped to broadcast along axis 1 of a batched tensor of ``rank`` axes."""
+    return t.reshape((1, -1) + (1,) * (rank - 2))
+
+
+def _out_len(size, kernel, stride, pad, ceil=False):
+    """Pooling output length as torch documents it (a last window may not start in the padding)."""
+    room = size + 2 * pad - kernel
+    out = (math.ceil(room / stride) if ceil else room // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _windows(x, p, fill, ceil=False):
+    """Every pooling window: N x C x OH x OW x KH x KW, padding filled with ``fill``."""
+    outs = [_out_len(x.shape[2 + i], p.kernel[i], p.stride[i], p.pad[i], ceil) for i in range(2)]
+    extra = [max(0, (outs[i] - 1) * p.stride[i] + p.kernel[i] - x.shape[2 + i] - 2 * p.pad[i]) for i in range(2)]
+    padded = F.pad(x, (p.pad[1], p.pad[1] + extra[1], p.pad[0], p.pad[0] + extra[0]), value=fill)
+    return padded.unfold(2, p.kernel[0], p.stride[0]).unfold(3, p.kernel[1], p.stride[1])[:, :, :outs[0], :outs[1]]
+
+
+def max_pool(m, p, ins):
+    return _windows(ins["x"], p, -math.inf, p.ceil_mode).amax((-2, -1))
+
+
+def sum_pool(m, p, ins):
+    return _windows(ins["x"], p, 0.0).sum((-2, -1))
+
+
+def average_pool(m, p, ins):
+    x = ins["x"]
+    count = _windows(torch.ones_like(x), p, 0.0).sum((-2, -1)) if not p.including_pad \
+        else p.kernel[0] * p.kernel[1]
+    return _windows(x, p, 0.0).sum((-2, -1)) / count
+
+
+def _bilinear_axis(x, dim, factor):
+    """Upsample along ``dim`` by an integer factor, align_corners=False (half-pixel centres)."""
+    n = x.shape[dim]
+    src = ((torch.arange(n * factor, dtype=torch.float64) + 0.5) / factor - 0.5).clamp_min(0)
+    lo = src.floor().long().clamp(max=n - 1)
+    hi = (lo + 1).clamp(max=n - 1)
+    weight = (src - lo).to(x.dtype).reshape([-1 if d == dim else 1 for d in range(x.dim())])
+    return x.index_select(dim, lo) * (1 - weight) + x.index_select(dim, hi) * weight
+
+
+def unpool(m, p, ins):
+    x = ins["x"]
+    if p.mode == "nearest":
+        return x.repeat_interleave(p.factor[0], 2).repeat_interleave(p.factor[1], 3)
+    return _bilinear_axis(_bilinear_axis(x, 2, p.factor[0]), 3, p.factor[1])
+
+
+def _recurrent_step(kind, p, x, h, c, w_ih, w_hh, b_ih, b_hh):
+    if kind == "RNN":
+        pre = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+        return (torch.tanh(pre) if p.nonlinearity == "tanh" else pre.clamp_min(0)), c
+    if kind == "LSTM":
+        i, f, g, o = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    xr, xz, xn = (x @ w_ih.T + b_ih).chunk(3, dim=1)
+    hr, hz, hn = (h @ w_hh.T + b_hh).chunk(3, dim=1)
+    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+    return (1 - z) * torch.tanh(xn + r * hn) + z * h, c
+
+
+def recurrent(kind):
+    """The recurrence by hand, layer by layer and direction by direction, from the state_dict."""
+    def ref(m, p, ins):
+        x = ins["x"]
+        weights = {k.rsplit(".", 1)[-1]: v for k, v in m.state_dict().items()}
+        directions, steps = (2 if p.bidirectional else 1), x.shape[1]
+        sequence, finals = x, []
+        for layer in range(p.num_layers):
+            outs = []
+            for d in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                tensors = [weights[f"{name}{suffix}"] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                h = c = x.new_zeros(x.shape[0], p.hidden_size)
+                states = [None] * steps
+                for t in (reversed(range(steps)) if d else range(steps)):
+                    h, c = _recurrent_step(kind, p, sequence[:, t], h, c, *tensors)
+                    states[t] = h
+                outs.append(torch.stack(states, 1))
+                finals.append(h)
+            sequence = torch.cat(outs, 2)
+        return sequence if p.output == "sequence" else torch.cat(finals[-directions:], 1)
+    return ref
+
+
+def batch_norm(m, p, ins):
+    x = ins["x"]
+    axes = [0] + list(range(2, x.dim()))
+    if m.training:
+        mean, var = x.mean(axes), x.var(axes, unbiased=False)
+        count = x.numel() // x.shape[1]
+        # The running statistics started at 0 and 1 and took one step of weight momentum.
+        torch.testing.assert_close(m.running_mean, p.momentum * mean)
+        torch.testing.assert_close(m.running_var, (1 - p.momentum) + p.momentum * var * count / (count - 1))
+    else:
+        mean, var = m.running_mean, m.running_var
+    y = (x - _channel(mean, x.dim())) / torch.sqrt(_channel(var, x.dim()) + p.eps)
+    return y * _channel(m.weight, x.dim()) + _channel(m.bias, x.dim()) if p.affine else y
+
+
+def layer_norm(m, p, ins):
+    x = ins["x"]
+    shape = x.shape[1:] if p.over == "all" else x.shape[-1:]
+    return F.layer_norm(x, shape, m.weight if p.affine else None, m.bias if p.affine else None, p.eps)
+
+
+def _normalise(x, dims, eps):
+    return (x - x.mean(dims, keepdim=True)) / torch.sqrt(x.var(dims, unbiased=False, keepdim=True) + eps)
+
+
+def instance_norm(m, p, ins):
+    y = _normalise(ins["x"], (2, 3), p.eps)
+    return y * _channel(m.weight, 4) + _channel(m.bias, 4) if p.affine else y
+
+
+def group_norm(m, p, ins):
+    x = ins["x"]
+    y = _normalise(x.reshape(x.shape[0], p.groups, -1), 2, p.eps).reshape(x.shape)
+    return y * _channel(m.weight, x.dim()) + _channel(m.bias, x.dim()) if p.affine else y
+
+
+def slice_axis(m, p, ins):
+    x = ins["x"]
+    axis = p.axis % (x.dim() - 1) + 1
+    return x.index_select(axis, torch.tensor(range(*slice(p.start, p.stop, p.step).indices(x.shape[axis])),
+                                             dtype=torch.long))
+
+
+def prelu(m, p, ins):
+    x = ins["x"]
+    slope = m.weight if p.shared else _channel(m.weight, x.dim())
+    return torch.where(x > 0, x, slope * x)
+
+
+def elu(x, alpha):
+    return torch.where(x > 0, x, alpha * torch.expm1(x))
+
+
+def softmax(m, p, ins):
+    x = ins["x"]
+    dim = p.axis % (x.dim() - 1) + 1
+    e = torch.exp(x - x.amax(dim, keepdim=True))
+    return e / e.sum(dim, keepdim=True)
+
+
+def log_softmax(m, p, ins):
+    x = ins["x"]
+    dim = p.axis % (x.dim() - 1) + 1
+    return x - torch.logsumexp(x, dim, keepdim=True)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def huber(m, p, ins):
+    d = (ins["x"] - ins["target"]).abs()
+    return torch.where(d < p.delta, d ** 2, p.delta * (2 * d - p.delta))
+
+
+@dataclass
+class Case:
+    """How to test one layer type."""
+
+    draw: st.SearchStrategy
+    """Draws (explicit params, {port: sample shape}); params may be left to their defaults."""
+    ref: Callable
+    """ref(module, resolved params, {port: tensor}) -> expected output; module.training tells the mode."""
+    make: Callable = randn
+    """make({port: shape}, batch, resolved params, generator) -> {port: tensor}."""
+    train: bool = False
+    """Also compare in train mode (first), where the layer behaves differently there."""
+    min_batch: Callable = lambda p, shapes: 1
+
+
+def x_only(fn):
+    """A reference that only needs the input x."""
+    return lambda m, p, ins: fn(ins["x"], p)
+
+
+CASES: dict[str, Case] = {
+    # Basic
+    "Convolution": Case(conv_draw(), lambda m, p, ins: F.conv2d(ins["x"], m.weight, m.bias, p.stride, p.pad,
+                                                                 p.dilation, p.groups)),
+    "Deconvolution": Case(conv_draw(transposed=True), lambda m, p, ins: F.conv_transpose2d(
+        ins["x"], m.weight, m.bias, p.stride, p.pad, p.output_padding, p.groups, p.dilation)),
+    "DepthwiseConvolution": Case(
+        one(CHW, multiplier=dim(1, 3), kernel=pair(1, 3), stride=pair(1, 2), pad=pair(0, 2), dilation=pair(1, 2),
+            bias=st.booleans()),
+        lambda m, p, ins: F.conv2d(ins["x"], m.weight, m.bias, p.stride, p.pad, p.dilation, ins["x"].shape[1])),
+    "Convolution1D": Case(conv1d_draw(), lambda m, p, ins: F.conv1d(
+        ins["x"].transpose(1, 2), m.weight, m.bias, p.stride, p.pad, p.dilation, p.groups).transpose(1, 2)),
+    "Affine": Case(one(out_features=dim(1, 5), bias=st.booleans()),
+                   lambda m, p, ins: ins["x"].flatten(1) @ m.weight.T + (m.bias if p.bias else 0)),
+    "Embed": Case(one(st.tuples(dim(1, 5)), num_embeddings=dim(1, 6), dim=dim(1, 4)),
+                  lambda m, p, ins: m.weight[ins["x"].long()], make=token_ids),
+    # Recurrent
+    "RNN": Case(recurrent_draw("RNN"), recurrent("RNN")),
+    "LSTM": Case(recurrent_draw("LSTM"), recurrent("LSTM")),
+    "GRU": Case(recurrent_draw("GRU"), recurrent("GRU")),
+    # Pooling
+    "MaxPooling": Case(one(CHW, ceil_mode=st.booleans(), **POOL), max_pool),
+    "AveragePooling": Case(one(CHW, including_pad=st.booleans(), **POOL), average_pool),
+    "SumPooling": Case(one(CHW, **POOL), sum_pool),
+    "GlobalAveragePooling": Case(one(CHW), x_only(lambda x, p: x.mean((2, 3), keepdim=True))),
+    "GlobalMaxPooling": Case(one(CHW), x_only(lambda x, p: x.amax((2, 3), keepdim=True))),
+    "Unpooling": Case(one(CHW, factor=pair(1, 3), mode=st.sampled_from(["nearest", "bilinear"])), unpool),
+    # Activation
+    "ReLU": Case(one(), x_only(lambda x, p: torch.where(x > 0, x, 0.0))),
+    "LeakyReLU": Case(one(alpha=st.floats(0, 3)), x_only(lambda x, p: torch.where(x > 0, x, p.alpha * x))),
+    "Sigmoid": Case(one(), x_only(lambda x, p: 1 / (1 + torch.exp(-x)))),
+    "Tanh": Case(one(), x_only(lambda x, p: (torch.exp(2 * x) - 1) / (torch.exp(2 * x) + 1))),
+    "ELU": Case(one(alpha=st.floats(0, 3)), x_only(lambda x, p: elu(x, p.alpha))),
+    "SELU": Case(one(), x_only(lambda x, p: SELU_SCALE * elu(x, SELU_ALPHA))),
+    "PReLU": Case(one(shared=st.booleans(), init=st.floats(0, 2)), prelu),
+    "GELU": Case(one(), x_only(lambda x, p: 0.5 * x * (1 + torch.erf(x / math.sqrt(2))))),
+    "Swish": Case(one(), x_only(lambda x, p: x / (1 + torch.exp(-x)))),
+    "Softplus": Case(one(beta=st.floats(0.05, 5)),
+                     x_only(lambda x, p: ((p.beta * x).clamp_min(0) + torch.log1p(torch.exp(-(p.beta * x).abs())))
+                            / p.beta)),
+    "HardTanh": Case(one(min_value=st.floats(-2, 1), max_value=st.floats(-1, 2)),
+                     x_only(lambda x, p: torch.minimum(torch.maximum(x, torch.tensor(p.min_value)),
+                                                       torch.tensor(p.max_value)))),
+    "Softmax": Case(one(axis=st.integers(-3, 2)), softmax),
+    "LogSoftmax": Case(one(axis=st.integers(-3, 2)), log_softmax),
+    # Normalization
+    "BatchNormalization": Case(
+        one(st.one_of(st.tuples(dim(1, 4)), CHW), eps=st.sampled_from([1e-5, 0.1, 1.0]), momentum=st.floats(0, 1),
+            affine=st.booleans()),
+        batch_norm, train=True, min_batch=lambda p, shapes: 2),
+    "LayerNormalization": Case(one(over=st.sampled_from(["last", "all"]), eps=st.sampled_from([1e-5, 0.1, 1.0]),
+                                   affine=st.booleans()), layer_norm),
+    "InstanceNormalization": Case(one(CHW, eps=st.sampled_from([1e-5, 0.1, 1.0]), affine=st.booleans()),
+                                  instance_norm),
+    # torch refuses a batch of one when every group holds a single value; see the xfail below.
+    "GroupNormalization": Case(group_norm_draw(), group_norm,
+                               min_batch=lambda p, s: 2 if math.prod(s["x"]) == p.groups else 1),
+    "Dropout": Case(one(p=st.floats(0, 0.9)),
+                    lambda m, p, ins: F.dropout(ins["x"], p.p, training=True) if m.training else ins["x"], train=True),
+    # Array
+    "Reshape": Case(reshape_draw(), lambda m, p, ins: ins["x"].reshape((ins["x"].shape[0],) + p.shape)),
+    "Flatten": Case(one(), x_only(lambda x, p: x.reshape(x.shape[0], -1))),
+    "Add2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] + ins["x1"]),
+    "Sub2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] - ins["x1"]),
+    "Mul2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] * ins["x1"]),
+    "Identity": Case(one(), x_only(lambda x, p: x.clone())),
+    "Transpose": Case(transpose_draw(), x_only(lambda x, p: x.permute((0,) + tuple(a + 1 for a in p.axes)))),
+    "Slice": Case(slice_draw(), slice_axis),
+    "Concatenate": Case(concat_draw(), lambda m, p, ins: torch.cat(
+        [ins[f"x{i}"] for i in range(p.num_inputs)], p.axis % (ins["x0"].dim() - 1) + 1)),
+    # Loss: per-sample values
+    "SoftmaxCrossEntropy": Case(classes_draw(), lambda m, p, ins: -(
+        ins["x"] - torch.logsumexp(ins["x"], 1, keepdim=True)).gather(1, ins["target"].long()),
+        make=scores_and_classes(probabilities=False)),
+    "CategoricalCrossEntropy": Case(classes_draw(), lambda m, p, ins: -torch.log(ins["x"].gather(1, ins["target"].long())),
+                                    make=scores_and_classes(probabilities=True)),
+    "SigmoidCrossEntropy": Case(two(), lambda m, p, ins: ins["x"].clamp_min(0) - ins["x"] * ins["target"]
+                                + torch.log1p(torch.exp(-ins["x"].abs())), make=logits_and_targets),
+    "BinaryCrossEntropy": Case(two(), lambda m, p, ins: -(ins["target"] * torch.log(ins["x"])
+                                                          + (1 - ins["target"]) * torch.log(1 - ins["x"])),
+                               make=probabilities_and_targets),
+    "SquaredError": Case(two(), lambda m, p, ins: (ins["x"] - ins["target"]) * (ins["x"] - ins["target"])),
+    "AbsoluteError": Case(two(), lambda m, p, ins: torch.maximum(ins["x"] - ins["target"], ins["target"] - ins["x"])),
+    "HuberLoss": Case(two(delta=st.floats(0.01, 3)), huber, make=lambda s, b, p, g: {
+        k: 2 * v for k, v in randn(s, b, p, g).items()}),
+    "KLMultinomial": Case(two(("p", "q")), lambda m, p, ins: (torch.xlogy(ins["p"], ins["p"])
+                                                               - ins["p"] * torch.log(ins["q"])).sum(1, keepdim=True),
+                          make=distributions),
+}
+
+LAYER_TYPES = sorted(t for t in REGISTRY if t != "Input")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def build_graph(layer_type: str, params: dict, shapes: dict[str, tuple[int, ...]]) -> gc.Graph:
+    """Input nodes named after the ports -> the layer under test."""
+    graph = gc.Graph()
+    graph.add_node(NODE, layer_type, params)
+    for port, shape in shapes.items():
+        graph.add_node(port, "Input", {"shape": list(shape)})
+        graph.connect(port, NODE, dst_port=port)
+    return graph
+
+
+def case_for(layer_type: str) -> Case:
+    if layer_type not in CASES:
+        pytest.fail(f"layer type {layer_type} has no reference in tests/test_layer_reference.py: add one to CASES")
+    return CASES[layer_type]
+
+
+def draw_example(data, layer_type: str):
+    """Params, input shapes, resolved params, graph, batch size and input tensors for one example."""
+    case = case_for(layer_type)
+    params, shapes = data.draw(case.draw, label="params, input shapes")
+    spec = REGISTRY[layer_type]
+    p = spec.resolve(params)
+    batch = data.draw(st.integers(case.min_batch(p, shapes), 3), label="batch")
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2 ** 16), label="seed"))
+    inputs = case.make(shapes, batch, p, gen)
+    assert list(inputs) == list(spec.input_ports(p))
+    return case, params, shapes, p, build_graph(layer_type, params, shapes), batch, inputs
+
+
+def assert_torch_refuses_too(layer_type, p, shapes, inputs, refusal):
+    """The shape rule refused: building and running the layer directly in torch must fail as well."""
+    try:
+        with torch.no_grad():
+            out = REGISTRY[layer_type].build(tuple(shapes.values()), p).eval()(*inputs.values())
+    except Exception:
+        return
+    assert out.numel() == 0, (f"the shape rule refuses {layer_type} {vars(p)} on {shapes} ({refusal.message}) "
+                              f"but torch computes an output of shape {tuple(out.shape)}")
+
+
+# ----------------------------------------------------------------------------- tests
+
+def test_every_registered_layer_has_a_reference():
+    assert sorted(CASES) == LAYER_TYPES, (
+        f"no reference for {sorted(set(LAYER_TYPES) - set(CASES))}; "
+        f"stale references for {sorted(set(CASES) - set(LAYER_TYPES))}")
+
+
+@pytest.mark.parametrize("layer_type", LAYER_TYPES)
+@given(data=st.data())
+def test_layer_output_shape_and_cost_match_a_plain_torch_reference(layer_type, data):
+    case, params, shapes, p, graph, batch, inputs = draw_example(data, layer_type)
+    info = gc.infer_shapes(graph)[NODE]
+    if info.outputs is None:
+        assert_torch_refuses_too(layer_type, p, shapes, inputs, info.error)
+        with pytest.raises(gc.GraphError):
+            gc.compile(graph)
+        assume(False)
+
+    model = gc.compile(graph)
+    module = getattr(model, NODE)
+    assert gc.cost(gc.infer_shapes(graph)).params == sum(t.numel() for t in model.parameters())
+    if layer_type == "PReLU":
+        assert torch.all(module.weight == p.init)
+    with torch.no_grad():  # no learned tensor left at a zero or one that could hide a swap; sums stay O(1)
+        gen = torch.Generator().manual_seed(1)
+        for tensor in model.parameters():
+            tensor.normal_(std=tensor.shape[-1] ** -0.5 if tensor.dim() > 1 else 1.0, generator=gen)
+
+    for training in (True, False) if case.train else (False,):
+        model.train(training)
+        with torch.no_grad():
+            torch.manual_seed(0)
+            out = model(**inputs)[NODE]
+            torch.manual_seed(0)
+            expected = case.ref(module, p, inputs)
+        assert tuple(out.shape) == (batch,) + info.outputs["y"], "inferred shape differs from torch's"
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1.3e-6)
+
+
+def _bad_values(param) -> list:
+    """Values the param's spec must refuse: out of range, and of the wrong type."""
+    if isinstance(param, Bool):
+        return [1, 0, 1.0, "true", None]
+    if isinstance(param, Choice):
+        return ["bogus", param.choices[0].upper(), None, 1]
+    if isinstance(param, Int):
+        bad = ["3", 1.5, 2.0, True, None]
+        bad += [param.lo - 1] if param.lo is not None else []
+        bad += [param.hi + 1] if param.hi is not None else []
+        return bad
+    if isinstance(param, Float):
+        bad = ["0.5", None, True, math.nan, math.inf, -math.inf]
+        bad += [param.lo - 1, param.lo - 1e-3] if param.lo is not None else []
+        bad += [param.hi if param.hi_open else param.hi + 0.5] if param.hi is not None else []
+        return bad
+    if isinstance(param, Ints):
+        good = max(param.lo or 0, 1)
+        count = param.length or 2
+        bad = ["3", 3, [], [good] * count + [[good]], [1.5] * count, [float(good)] * count, [True] * count,
+               [str(good)] * count]
+        bad += [[good] * (count + 1), [good] * (count - 1) or None] if param.length else []
+        bad += [[param.lo - 1] * count, [param.lo - 1] + [good] * (count - 1)] if param.lo is not None else []
+        bad += [[-1, -1], [-2]] if param.allow_infer else []
+        return [b for b in bad if b is not None]
+    raise AssertionError(f"no bad values for {type(param).__name__}")
+
+
+@pytest.mark.parametrize("layer_type", [t for t in LAYER_TYPES if REGISTRY[t].params])
+@given(data=st.data())
+def test_bad_param_value_is_a_graph_error_naming_node_and_param(layer_type, data):
+    _, params, shapes, _, graph, _, _ = draw_example(data, layer_type)
+    param = data.draw(st.sampled_from(REGISTRY[layer_type].params), label="param")
+    bad = data.draw(st.sampled_from(_bad_values(param)), label="bad value")
+    graph.node(NODE).params[param.name] = bad  # after linking: connect() itself resolves the params
+
+    errors = gc.validate(gc.Project(networks={"main": graph}))
+    assert any(re.search(rf"\b{NODE}\b", e.message) and re.search(rf"\b{param.name}\b", e.message)
+               for e in errors), [e.message for e in errors]
+    with pytest.raises(gc.GraphError):
+        gc.compile(graph)
+
+
+# ----------------------------------------------------------------------------- source problems found
+
+@pytest.mark.xfail(strict=True, reason=(
+    "LayerSpec.resolve's cache keys a tuple value by the tuple itself, so (3.0, 3) or (True, 1) hits the entry "
+    "(3, 3) or (1, 1) left by an earlier valid resolve and is accepted instead of refused"))
+@pytest.mark.parametrize("good, bad", [((3, 3), (3.0, 3)), ((1, 1), (True, True))])
+def test_wrongly_typed_tuple_is_refused_after_a_valid_equal_one(good, bad):
+    def graph(kernel):
+        g = build_graph("Convolution", {}, {"x": (1, 5, 5)})
+        g.node(NODE).params["kernel"] = kernel
+        return g
+    assert gc.validate(gc.Project(networks={"main": graph(good)})) == []
+    errors = gc.validate(gc.Project(networks={"main": graph(bad)}))
+    assert any("kernel" in e.message for e in errors), "kernel %r accepted" % (bad,)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "GroupNormalization with one value per group (groups == channels, no other axes or 1x1) is accepted by the "
+    "shape rule, but torch's group_norm raises ValueError for a batch of one, even in eval mode"))
+@pytest.mark.parametrize("shape", [(3,), (3, 1, 1)])
+def test_group_norm_with_one_value_per_group_runs_a_batch_of_one_or_is_refused(shape):
+    graph = build_graph("GroupNormalization", {"groups": 3}, {"x": shape})
+    try:
+        model = gc.compile(graph).eval()
+    except gc.GraphError:
+        return  # refusing it up front would be fine too
+    with torch.no_grad():
+        out = model(x=torch.randn((1,) + shape))[NODE]
+    torch.testing.assert_close(out, torch.zeros_like(out))  # each value is its group's mean; bias starts at 0
