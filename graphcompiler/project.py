@@ -43,9 +43,7 @@ def validate(project: Project) -> list[GraphError]:
     """Every shape and wiring problem in every network, each located by network and node."""
     problems = []
     for name, graph in project.networks.items():
-        if not any(node.type == "Input" for node in graph.nodes()):
-            problems.append(GraphError("the network has no Input node", where=f"networks.{name}"))
         for error in shape_errors(infer_shapes(graph)):
-            where = f"networks.{name}.nodes[{project.node_index(name, error.node)}]"
-            problems.append(error.located(where=where))
+            node = f".nodes[{project.node_index(name, error.node)}]" if error.node else ""
+            problems.append(error.located(where=f"networks.{name}{node}"))
     return problems

@@ -26,6 +26,10 @@ class NodeShapes:
     error: GraphError | None = None
     blocked: bool = False
 
+    def summary(self) -> str:
+        """The one or two params that matter, as the layer spec words them (``64, 3x3``), or ''."""
+        return self.spec.summary(self.params) if self.spec and self.spec.summary and self.params else ""
+
     @property
     def ok(self) -> bool:
         """Whether the node's outputs are known."""
@@ -92,5 +96,8 @@ def infer_shapes(graph: Graph) -> dict[str, NodeShapes]:
 
 
 def shape_errors(shapes: dict[str, NodeShapes]) -> list[GraphError]:
-    """The root-cause errors of an inference result, in topological order."""
-    return [info.error for info in shapes.values() if info.error is not None]
+    """The root-cause errors of an inference result, in topological order; a network needs an input too."""
+    errors = [info.error for info in shapes.values() if info.error is not None]
+    if not any(info.spec and info.spec.inputs == () for info in shapes.values()):
+        errors.append(GraphError("the network has no Input node"))
+    return errors

@@ -12,7 +12,7 @@ def statistics_table(graph: Graph) -> str:
     rows = [("id", "type", "output shape", "params", "multiply-adds")]
     for node_id, info in shapes.items():
         node = graph.node(node_id)
-        summary = info.spec.summary(info.params) if info.spec and info.params and info.spec.summary else ""
+        summary = info.summary()
         params, macs = costs.per_node.get(node_id, (0, 0))
         kind = f"{node.type} ({summary})" if summary else node.type
         rows.append((node_id, kind, info.describe(), f"{params:,}", f"{macs:,}"))

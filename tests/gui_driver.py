@@ -38,7 +38,9 @@ class VirtualScreen:
             if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
                 self.display = f":{number}"
                 break
-        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", size, "-nolisten", "tcp"],
+        # No key auto-repeat: on a busy machine a key held a little long would otherwise type twice.
+        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", size, "-nolisten", "tcp",
+                                      "-ardelay", "100000", "-arinterval", "100000"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while not Path(f"/tmp/.X11-unix/X{self.display[1:]}").exists():

@@ -23,10 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "bad_projects"
 FILES = sorted(BAD.glob("*.graph.yaml"))
 
-def stem(path: Path) -> str:
-    return path.name.removesuffix(".graph.yaml")
-
-
 def expectation(path: Path) -> tuple[str, list[int]]:
     """The ``# expect:`` substring and the allowed ``# line:`` numbers of a bad project."""
     lines = path.read_text(encoding="utf-8").splitlines()

@@ -69,6 +69,8 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
         assert state["nodes"]["cat1"]["texts"][1] == "128x26x26"
         assert state["nodes"]["conv3"]["texts"][1] == "64x24x24"
 
+        canvas = app.state()["canvas"]
+        app.click(canvas[0] + 500, canvas[1] + 600)  # leave the text field, so keys go to the editor
         app.key("ctrl+z")
         app.wait(lambda s: s["nodes"]["conv2"]["texts"][1] == "64x11x11" and s["problems"], "undo of the pad")
         app.key("ctrl+y")

@@ -18,9 +18,8 @@ def _param_text(param: Param) -> str:
 
 
 def _ports(spec) -> str:
-    if callable(spec.inputs):
-        return "x0 .. x{num_inputs-1}"
-    return ", ".join(spec.inputs) or "none"
+    ports = ", ".join(spec.input_ports(spec.resolve(spec.initial_params()))) or "none"
+    return f"{ports} (by default; the count follows the params)" if callable(spec.inputs) else ports
 
 
 def markdown() -> str:

@@ -47,7 +47,6 @@ class Param:
     required: bool = False
     """Must be given explicitly; ``default`` is then only the value a new node starts with."""
 
-    kind = "param"
 
     def check(self, value: Any) -> Any:
         """Return the normalised value, or raise ValueError saying what was expected."""
@@ -67,7 +66,6 @@ class Int(Param):
 
     lo: int | None = None
     hi: int | None = None
-    kind = "int"
 
     def expected(self) -> str:
         bounds = _bounds_text(self.lo, self.hi)
@@ -87,7 +85,6 @@ class Float(Param):
     lo: float | None = None
     hi: float | None = None
     hi_open: bool = False
-    kind = "float"
 
     def expected(self) -> str:
         if self.lo is not None and self.hi is not None:
@@ -109,7 +106,6 @@ class Float(Param):
 class Bool(Param):
     """true or false."""
 
-    kind = "bool"
 
     def expected(self) -> str:
         return "true or false"
@@ -125,7 +121,6 @@ class Choice(Param):
     """One of a fixed set of strings."""
 
     choices: tuple[str, ...] = ()
-    kind = "choice"
 
     def expected(self) -> str:
         return "one of " + ", ".join(self.choices)
@@ -145,7 +140,6 @@ class Ints(Param):
     allow_infer: bool = False
     """Whether one entry may be -1, meaning 'whatever makes the sizes match' (Reshape)."""
 
-    kind = "ints"
 
     def expected(self) -> str:
         count = _COUNT_WORDS.get(self.length, str(self.length)) if self.length else "a list of"
