@@ -167,9 +167,9 @@ class DesignerApp:
         while self.running and dpg.is_dearpygui_running():
             self.sync()
             dpg.render_dearpygui_frame()
-            if state_file:
-                self._write_ui_state(state_file)
             count += 1
+            if state_file:
+                self._write_ui_state(state_file, count)
             if screenshot and frames and count == frames - 5:
                 dpg.output_frame_buffer(file=screenshot)
             if frames and count >= frames:
@@ -538,9 +538,10 @@ class DesignerApp:
 
     # -------------------------------------------------- state for UI tests
 
-    def _write_ui_state(self, target: str) -> None:
+    def _write_ui_state(self, target: str, frame: int) -> None:
         """Write where things are on screen (NETCANVAS_UI_STATE), for tests that drive the mouse."""
         state = {
+            "frame": frame,
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
             "palette": {t: _rect(f"palette_{t}") for ts in categories().values() for t in ts},
             "canvas": _rect("canvas"), "statistics_tab": _rect("statistics_tab"),

@@ -89,6 +89,11 @@ class Designer:
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}; last state: {json.dumps(self.state())[:2000]}")
 
+    def settle(self, frames: int = 3) -> None:
+        """Wait until the app has drawn a few more frames, so it has seen the last X events."""
+        start = self.state().get("frame", 0)
+        self.wait(lambda s: s.get("frame", 0) >= start + frames, f"{frames} frames", timeout=30)
+
     def read_log(self) -> str:
         """What the app printed."""
         self.log.flush()
@@ -101,34 +106,34 @@ class Designer:
     def click(self, x: float, y: float) -> None:
         """Left click at a screen point."""
         self.xdo("mousemove", int(x), int(y))
-        time.sleep(0.15)
+        self.settle()
         self.xdo("click", 1)
-        time.sleep(0.2)
+        self.settle()
 
     def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
-        """Press at ``start``, move in steps (a frame apart) to ``end``, release."""
+        """Press at ``start``, move in steps (frames apart) to ``end``, release."""
         self.xdo("mousemove", int(start[0]), int(start[1]))
-        time.sleep(0.15)
+        self.settle()
         self.xdo("mousedown", 1)
-        time.sleep(0.15)
+        self.settle()
         for i in range(1, steps + 1):
             x = start[0] + (end[0] - start[0]) * i / steps
             y = start[1] + (end[1] - start[1]) * i / steps
             self.xdo("mousemove", int(x), int(y))
-            time.sleep(0.05)
-        time.sleep(0.15)
+            self.settle(1)
+        self.settle()
         self.xdo("mouseup", 1)
-        time.sleep(0.3)
+        self.settle()
 
     def key(self, *keys: str) -> None:
         """Press keys (xdotool names, e.g. ctrl+s)."""
         self.xdo("key", "--delay", "80", *keys)
-        time.sleep(0.3)
+        self.settle()
 
     def type(self, text: str) -> None:
         """Type text into the focused widget."""
         self.xdo("type", "--delay", "60", text)
-        time.sleep(0.2)
+        self.settle()
 
     def screenshot(self, name: str) -> Path:
         """Save the whole virtual screen as a PNG under test-artifacts/."""

@@ -87,8 +87,8 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
 
         app.key("ctrl+s")
         app.wait(lambda s: not s["dirty"], "the save")
-        app.screenshot("designer-small-unet.png")
     finally:
+        app.screenshot("designer-small-unet.png")  # on failure too: it shows what the window looked like
         app.close()
 
     project = gc.load(path)
@@ -113,8 +113,8 @@ def test_vgg16_opens_with_every_node_and_its_shape_and_no_problems(screen, tmp_p
         app.click(*centre(state["statistics_tab"]))
         app.wait(lambda s: s["statistics"] == ["parameters: 138,357,544", "multiply-adds: 15,470,264,320"],
                  "the statistics tab")
-        app.screenshot("designer-vgg16.png")
     finally:
+        app.screenshot("designer-vgg16.png")
         app.close()
     shapes = gc.infer_shapes(gc.load(path).network())
     assert state["problems"] == []

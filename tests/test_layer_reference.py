@@ -597,13 +597,11 @@ def test_bad_param_value_is_a_graph_error_naming_node_and_param(layer_type, data
         gc.compile(graph)
 
 
-# ----------------------------------------------------------------------------- source problems found
+# ----------------------------------------------------------------------------- regressions and known source problems
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LayerSpec.resolve's cache keys a tuple value by the tuple itself, so (3.0, 3) or (True, 1) hits the entry "
-    "(3, 3) or (1, 1) left by an earlier valid resolve and is accepted instead of refused"))
 @pytest.mark.parametrize("good, bad", [((3, 3), (3.0, 3)), ((1, 1), (True, True))])
 def test_wrongly_typed_tuple_is_refused_after_a_valid_equal_one(good, bad):
+    # resolve() remembers results by params; (3.0, 3) == (3, 3), so the key must carry the element types.
     def graph(kernel):
         g = build_graph("Convolution", {}, {"x": (1, 5, 5)})
         g.node(NODE).params["kernel"] = kernel
