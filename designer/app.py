@@ -545,7 +545,7 @@ class DesignerApp:
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
             "palette": {t: _rect(f"palette_{t}") for ts in categories().values() for t in ts},
             "canvas": _rect("canvas"), "statistics_tab": _rect("statistics_tab"),
-            "palette_filter": _rect("palette_filter"),
+            "palette_filter": _rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
             "nodes": {node_id: {"rect": _rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
                                 "inputs": {p: _rect(t) for p, t in view.labels.items()},

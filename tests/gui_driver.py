@@ -125,15 +125,25 @@ class Designer:
         self.xdo("mouseup", 1)
         self.settle()
 
-    def key(self, *keys: str) -> None:
+    def key(self, *keys: str, delay_ms: int = 80) -> None:
         """Press keys (xdotool names, e.g. ctrl+s)."""
-        self.xdo("key", "--delay", "80", *keys)
+        self.xdo("key", "--delay", delay_ms, *keys)
         self.settle()
 
     def type(self, text: str) -> None:
         """Type text into the focused widget."""
         self.xdo("type", "--delay", "60", text)
         self.settle()
+
+    def replace_text(self, field: list[float], text: str) -> None:
+        """Click into a text field, erase what it holds, type ``text``.
+
+        End and BackSpace rather than Ctrl+A: on a busy machine Ctrl can reach the app a frame
+        after the A, which then types an 'a'.
+        """
+        self.click(*centre(field))
+        self.key("End", *["BackSpace"] * 24, delay_ms=25)
+        self.type(text)
 
     def screenshot(self, name: str) -> Path:
         """Save the whole virtual screen as a PNG under test-artifacts/."""

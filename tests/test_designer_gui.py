@@ -19,11 +19,10 @@ def screen():
 
 def _find(app: Designer, layer_type: str) -> dict:
     """Type the layer's name into the palette's filter box, so its entry comes to the top."""
-    app.click(*centre(app.state()["palette_filter"]))
-    app.key("ctrl+a")
-    app.type(layer_type)
-    box = app.state()["palette_filter"]
-    return app.wait(lambda s: s["palette"][layer_type][1] < box[1] + 120, f"{layer_type} at the top of the palette")
+    app.replace_text(app.state()["palette_filter"], layer_type)
+    app.wait(lambda s: s["palette_filter_text"] == layer_type, f"the filter to read {layer_type}")
+    app.settle()  # the palette is laid out again a frame after the filter changes
+    return app.state()
 
 
 def _drop(app: Designer, layer_type: str, at: tuple[float, float], node_id: str) -> dict:
@@ -60,9 +59,7 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
 
         app.click(*centre(state["nodes"]["conv2"]["rect"][:2] + [state["nodes"]["conv2"]["rect"][2], 14]))
         state = app.wait(lambda s: s["properties"].get("id") and "pad" in s["properties"], "conv2's properties")
-        app.click(*centre(state["properties"]["pad"]))
-        app.key("ctrl+a")
-        app.type("1, 1")
+        app.replace_text(state["properties"]["pad"], "1, 1")
         app.key("Return")
         state = app.wait(lambda s: s["nodes"]["conv2"]["texts"][1] == "64x13x13", "the new pad to take effect")
         assert state["problems"] == [] and not state["nodes"]["cat1"]["error"]

@@ -72,6 +72,9 @@ def _group_shape(ins, p):
     channels = ins[0][0]
     if channels % p.groups:
         raise ShapeError(f"channels {channels} do not divide into {p.groups} groups")
+    if numel(ins[0]) // p.groups < 2:
+        raise ShapeError(f"each of the {p.groups} groups holds one value of {fmt(ins[0])}; "
+                         f"a group needs at least two to normalise")
     return (ins[0],)
 
 
