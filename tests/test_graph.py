@@ -125,3 +125,9 @@ def test_inference_drops_the_label_side_of_a_loss():
     deployed = gc.compile(graph, inference=True)
     assert deployed.input_names == ["x"] and deployed.output_names == ["fc"]
     assert not deployed.training
+
+
+def test_every_layer_states_its_shape_rule_and_the_reference_is_current(root):
+    from graphcompiler.layers.docs import markdown
+    assert [t for t, spec in gc.REGISTRY.items() if not spec.shape_doc or not spec.doc] == []
+    assert (root / "docs/layers.md").read_text() == markdown()

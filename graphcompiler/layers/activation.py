@@ -14,7 +14,7 @@ def _same(ins, p):
 
 def _elementwise(type_: str, doc: str, build, params=(), summary=None, cost=None, shape=_same) -> LayerSpec:
     extra = {"cost": cost} if cost else {}
-    return LayerSpec(type=type_, category="Activation", doc=doc, params=params, shape=shape,
+    return LayerSpec(type=type_, category="Activation", doc=doc, shape_doc="unchanged", params=params, shape=shape,
                      build=build, summary=summary, **extra)
 
 
@@ -23,7 +23,7 @@ def _prelu_build(ins, p):
 
 
 def _softmax(type_: str, doc: str, module) -> LayerSpec:
-    return LayerSpec(type=type_, category="Activation", doc=doc,
+    return LayerSpec(type=type_, category="Activation", doc=doc, shape_doc="unchanged",
                      params=(Int("axis", default=0,
                                  doc="axis of the sample, batch not counted; negative counts from the end"),),
                      shape=_softmax_shape,

@@ -22,7 +22,7 @@ def _cost(ins, outs, p):
 
 
 AFFINE = LayerSpec(
-    type="Affine",
+    type="Affine", shape_doc="any -> out_features",
     category="Basic", id_prefix="fc",
     doc="Fully connected layer y = Wx + b over the input flattened to one axis.",
     params=(Int("out_features", default=100, lo=1, search=(16, 32, 64, 128, 256, 512, 1024)),

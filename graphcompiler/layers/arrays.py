@@ -111,6 +111,7 @@ def _binary_shape(ins, p):
 
 def _binary(type_: str, op: str, doc: str) -> LayerSpec:
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
+                     shape_doc="two equal shapes, unchanged (no broadcasting)",
                      shape=_binary_shape, build=lambda ins, p: Binary(op))
 
 
@@ -132,29 +133,29 @@ def _slice_shape(ins, p):
 
 
 SPECS = (
-    LayerSpec(type="Reshape", category="Array", doc="Reshape each sample; one entry may be -1.",
+    LayerSpec(type="Reshape", shape_doc="any -> shape, same number of values (-1 fills in)", category="Array", doc="Reshape each sample; one entry may be -1.",
               params=(Ints("shape", default=[-1], lo=1, allow_infer=True, required=True),),
               shape=_reshape_shape, build=lambda ins, p: Reshape(_reshape_shape(ins, p)[0]),
               summary=lambda p: fmt(p.shape)),
-    LayerSpec(type="Flatten", category="Array", doc="Flatten each sample to one axis.",
+    LayerSpec(type="Flatten", shape_doc="any -> the product of its axes", category="Array", doc="Flatten each sample to one axis.",
               shape=lambda ins, p: ((numel(ins[0]),),), build=lambda ins, p: nn.Flatten()),
     _binary("Add2", "add", "Sum of two inputs of the same shape (no broadcasting)."),
     _binary("Sub2", "sub", "x0 - x1, for two inputs of the same shape."),
     _binary("Mul2", "mul", "Element-wise product of two inputs of the same shape."),
-    LayerSpec(type="Identity", category="Array", doc="Passes its input on unchanged (a named tap point).",
+    LayerSpec(type="Identity", shape_doc="unchanged", category="Array", doc="Passes its input on unchanged (a named tap point).",
               shape=lambda ins, p: (ins[0],), build=lambda ins, p: nn.Identity()),
-    LayerSpec(type="Transpose", category="Array",
+    LayerSpec(type="Transpose", shape_doc="axes reordered: output axis i is input axis axes[i]", category="Array",
               doc="Reorders the axes of each sample; axes lists the old axis for each new one (batch not counted).",
               params=(Ints("axes", default=[1, 0], lo=0, required=True),), shape=_transpose_shape,
               build=lambda ins, p: Permute(p.axes), summary=lambda p: ",".join(map(str, p.axes))),
-    LayerSpec(type="Slice", category="Array",
+    LayerSpec(type="Slice", shape_doc="the axis shrinks to len(range(start, stop, step)) of its size", category="Array",
               doc="start:stop:step along one axis, as Python slices (negative counts from the end).",
               params=(Int("axis", default=0), Int("start", default=0), Int("stop", default=1),
                       Int("step", default=1, lo=1)),
               shape=_slice_shape,
               build=lambda ins, p: SliceAxis(normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
               summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else "")),
-    LayerSpec(type="Concatenate", category="Array", id_prefix="cat",
+    LayerSpec(type="Concatenate", shape_doc="inputs equal but on axis -> that axis summed", category="Array", id_prefix="cat",
               doc="Join inputs along an axis (0 = channels; batch not counted); other axes must agree.",
               params=(Int("num_inputs", default=2, lo=2, hi=64), Int("axis", default=0)),
               inputs=lambda p: tuple(f"x{i}" for i in range(p.num_inputs)),

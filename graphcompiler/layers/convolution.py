@@ -55,7 +55,7 @@ def _conv_cost(ins, outs, p):
 
 
 CONVOLUTION = LayerSpec(
-    type="Convolution",
+    type="Convolution", shape_doc="C x H x W -> out_channels x H' x W', H' = floor((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1 (W' alike)",
     category="Basic", id_prefix="conv",
     doc="2-D convolution (cross-correlation) with stride, zero padding, dilation and groups.",
     params=_WINDOW,
@@ -91,7 +91,7 @@ def _deconv_cost(ins, outs, p):
 
 
 DECONVOLUTION = LayerSpec(
-    type="Deconvolution",
+    type="Deconvolution", shape_doc="C x H x W -> out_channels x H' x W', H' = (H - 1) stride - 2 pad + dilation (kernel - 1) + output_padding + 1",
     category="Basic", id_prefix="deconv",
     doc="2-D transposed convolution; output_padding picks among the sizes a strided input maps to.",
     params=_WINDOW[:4] + (Ints("output_padding", default=[0, 0], length=2, lo=0),) + _WINDOW[4:],
@@ -117,7 +117,7 @@ def _depthwise_cost(ins, outs, p):
 
 
 DEPTHWISE_CONVOLUTION = LayerSpec(
-    type="DepthwiseConvolution",
+    type="DepthwiseConvolution", shape_doc="C x H x W -> C multiplier x H' x W', H' = floor((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1",
     category="Basic", id_prefix="dwconv",
     doc="Convolution of each input channel on its own (groups = channels), multiplier outputs per channel.",
     params=(Int("multiplier", default=1, lo=1, doc="output channels per input channel"),) + _WINDOW[1:5] + _WINDOW[6:],
@@ -152,7 +152,7 @@ def _conv1d_cost(ins, outs, p):
 
 
 CONVOLUTION_1D = LayerSpec(
-    type="Convolution1D",
+    type="Convolution1D", shape_doc="T x F -> T' x out_channels, T' = floor((T + 2 pad - dilation (kernel - 1) - 1) / stride) + 1",
     category="Basic", id_prefix="conv1d",
     doc="1-D convolution along the time axis of a time x features sequence; features are the channels.",
     params=(Int("out_channels", default=64, lo=1, search=(8, 16, 32, 64, 128, 256)),

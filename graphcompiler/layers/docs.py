@@ -28,11 +28,12 @@ def markdown() -> str:
              "Generated from the layer registry by `netcanvas layers --markdown`; do not edit by hand.",
              "Shapes leave out the batch axis. Multiply-adds are counted for one sample.", ""]
     for category, types in categories().items():
-        lines += [f"## {category}", "", "| type | inputs | outputs | params | what it does |",
-                  "|---|---|---|---|---|"]
+        lines += [f"## {category}", "", "| type | inputs | outputs | params | output shape | what it does |",
+                  "|---|---|---|---|---|---|"]
         for layer_type in types:
             spec = REGISTRY[layer_type]
             params = "<br>".join(_param_text(p) for p in spec.params) or "none"
-            lines.append(f"| {spec.type} | {_ports(spec)} | {', '.join(spec.outputs)} | {params} | {spec.doc} |")
+            lines.append(f"| {spec.type} | {_ports(spec)} | {', '.join(spec.outputs)} | {params} | {spec.shape_doc} "
+                         f"| {spec.doc} |")
         lines.append("")
     return "\n".join(lines)

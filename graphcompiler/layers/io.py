@@ -6,7 +6,7 @@ from .spec import Ints, LayerSpec
 from .rules import fmt
 
 INPUT = LayerSpec(
-    type="Input",
+    type="Input", shape_doc="the shape param",
     category="IO", id_prefix="input",
     doc="A network input, fed by the dataset variable or keyword argument of the same name as the node.",
     params=(Ints("shape", default=[1, 28, 28], lo=1, required=True, doc="per-sample shape, batch not included"),),

@@ -83,16 +83,17 @@ def _kl_shape(ins, p):
 
 def _elementwise(type_: str, kind: str, doc: str, params=()) -> LayerSpec:
     return LayerSpec(type=type_, category="Loss", id_prefix="loss", doc=doc, inputs=("x", "target"),
+                     shape_doc="x and target equal, unchanged (a loss per element)",
                      params=params, shape=_same_shape, is_loss=True,
                      build=lambda ins, p: Elementwise(kind, getattr(p, "delta", 1.0)))
 
 
 SPECS = (
-    LayerSpec(type="SoftmaxCrossEntropy", category="Loss", id_prefix="loss",
+    LayerSpec(type="SoftmaxCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="Softmax over axis 0 then cross entropy against class indices in target.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: SoftmaxCrossEntropy(),
               is_loss=True),
-    LayerSpec(type="CategoricalCrossEntropy", category="Loss", id_prefix="loss",
+    LayerSpec(type="CategoricalCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="-log x[target]: cross entropy of probabilities (after Softmax) against class indices.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: CategoricalCrossEntropy(),
               is_loss=True),
@@ -104,7 +105,7 @@ SPECS = (
     _elementwise("AbsoluteError", "absolute", "Element-wise |x - target|."),
     _elementwise("HuberLoss", "huber", "d^2 where |d| < delta, else delta (2|d| - delta), d = x - target (NNC's).",
                  params=(Float("delta", default=1.0, lo=1e-9),)),
-    LayerSpec(type="KLMultinomial", category="Loss", id_prefix="loss",
+    LayerSpec(type="KLMultinomial", shape_doc="p, q C x ... (equal) -> 1 x ...", category="Loss", id_prefix="loss",
               doc="KL divergence sum p (log p - log q) of categorical distributions p and q over axis 0.",
               inputs=("p", "q"), shape=_kl_shape, build=lambda ins, p: KLMultinomial(), is_loss=True),
 )

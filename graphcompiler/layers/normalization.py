@@ -21,7 +21,7 @@ def _bn_build(ins, p):
 
 
 BATCH_NORMALIZATION = LayerSpec(
-    type="BatchNormalization",
+    type="BatchNormalization", shape_doc="F or C x H x W, unchanged",
     category="Normalization", id_prefix="bn",
     doc="Normalises each channel (or feature) over the batch; running statistics for inference.",
     params=(Float("eps", default=1e-5, lo=1e-12),
@@ -38,7 +38,7 @@ def _normalized(ins, p) -> tuple[int, ...]:
 
 
 LAYER_NORMALIZATION = LayerSpec(
-    type="LayerNormalization",
+    type="LayerNormalization", shape_doc="unchanged",
     category="Normalization", id_prefix="ln",
     doc="Normalises each sample over its last axis (features) or all its axes, with a learned scale and shift.",
     params=(Choice("over", default="last", choices=("last", "all"), doc="the axes statistics are taken over"),
@@ -58,7 +58,7 @@ def _instance_shape(ins, p):
 
 
 INSTANCE_NORMALIZATION = LayerSpec(
-    type="InstanceNormalization",
+    type="InstanceNormalization", shape_doc="C x H x W, unchanged (H W >= 2)",
     category="Normalization", id_prefix="in",
     doc="Normalises each channel of each sample over height and width.",
     params=(Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
@@ -79,7 +79,7 @@ def _group_shape(ins, p):
 
 
 GROUP_NORMALIZATION = LayerSpec(
-    type="GroupNormalization",
+    type="GroupNormalization", shape_doc="C x ..., unchanged (C divisible by groups, at least two values per group)",
     category="Normalization", id_prefix="gn",
     doc="Normalises each sample over groups of channels (axis 0) and the remaining axes.",
     params=(Int("groups", default=8, lo=1, search=(1, 2, 4, 8, 16, 32)), Float("eps", default=1e-5, lo=1e-12),
@@ -91,7 +91,7 @@ GROUP_NORMALIZATION = LayerSpec(
 )
 
 DROPOUT = LayerSpec(
-    type="Dropout",
+    type="Dropout", shape_doc="unchanged",
     category="Normalization", id_prefix="drop",
     doc="Zeroes each element with probability p during training, scaling the rest by 1/(1-p).",
     params=(Float("p", default=0.5, lo=0.0, hi=1.0, hi_open=True, search=(0.1, 0.25, 0.5)),),

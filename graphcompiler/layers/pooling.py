@@ -31,7 +31,7 @@ def _window_summary(p) -> str:
 
 
 MAX_POOLING = LayerSpec(
-    type="MaxPooling",
+    type="MaxPooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1 (ceil with ceil_mode, never starting in the padding)",
     category="Pooling", id_prefix="pool",
     doc="Maximum over each kernel window.",
     params=_POOL + (Bool("ceil_mode", default=False, doc="keep a last, partial window at the edge"),),
@@ -41,7 +41,7 @@ MAX_POOLING = LayerSpec(
 )
 
 AVERAGE_POOLING = LayerSpec(
-    type="AveragePooling",
+    type="AveragePooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1",
     category="Pooling", id_prefix="avgpool",
     doc="Mean over each kernel window.",
     params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
@@ -52,7 +52,7 @@ AVERAGE_POOLING = LayerSpec(
 
 
 SUM_POOLING = LayerSpec(
-    type="SumPooling",
+    type="SumPooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1",
     category="Pooling", id_prefix="sumpool",
     doc="Sum over each kernel window (padding counts as zeros).",
     params=_POOL,
@@ -69,7 +69,7 @@ def _global_shape(ins, p):
 
 
 GLOBAL_AVERAGE_POOLING = LayerSpec(
-    type="GlobalAveragePooling",
+    type="GlobalAveragePooling", shape_doc="C x H x W -> C x 1 x 1",
     category="Pooling", id_prefix="gap",
     doc="Mean over all of height and width; the output is C x 1 x 1 as in NNC.",
     shape=_global_shape,
@@ -77,7 +77,7 @@ GLOBAL_AVERAGE_POOLING = LayerSpec(
 )
 
 GLOBAL_MAX_POOLING = LayerSpec(
-    type="GlobalMaxPooling",
+    type="GlobalMaxPooling", shape_doc="C x H x W -> C x 1 x 1",
     category="Pooling", id_prefix="gmp",
     doc="Maximum over all of height and width; the output is C x 1 x 1.",
     shape=_global_shape,
@@ -92,7 +92,7 @@ def _unpool_shape(ins, p):
 
 
 UNPOOLING = LayerSpec(
-    type="Unpooling",
+    type="Unpooling", shape_doc="C x H x W -> C x H factor[0] x W factor[1]",
     category="Pooling", id_prefix="up",
     doc="Upsampling by an integer factor per axis, nearest-neighbour or bilinear.",
     params=(Ints("factor", default=[2, 2], length=2, lo=1),

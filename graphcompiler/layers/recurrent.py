@@ -24,7 +24,7 @@ def _embed_shape(ins, p):
 
 
 EMBED = LayerSpec(
-    type="Embed",
+    type="Embed", shape_doc="T -> T x dim",
     category="Basic", id_prefix="embed",
     doc="Looks up a learned vector for each token id 0..num_embeddings-1: time -> time x dim.",
     params=(Int("num_embeddings", default=1000, lo=1), Int("dim", default=64, lo=1, search=(16, 32, 64, 128, 256))),
@@ -93,6 +93,7 @@ def _recurrent(kind: str, doc: str) -> LayerSpec:
     if kind == "RNN":
         params += (Choice("nonlinearity", default="tanh", choices=("tanh", "relu")),)
     return LayerSpec(type=kind, category="Recurrent", id_prefix=kind.lower(), doc=doc, params=params,
+                     shape_doc="T x F -> hidden (last) or T x hidden (sequence); hidden doubles if bidirectional",
                      shape=_recurrent_shape, build=lambda ins, p: Recurrent(kind, ins[0][1], p),
                      cost=_recurrent_cost(kind),
                      summary=lambda p: f"{p.hidden_size}{' x' + str(p.num_layers) if p.num_layers > 1 else ''}"

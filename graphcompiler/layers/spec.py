@@ -188,6 +188,8 @@ class LayerSpec:
     outputs: tuple[str, ...] = ("y",)
     cost: Callable[[tuple[Shape, ...], tuple[Shape, ...], SimpleNamespace], tuple[int, int]] = _no_cost
     is_loss: bool = False
+    shape_doc: str = ""
+    """The shape rule in words, for the layer reference."""
     summary: Callable[[SimpleNamespace], str] | None = None
     """The one or two params that matter, for node captions and statistics (``64, 3x3``)."""
     id_prefix: str = ""
