@@ -140,6 +140,8 @@ class DesignerApp:
 
     def _palette(self, height: int) -> None:
         with dpg.child_window(tag="palette", width=PALETTE_WIDTH, height=-BOTTOM_HEIGHT):
+            dpg.add_combo(tag="network_combo", label="network", width=-70,
+                           callback=lambda s, name: self._run(lambda: self.model.switch_network(name)))
             dpg.add_text("Layers")
             dpg.add_input_text(tag="palette_filter", hint="filter", width=-1,
                                callback=lambda s, value: dpg.set_value("palette_set", value))
@@ -191,6 +193,8 @@ class DesignerApp:
         self._sync_properties()
         self._sync_statistics()
         self._sync_problems()
+        dpg.configure_item("network_combo", items=list(self.model.project.networks))
+        dpg.set_value("network_combo", self.model.network)
         title = f"{self.model.path.name if self.model.path else 'untitled'}{' *' if self.model.dirty else ''}"
         dpg.set_viewport_title(f"{title} - netcanvas designer")
         dpg.set_value("status", self.status)

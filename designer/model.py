@@ -20,6 +20,8 @@ from graphcompiler.graph import GraphData
 from graphcompiler.layout import auto_layout
 
 HISTORY_LIMIT = 200
+LAYOUT_WIDTH = 1000.0
+"""Canvas width auto-layout fills, in pixels: the designer's canvas at its default window size."""
 CHAR_SIZE = (6.6, 17.0)
 """Width and line height of the designer's font, in canvas pixels, for estimating node sizes."""
 PASTE_OFFSET = (40.0, 40.0)
@@ -72,6 +74,7 @@ class EditorModel:
         self.cost = Cost()
         self._undo: list[_Snapshot] = []
         self._redo: list[_Snapshot] = []
+        self._histories: dict[str, tuple[list[_Snapshot], list[_Snapshot]]] = {}
         self._state = self._saved_state = 0
         self._next_state = 1
         self.last_action = ""
@@ -260,7 +263,8 @@ class EditorModel:
         self.move(self._layout())
 
     def _layout(self) -> dict[str, tuple[float, float]]:
-        return auto_layout(self.graph, lambda node_id: node_size(self.graph, self.shapes, node_id))
+        return auto_layout(self.graph, lambda node_id: node_size(self.graph, self.shapes, node_id),
+                           max_columns=8, max_width=LAYOUT_WIDTH)
 
     # ---------------------------------------------------------- copy & paste
 
@@ -319,6 +323,19 @@ class EditorModel:
             self.shapes = infer_shapes(graph)
             for node_id, pos in self._layout().items():
                 graph.node(node_id).pos = pos
+
+    def switch_network(self, name: str) -> None:
+        """Edit another network of the project (a GAN's discriminator, say); each keeps its own undo history."""
+        if name not in self.project.networks:
+            raise GraphError(f"no network '{name}' (the project has {', '.join(self.project.networks)})")
+        if name == self.network:
+            return
+        self._histories[self.network] = (self._undo, self._redo)
+        self._undo, self._redo = self._histories.pop(name, ([], []))
+        self.network = name
+        self.selection = []
+        self._place_unplaced()
+        self._refresh()
 
     def reset(self, project: Project, path: str | Path | None = None) -> None:
         """Start over on another project: history cleared, nothing unsaved."""

@@ -10,15 +10,24 @@ Size = tuple[float, float]
 
 
 def auto_layout(graph: Graph, node_size: Callable[[str], Size] = lambda node_id: (140.0, 80.0),
-                gap: Size = (40.0, 30.0), max_columns: int = 6) -> dict[str, tuple[float, float]]:
+                gap: Size = (40.0, 30.0), max_columns: int = 6,
+                max_width: float | None = None) -> dict[str, tuple[float, float]]:
     """Canvas position (top-left corner) for every node; its column is its depth.
 
     Depth is the longest path from an input. Depths beyond ``max_columns`` wrap into a new
-    band below, like lines of text, so a 40-layer chain stays near one screen. Columns are
+    band below, like lines of text, so a 40-layer chain stays near one screen; with
+    ``max_width`` the bands are as many columns wide as fit in it (at least one). Columns are
     as wide, and rows as tall, as the largest node in them (``node_size``) plus ``gap``, so
     nodes never overlap. Within a column nodes are ordered by the mean row of their
     predecessors, which keeps most links short and uncrossed.
     """
+    if max_width is not None:
+        for columns in range(max_columns, 1, -1):
+            positions = auto_layout(graph, node_size, gap, columns)
+            right = max((x + node_size(n)[0] for n, (x, _) in positions.items()), default=0.0)
+            if right <= max_width:
+                return positions
+        return auto_layout(graph, node_size, gap, 1)
     order = graph.topological_order()
     depth: dict[str, int] = {}
     for node_id in order:

@@ -200,3 +200,18 @@ def test_rename_keeps_the_selection_and_empty_deletes_record_nothing():
     label = model.undo_label
     model.delete(links=[("c", "nope")])
     assert model.undo_label == label
+
+
+def test_each_network_of_a_project_is_edited_with_its_own_history():
+    model = EditorModel(gc.load(ROOT / "examples/dcgan.graph.yaml"))
+    assert model.network == "generator"
+    model.set_param("deconv1", "out_channels", 256)
+    model.switch_network("discriminator")
+    assert "conv5" in model.graph and not model.can_undo
+    assert model.shapes["conv5"].outputs["y"] == (1, 1, 1)
+    model.add_node("ReLU")
+    model.switch_network("generator")
+    assert model.undo() == "set deconv1.out_channels"
+    assert model.project.networks["discriminator"].node("relu1")
+    with pytest.raises(gc.GraphError, match="no network 'critic'"):
+        model.switch_network("critic")
