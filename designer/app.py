@@ -208,7 +208,7 @@ class DesignerApp:
         selected = set(self.model.selection)
         for node in graph.nodes():
             info = shapes[node.id]
-            spec = get_spec(node.type)
+            spec = graph.spec(node.type)
             ports = spec.input_ports(info.params) if info.params else ()
             view = self.nodes.get(node.id)
             if view is None or view.type != node.type or view.ports != ports:
@@ -240,7 +240,7 @@ class DesignerApp:
                 inputs[port] = attr
                 self.attrs[attr] = (node_id, port)
             # Every registered layer has at most one output; a layer with several needs a pin per port.
-            outputs = get_spec(layer_type).outputs
+            outputs = self.model.graph.spec(layer_type).outputs
             kind = dpg.mvNode_Attr_Output if outputs else dpg.mvNode_Attr_Static
             with dpg.node_attribute(attribute_type=kind) as output:
                 shape = dpg.add_text("")
@@ -296,7 +296,7 @@ class DesignerApp:
                          parent="properties")
             return
         node = self.model.graph.node(selection[0])
-        spec = get_spec(node.type)
+        spec = self.model.graph.spec(node.type)
         info = self.model.shapes[node.id]
         with dpg.group(parent="properties"):
             dpg.add_text(node.type, color=(150, 180, 220))

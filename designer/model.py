@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, get_spec, infer_shapes, load,
+from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, infer_shapes, load,
                            save, shape_errors)
 from graphcompiler.graph import GraphData
 from graphcompiler.layout import auto_layout
@@ -129,7 +129,7 @@ class EditorModel:
         try:
             result = change(self.graph)
         except BaseException:
-            self.project.networks[self.network] = Graph.from_snapshot(before)
+            self.project.networks[self.network] = Graph.from_snapshot(before, self.graph.blocks)
             self._refresh()
             raise
         self._undo.append(_Snapshot(label, before, self._state))
@@ -158,7 +158,7 @@ class EditorModel:
             return None
         snapshot = source.pop()
         target.append(_Snapshot(snapshot.label, self.graph.snapshot(), self._state))
-        self.project.networks[self.network] = Graph.from_snapshot(snapshot.data)
+        self.project.networks[self.network] = Graph.from_snapshot(snapshot.data, self.graph.blocks)
         self._state = snapshot.state
         self._refresh()
         return snapshot.label
@@ -167,7 +167,7 @@ class EditorModel:
 
     def add_node(self, layer_type: str, pos: tuple[float, float] = (0.0, 0.0), node_id: str | None = None) -> str:
         """Add a layer with its initial params; its id is the type's stem and a free number."""
-        spec = get_spec(layer_type)
+        spec = self.graph.spec(layer_type)
         node_id = node_id or self.graph.unique_id(spec.id_prefix)
 
         def change(graph: Graph) -> str:
@@ -223,7 +223,7 @@ class EditorModel:
         Links into input ports the new value removes (Concatenate's num_inputs) go in the same step.
         """
         node = self.graph.node(node_id)
-        spec = get_spec(node.type)
+        spec = self.graph.spec(node.type)
         param = spec.param(name)
         if param is None:
             raise GraphError(f"{node.type} has no param '{name}'", node=node_id)
@@ -288,7 +288,7 @@ class EditorModel:
         def change(graph: Graph) -> list[str]:
             renamed = {}
             for item in clip.nodes:
-                stem = re.sub(r"\d+$", "", item["id"]) or get_spec(item["type"]).id_prefix
+                stem = re.sub(r"\d+$", "", item["id"]) or self.graph.spec(item["type"]).id_prefix
                 new_id = renamed[item["id"]] = graph.unique_id(stem)
                 x, y = item["pos"] or (0.0, 0.0)
                 graph.add_node(new_id, item["type"], copy.deepcopy(item["params"]), (x + offset[0], y + offset[1]))

@@ -1,5 +1,6 @@
 """graphcompiler: the graph model, layer registry, project files, shape inference, cost and compiler."""
 
+from .blocks import Block
 from .compiler import GraphModule, compile, inference_outputs
 from .cost import Cost, cost
 from .errors import GraphError
@@ -10,7 +11,7 @@ from .shapes import NodeShapes, infer_shapes, shape_errors
 from .yamlformat import check_file, dumps, load, loads, save
 
 __all__ = [
-    "GraphModule", "compile", "inference_outputs", "Cost", "cost", "GraphError", "Graph", "Link", "Node",
+    "Block", "GraphModule", "compile", "inference_outputs", "Cost", "cost", "GraphError", "Graph", "Link", "Node",
     "REGISTRY", "get_spec", "FORMAT", "Project", "validate", "NodeShapes", "infer_shapes", "shape_errors",
     "check_file", "dumps", "load", "loads", "save",
 ]

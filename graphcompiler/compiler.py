@@ -10,7 +10,6 @@ from torch import Tensor, nn
 
 from .errors import GraphError
 from .graph import Graph
-from .layers import REGISTRY, get_spec
 from .layers.rules import fmt
 from .shapes import NodeShapes, infer_shapes, shape_errors
 
@@ -27,7 +26,7 @@ def inference_outputs(graph: Graph) -> list[str]:
     Nodes that only prepare a loss's target (a label and whatever transforms it) are not part
     of the deployed network.
     """
-    losses = {n.id for n in graph.nodes() if _is_loss(n.type)}
+    losses = {n.id for n in graph.nodes() if graph.spec(n.type).is_loss}
     label_side, prediction_side = set(), set()
     for loss in losses:
         for port, (src, _) in graph.inputs_of(loss).items():
@@ -35,13 +34,8 @@ def inference_outputs(graph: Graph) -> list[str]:
             side.update(nx.ancestors(graph.nx, src) | {src})
     dropped = losses | (label_side - prediction_side)
     return [n.id for n in graph.nodes()
-            if n.id not in dropped and get_spec(n.type).inputs != ()
+            if n.id not in dropped and graph.spec(n.type).inputs != ()
             and all(succ in dropped for succ in graph.nx.successors(n.id))]
-
-
-def _is_loss(layer_type: str) -> bool:
-    spec = REGISTRY.get(layer_type)
-    return bool(spec and spec.is_loss)
 
 
 class GraphModule(nn.Module):

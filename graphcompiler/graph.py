@@ -11,7 +11,7 @@ import networkx as nx
 from torch import nn
 
 from .errors import GraphError, short_repr
-from .layers import get_spec
+from .layers import LayerSpec, get_spec
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Node ids become attribute names on the compiled nn.Module, so they must not shadow its API.
@@ -68,11 +68,18 @@ class Graph:
     """A network: nodes keyed by id, links keyed by their target (node, input port).
 
     An input port takes at most one link; an output port feeds any number. The graph is
-    kept acyclic: a link that would close a cycle is refused.
+    kept acyclic: a link that would close a cycle is refused. Node types are registry layers
+    or the project's blocks (``blocks``, shared with the project).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, blocks: dict[str, LayerSpec] | None = None) -> None:
         self.nx = nx.MultiDiGraph()
+        self.blocks = blocks if blocks is not None else {}
+
+    def spec(self, layer_type: str, where: str | None = None) -> LayerSpec:
+        """The spec of a node type: one of the project's blocks, or a registry layer."""
+        block = self.blocks.get(layer_type)
+        return block if block is not None else get_spec(layer_type, where)
 
     def __contains__(self, node_id: str) -> bool:
         return node_id in self.nx
@@ -100,7 +107,7 @@ class Graph:
         check_id(node_id)
         if node_id in self.nx:
             raise GraphError(f"duplicate node id '{node_id}'", node=node_id)
-        get_spec(layer_type)
+        self.spec(layer_type)
         node = Node(node_id, layer_type, dict(params or {}), None if pos is None else (float(pos[0]), float(pos[1])))
         self.nx.add_node(node_id, node=node)
         return node
@@ -113,8 +120,8 @@ class Graph:
     def default_port(self, node_id: str, output: bool) -> str:
         """The node's only output (or input) port; an error if it has several or none."""
         node = self.node(node_id)
-        spec = get_spec(node.type)
-        ports = spec.outputs if output else spec.input_ports(spec.resolve(node.params))
+        spec = self.spec(node.type)
+        ports = spec.outputs if output else self.input_ports(node_id)
         if not ports:
             raise GraphError(f"'{node_id}' ({node.type}) has no {'output' if output else 'input'} ports",
                              node=node_id)
@@ -124,6 +131,15 @@ class Graph:
                              f"as '{node_id}.{ports[0]}'", node=node_id)
         return ports[0]
 
+    def input_ports(self, node_id: str) -> tuple[str, ...]:
+        """A node's input port names; with params that do not resolve (a block's $name), those of the defaults."""
+        node = self.node(node_id)
+        spec = self.spec(node.type)
+        try:
+            return spec.input_ports(spec.resolve(node.params))
+        except GraphError:
+            return spec.input_ports(spec.resolve(spec.initial_params()))
+
     def connect(self, src: str, dst: str, src_port: str | None = None, dst_port: str | None = None) -> Link:
         """Link ``src.src_port`` to ``dst.dst_port``; ports default to the node's only port."""
         for node_id in (src, dst):
@@ -131,12 +147,12 @@ class Graph:
                 raise GraphError(f"link to missing node '{node_id}'", node=node_id)
         src_port = src_port or self.default_port(src, output=True)
         dst_port = dst_port or self.default_port(dst, output=False)
-        src_spec, dst_node = get_spec(self.node(src).type), self.node(dst)
+        src_spec, dst_node = self.spec(self.node(src).type), self.node(dst)
         if src_port not in src_spec.outputs:
             raise GraphError(f"'{src}' ({src_spec.type}) has no output port '{src_port}' "
                              f"(its outputs: {', '.join(src_spec.outputs) or 'none'})", node=src)
-        dst_spec = get_spec(dst_node.type)
-        dst_ports = dst_spec.input_ports(dst_spec.resolve(dst_node.params))
+        dst_spec = self.spec(dst_node.type)
+        dst_ports = self.input_ports(dst)
         if dst_port not in dst_ports:
             raise GraphError(f"'{dst}' ({dst_spec.type}) has no input port '{dst_port}' "
                              f"(its inputs: {', '.join(dst_ports) or 'none'})", node=dst)
@@ -188,16 +204,16 @@ class Graph:
         return GraphData(tuple(_copy_node(node) for node in self.nodes()), tuple(self.links()))
 
     @classmethod
-    def from_snapshot(cls, data: "GraphData") -> "Graph":
+    def from_snapshot(cls, data: "GraphData", blocks: dict[str, LayerSpec] | None = None) -> "Graph":
         """A graph holding copies of a snapshot's nodes and its links (the snapshot stays intact)."""
-        graph = cls()
+        graph = cls(blocks)
         graph.nx.add_nodes_from((node.id, {"node": _copy_node(node)}) for node in data.nodes)
         graph.nx.add_edges_from((link.src, link.dst, link.dst_port, {"link": link}) for link in data.links)
         return graph
 
     def copy(self) -> "Graph":
         """A deep copy (nodes and their params are not shared)."""
-        return Graph.from_snapshot(self.snapshot())
+        return Graph.from_snapshot(self.snapshot(), self.blocks)
 
     def rename(self, old: str, new: str) -> None:
         """Give a node a new id, keeping its place in the node order and all its links."""

@@ -22,6 +22,8 @@ class Project:
     description: str | None = None
     header: str = ""
     """The comment block at the top of the file, kept verbatim."""
+    blocks: dict[str, Any] = field(default_factory=dict)
+    """Reusable blocks by name (graphcompiler.blocks.Block); graphs see them as node types."""
 
     def network(self, name: str | None = None) -> Graph:
         """The network called ``name``; by default 'main', or the first one."""
@@ -31,19 +33,21 @@ class Project:
             raise GraphError(f"no network '{name}' (the project has {', '.join(self.networks)})")
         return self.networks[name]
 
-    def node_index(self, network: str, node_id: str) -> int:
-        """Position of a node in its network's node list, as the file's paths count it."""
-        for i, node in enumerate(self.networks[network].nodes()):
-            if node.id == node_id:
-                return i
-        raise GraphError(f"no node '{node_id}' in network '{network}'")
-
 
 def validate(project: Project) -> list[GraphError]:
     """Every shape and wiring problem in every network, each located by network and node."""
     problems = []
     for name, graph in project.networks.items():
         for error in shape_errors(infer_shapes(graph)):
-            node = f".nodes[{project.node_index(name, error.node)}]" if error.node else ""
+            node = f".nodes[{_index(graph, error.node)}]" if error.node else ""
             problems.append(error.located(where=f"networks.{name}{node}"))
+    for name, block in project.blocks.items():
+        for error in shape_errors(infer_shapes(block.instance((), {k: v for k, v in block.params.items()}))):
+            node = f".nodes[{_index(block.graph, error.node)}]" if error.node else ""
+            problems.append(error.located(where=f"blocks.{name}{node}"))
     return problems
+
+
+def _index(graph: Graph, node_id: str) -> int:
+    """Position of a node in its graph's node list, as the file's paths count it."""
+    return next(i for i, node in enumerate(graph.nodes()) if node.id == node_id)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from .errors import GraphError
 from .graph import Graph
-from .layers import REGISTRY, LayerSpec, Shape, get_spec
+from .layers import REGISTRY, LayerSpec, Shape
 from .layers.rules import fmt
 
 
@@ -50,11 +50,11 @@ def _fail(result: NodeShapes, node_id: str, node_type: str, message: str) -> Nod
 def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> NodeShapes:
     """Infer one node given the results of all its predecessors."""
     node = graph.nx.nodes[node_id]["node"]
-    spec = REGISTRY.get(node.type)
+    spec = REGISTRY.get(node.type) or graph.blocks.get(node.type)
     result = NodeShapes(spec)
     if spec is None:
         try:
-            get_spec(node.type)
+            graph.spec(node.type)
         except GraphError as exc:
             return _fail(result, node_id, node.type, exc.message)
     try:

@@ -14,14 +14,16 @@ import yaml
 
 from .errors import GraphError, short_repr
 from .graph import Graph, check_id
-from .layers import get_spec
+from .blocks import Block, block_spec, fill, param_for
+from .layers import REGISTRY
 from .project import FORMAT, Project, validate
 
 _LINK = re.compile(r"\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*->\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*\Z")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 _NODE_KEYS = ("id", "type", "params", "pos")
 _NETWORK_KEYS = ("nodes", "links")
-_OWN_KEYS = ("format", "name", "description", "networks")
+_OWN_KEYS = ("format", "name", "description", "blocks", "networks")
+_BLOCK_KEYS = ("params", "output", "nodes", "links")
 
 
 def load(path: str | os.PathLike) -> Project:
@@ -131,29 +133,59 @@ def _project(data: Any, text: str) -> Project:
         raise GraphError("expected at least one network", where="networks")
     project = Project(name=name, networks={}, description=description, header=_header(text),
                       sections={k: v for k, v in data.items() if k not in _OWN_KEYS})
+    specs: dict[str, Any] = {}
+    for block_name, body in (_expect(data.get("blocks") or {}, dict, "blocks", "a mapping of block name to block")
+                             ).items():
+        block = _block(block_name, body, specs)
+        project.blocks[block_name] = block
+        specs[block_name] = block_spec(block)
     for net_name, body in networks.items():
         where = f"networks.{net_name}"
         if not isinstance(net_name, str) or not _NAME.match(net_name):
             raise GraphError(f"network name {net_name!r} must be letters, digits and _", where=where)
-        project.networks[net_name] = _graph(body, where)
+        project.networks[net_name] = _graph(body, where, specs)
     return project
 
 
-def _graph(body: Any, where: str) -> Graph:
+def _block(name: Any, body: Any, specs: dict[str, Any]) -> Block:
+    where = f"blocks.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise GraphError(f"block name {name!r} must be letters, digits and _", where=where)
+    if name in REGISTRY or name in specs:
+        raise GraphError(f"block name '{name}' is taken by a {'layer' if name in REGISTRY else 'block'}", where=where)
+    _expect(body, dict, where, "a mapping with params, output, nodes and links")
+    for key in body:
+        if key not in _BLOCK_KEYS:
+            raise GraphError(f"unknown key '{key}' (a block has {', '.join(_BLOCK_KEYS)})", where=where)
+    params = _expect(body.get("params") or {}, dict, f"{where}.params", "a mapping of block params to defaults")
+    for key, default in params.items():
+        try:
+            param_for(key, default)
+        except GraphError as exc:
+            raise exc.located(where=f"{where}.params.{key}") from None
+    graph = _graph({k: v for k, v in body.items() if k in _NETWORK_KEYS}, where, specs, params)
+    output = _expect(body.get("output"), str, f"{where}.output", "the id of the node whose result the block returns")
+    if output not in graph:
+        raise GraphError(f"no node '{output}' in the block", where=f"{where}.output")
+    return Block(name, graph, output, params)
+
+
+def _graph(body: Any, where: str, specs: dict[str, Any], block_params: dict[str, Any] | None = None) -> Graph:
     _expect(body, dict, where, "a mapping with nodes and links")
     for key in body:
         if key not in _NETWORK_KEYS:
             raise GraphError(f"unknown key '{key}' (a network has {', '.join(_NETWORK_KEYS)})", where=where)
-    graph = Graph()
+    graph = Graph(specs)
     first_seen: dict[str, int] = {}
     for i, item in enumerate(_expect(body.get("nodes") or [], list, f"{where}.nodes", "a list of nodes")):
-        _node(graph, item, f"{where}.nodes[{i}]", first_seen, i)
+        _node(graph, item, f"{where}.nodes[{i}]", first_seen, i, block_params)
     for j, item in enumerate(_expect(body.get("links", []) or [], list, f"{where}.links", "a list of links")):
         _link(graph, item, f"{where}.links[{j}]")
     return graph
 
 
-def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index: int) -> None:
+def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index: int,
+          block_params: dict[str, Any] | None) -> None:
     _expect(item, dict, where, "a node mapping {id, type, params, pos}")
     for key in item:
         if key not in _NODE_KEYS:
@@ -170,10 +202,12 @@ def _node(graph: Graph, item: Any, where: str, first_seen: dict[str, int], index
         raise GraphError(f"duplicate node id '{node_id}' (first used by nodes[{first_seen[node_id]}])",
                          where=f"{where}.id")
     first_seen[node_id] = index
-    spec = get_spec(_expect(item["type"], str, f"{where}.type", "a layer type name"), where=f"{where}.type")
+    spec = graph.spec(_expect(item["type"], str, f"{where}.type", "a layer type name"), where=f"{where}.type")
     params = item.get("params")
     params = {} if params is None else _expect(params, dict, f"{where}.params", "a mapping of param names to values")
-    spec.resolve(params, where=f"{where}.params")
+    # Inside a block, $name values are checked with the block param's default filled in.
+    spec.resolve(params if block_params is None else {k: fill(v, block_params) for k, v in params.items()},
+                 where=f"{where}.params")
     pos = item.get("pos")
     if pos is not None and not (isinstance(pos, list) and len(pos) == 2 and
                                 all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -241,12 +275,26 @@ def _number(v: float) -> int | float:
 
 
 def _link_text(graph: Graph, link) -> str:
-    src_spec, dst_node = get_spec(graph.node(link.src).type), graph.node(link.dst)
-    dst_spec = get_spec(dst_node.type)
+    src_spec = graph.spec(graph.node(link.src).type)
     src = link.src if len(src_spec.outputs) == 1 else f"{link.src}.{link.src_port}"
-    dst_ports = dst_spec.input_ports(dst_spec.resolve(dst_node.params))
+    dst_ports = graph.input_ports(link.dst)
     dst = link.dst if len(dst_ports) == 1 else f"{link.dst}.{link.dst_port}"
     return f"{src} -> {dst}"
+
+
+def _graph_lines(graph: Graph) -> list[str]:
+    out = ["    nodes:\n" if len(graph) else "    nodes: []\n"]
+    for node in graph.nodes():
+        item: dict[str, Any] = {"id": node.id, "type": node.type}
+        if node.params:
+            item["params"] = node.params
+        if node.pos is not None:
+            item["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
+        out.append(f"    - {_flow(item)}\n")
+    links = graph.links()
+    out.append("    links:\n" if links else "    links: []\n")
+    out.extend(f"    - {_link_text(graph, link)}\n" for link in links)
+    return out
 
 
 def dumps(project: Project) -> str:
@@ -255,19 +303,18 @@ def dumps(project: Project) -> str:
                                           allow_unicode=True)]
     if project.description is not None:
         out.append(yaml.safe_dump({"description": project.description}, allow_unicode=True, width=100))
+    if project.blocks:
+        out.append("blocks:\n")
+        for name, block in project.blocks.items():
+            out.append(f"  {name}:\n")
+            if block.params:
+                out.append(f"    params: {_flow(block.params)}\n")
+            out.append(f"    output: {block.output}\n")
+            out.extend(_graph_lines(block.graph))
     out.append("networks:\n")
     for net_name, graph in project.networks.items():
-        out.append(f"  {net_name}:\n    nodes:\n" if len(graph) else f"  {net_name}:\n    nodes: []\n")
-        for node in graph.nodes():
-            item: dict[str, Any] = {"id": node.id, "type": node.type}
-            if node.params:
-                item["params"] = node.params
-            if node.pos is not None:
-                item["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
-            out.append(f"    - {_flow(item)}\n")
-        links = graph.links()
-        out.append("    links:\n" if links else "    links: []\n")
-        out.extend(f"    - {_link_text(graph, link)}\n" for link in links)
+        out.append(f"  {net_name}:\n")
+        out.extend(_graph_lines(graph))
     if project.sections:
         out.append(yaml.safe_dump(project.sections, sort_keys=False, default_flow_style=False,
                                   allow_unicode=True, width=100))
