@@ -46,6 +46,7 @@ class DesignerApp:
         self.origin = (0.0, 0.0)
         self.shown_revision = -1
         self.stats_revision = -1
+        self.shown_blocks: list[str] = []
         self.shown_selection: list[str] = []
         self.status = "ready"
         self.pending: Callable[[], None] | None = None
@@ -147,18 +148,35 @@ class DesignerApp:
                                callback=lambda s, value: dpg.set_value("palette_set", value))
             with dpg.filter_set(tag="palette_set"):
                 for category, types in categories().items():
-                    dpg.add_text(category, color=(150, 180, 220), filter_key=" ".join(types))
-                    for layer_type in types:
-                        tag = f"palette_{layer_type}"
-                        dpg.add_button(label=layer_type, tag=tag, width=-1, filter_key=layer_type)
-                        with dpg.tooltip(tag):
-                            dpg.add_text(get_spec(layer_type).doc, wrap=300)
-                        with dpg.drag_payload(parent=tag, payload_type=PAYLOAD, drag_data=layer_type):
-                            dpg.add_text(layer_type)
-                        with dpg.item_handler_registry() as handlers:
-                            dpg.add_item_double_clicked_handler(callback=self._on_palette_double_click,
-                                                                user_data=layer_type)
-                        dpg.bind_item_handler_registry(tag, handlers)
+                    self._palette_group(category, types, get_spec)
+                dpg.add_group(tag="palette_blocks")
+
+    def _palette_group(self, category: str, types: list[str], spec_of: Callable[[str], Any]) -> None:
+        dpg.add_text(category, color=(150, 180, 220), filter_key=" ".join(types))
+        for layer_type in types:
+            tag = f"palette_{layer_type}"
+            dpg.add_button(label=layer_type, tag=tag, width=-1, filter_key=layer_type)
+            with dpg.tooltip(tag):
+                dpg.add_text(spec_of(layer_type).doc, wrap=300)
+            with dpg.drag_payload(parent=tag, payload_type=PAYLOAD, drag_data=layer_type):
+                dpg.add_text(layer_type)
+            with dpg.item_handler_registry() as handlers:
+                dpg.add_item_double_clicked_handler(callback=self._on_palette_double_click, user_data=layer_type)
+            dpg.bind_item_handler_registry(tag, handlers)
+
+    def _sync_palette_blocks(self) -> None:
+        """The project's blocks, as a last palette category; they change when another project is opened."""
+        blocks = list(self.model.project.blocks)
+        if blocks == self.shown_blocks:
+            return
+        self.shown_blocks = blocks
+        dpg.delete_item("palette_blocks", children_only=True)
+        # The filter box sees the group as one entry, so it matches any block's name.
+        dpg.configure_item("palette_blocks", filter_key="Blocks " + " ".join(blocks))
+        if blocks:
+            dpg.push_container_stack("palette_blocks")
+            self._palette_group("Blocks", blocks, self.model.graph.spec)
+            dpg.pop_container_stack()
 
     # ------------------------------------------------------------- run loop
 
@@ -193,6 +211,7 @@ class DesignerApp:
         self._sync_properties()
         self._sync_statistics()
         self._sync_problems()
+        self._sync_palette_blocks()
         dpg.configure_item("network_combo", items=list(self.model.project.networks))
         dpg.set_value("network_combo", self.model.network)
         title = f"{self.model.path.name if self.model.path else 'untitled'}{' *' if self.model.dirty else ''}"
@@ -547,7 +566,7 @@ class DesignerApp:
         state = {
             "frame": frame,
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
-            "palette": {t: _rect(f"palette_{t}") for ts in categories().values() for t in ts},
+            "palette": {t: _rect(f"palette_{t}") for ts in [*categories().values(), self.shown_blocks] for t in ts},
             "canvas": _rect("canvas"), "statistics_tab": _rect("statistics_tab"),
             "palette_filter": _rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],

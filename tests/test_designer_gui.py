@@ -120,3 +120,22 @@ def test_vgg16_opens_with_every_node_and_its_shape_and_no_problems(screen, tmp_p
         assert not node["error"], node_id
     assert state["nodes"]["fc6"]["texts"] == ["Affine: 4096", "4096"]
     assert state["nodes"]["pool5"]["texts"][1] == "512x7x7"
+
+
+def test_a_projects_blocks_are_in_the_palette_and_can_be_dropped_and_linked(screen, tmp_path):
+    path = tmp_path / "resnet18.graph.yaml"
+    shutil.copy(ROOT / "examples/resnet18.graph.yaml", path)
+    app = Designer(screen, path, tmp_path)
+    try:
+        _drop(app, "basic_block", (300, 650), "basic_block1")
+        state = _link(app, "layer4_1", "basic_block1")
+        assert state["problems"] == ["basic_block1 (basic_block): inside block basic_block: add (Add2): inputs differ "
+                                     "in channels: 64 vs 512 (inputs: x0 64x7x7, x1 512x7x7) (inputs: x 512x7x7)"]
+        app.replace_text(app.state()["properties"]["channels"], "512")
+        app.key("Return")
+        state = app.wait(lambda s: s["nodes"]["basic_block1"]["texts"] == ["basic_block", "512x7x7"],
+                         "the block's shape once its channels match")
+        assert state["problems"] == []
+    finally:
+        app.screenshot("designer-resnet18-block.png")
+        app.close()
