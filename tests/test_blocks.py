@@ -92,3 +92,59 @@ def test_resnet18_example_uses_its_blocks_and_has_torchvisions_size():
     model = gc.compile(graph, inference=True)
     assert sum(p.numel() for p in model.parameters()) == 11_689_512
     assert "layer2_0.down_conv.weight" in model.state_dict()
+
+
+class _HandBlock(torch.nn.Module):
+    def __init__(self, cin: int, c: int, stride: int):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(cin, c, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        if stride != 1:
+            self.down_conv = nn.Conv2d(cin, c, 1, stride, bias=False)
+            self.down_bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        shortcut = self.down_bn(self.down_conv(x)) if hasattr(self, "down_conv") else x
+        return torch.relu(out + shortcut)
+
+
+class _HandResNet18(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.stages = []
+        cin = 64
+        for stage, c in enumerate([64, 128, 256, 512], 1):
+            for i in range(2):
+                name = f"layer{stage}_{i}"
+                setattr(self, name, _HandBlock(cin, c, 2 if stage > 1 and i == 0 else 1))
+                self.stages.append(name)
+                cin = c
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        for name in self.stages:
+            x = getattr(self, name)(x)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_resnet18_from_blocks_computes_what_a_hand_written_resnet18_computes():
+    graph = gc.load(ROOT / "examples/resnet18.graph.yaml").network()
+    graph.node("x").params["shape"] = [3, 64, 64]
+    model = gc.compile(graph, inference=True)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.normal_(0.0, 0.1 if "weight" in name or "bias" in name else 1.0).abs_()
+    hand = _HandResNet18().eval()
+    hand.load_state_dict(model.state_dict(), strict=True)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)["fc"], hand(x), rtol=1e-4, atol=1e-5)
