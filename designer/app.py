@@ -24,10 +24,10 @@ PALETTE_WIDTH, SIDE_WIDTH, BOTTOM_HEIGHT = 190, 310, 130
 class _NodeView:
     """What is on screen for one node, so the next sync only touches what changed."""
 
-    def __init__(self, tag: int, layer_type: str, ports: tuple[str, ...], inputs: dict[str, int], output: int,
-                 caption: int, shape: int, labels: dict[str, int]):
+    def __init__(self, tag: int, layer_type: str, ports: tuple[tuple[str, ...], tuple[str, ...]],
+                 inputs: dict[str, int], outputs: dict[str, int], caption: int, shape: int, labels: dict[str, int]):
         self.tag, self.type, self.ports = tag, layer_type, ports
-        self.inputs, self.output, self.caption, self.shape = inputs, output, caption, shape
+        self.inputs, self.outputs, self.caption, self.shape = inputs, outputs, caption, shape
         self.labels = labels
         """Port name -> the text item in its row, whose rectangle locates the pin on screen."""
         self.pos: tuple[float, float] | None = None
@@ -227,8 +227,7 @@ class DesignerApp:
         selected = set(self.model.selection)
         for node in graph.nodes():
             info = shapes[node.id]
-            spec = graph.spec(node.type)
-            ports = spec.input_ports(info.params) if info.params else ()
+            ports = (graph.input_ports(node.id), graph.output_ports(node.id))
             view = self.nodes.get(node.id)
             if view is None or view.type != node.type or view.ports != ports:
                 if view is not None:
@@ -248,30 +247,37 @@ class DesignerApp:
                 dpg.bind_item_theme(view.tag, theme or 0)
                 view.theme = theme
 
-    def _add_node(self, node_id: str, layer_type: str, ports: tuple[str, ...]) -> _NodeView:
+    def _add_node(self, node_id: str, layer_type: str,
+                  ports: tuple[tuple[str, ...], tuple[str, ...]]) -> _NodeView:
+        in_ports, out_ports = ports
         with dpg.node(label=node_id, parent="editor") as tag:
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
                 caption = dpg.add_text("")
-            inputs, labels = {}, {}
-            for port in ports:
+            inputs, outputs, labels = {}, {}, {}
+            for port in in_ports:
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input) as attr:
                     labels[port] = dpg.add_text(port)
                 inputs[port] = attr
                 self.attrs[attr] = (node_id, port)
-            # Every registered layer has at most one output; a layer with several needs a pin per port.
-            outputs = self.model.graph.spec(layer_type).outputs
-            kind = dpg.mvNode_Attr_Output if outputs else dpg.mvNode_Attr_Static
-            with dpg.node_attribute(attribute_type=kind) as output:
+            # One output: its pin sits on the shape row. Several: a pin row per port, then the shapes.
+            for port in out_ports if len(out_ports) > 1 else ():
+                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output) as attr:
+                    labels[port] = dpg.add_text(port)
+                outputs[port] = attr
+                self.attrs[attr] = (node_id, port)
+            kind = dpg.mvNode_Attr_Output if len(out_ports) == 1 else dpg.mvNode_Attr_Static
+            with dpg.node_attribute(attribute_type=kind) as attr:
                 shape = dpg.add_text("")
-            if outputs:
-                self.attrs[output] = (node_id, outputs[0])
-        return _NodeView(tag, layer_type, ports, inputs, output, caption, shape, labels)
+            if len(out_ports) == 1:
+                outputs[out_ports[0]] = attr
+                self.attrs[attr] = (node_id, out_ports[0])
+        return _NodeView(tag, layer_type, ports, inputs, outputs, caption, shape, labels)
 
     def _remove_node(self, node_id: str) -> None:
         view = self.nodes.pop(node_id)
         for key in [k for k, (src, _, _) in self.links.items() if src == node_id or k[0] == node_id]:
             dpg.delete_item(self.links.pop(key)[2])
-        for attr in list(view.inputs.values()) + [view.output]:
+        for attr in [*view.inputs.values(), *view.outputs.values()]:
             self.attrs.pop(attr, None)
         dpg.delete_item(view.tag)
 
@@ -287,7 +293,10 @@ class DesignerApp:
             target = self.nodes[dst].inputs.get(dst_port)
             if target is None:
                 continue
-            tag = dpg.add_node_link(self.nodes[src].output, target, parent="editor")
+            source = self.nodes[src].outputs.get(src_port)
+            if source is None:
+                continue
+            tag = dpg.add_node_link(source, target, parent="editor")
             self.links[(dst, dst_port)] = (src, src_port, tag)
 
     def _sync_selection(self) -> None:
@@ -571,8 +580,8 @@ class DesignerApp:
             "palette_filter": _rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
             "nodes": {node_id: {"rect": _rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
-                                "inputs": {p: _rect(t) for p, t in view.labels.items()},
-                                "output": _rect(view.shape) if view.output else None}
+                                "inputs": {p: _rect(view.labels[p]) for p in view.inputs},
+                                "outputs": {p: _rect(view.labels.get(p, view.shape)) for p in view.outputs}}
                       for node_id, view in self.nodes.items()},
             "properties": {name.removeprefix("prop_"): _rect(name) for name in
                            [dpg.get_item_alias(i) for i in _descendants("properties")] if name and

@@ -38,9 +38,9 @@ def node_size(graph: Graph, shapes: dict[str, NodeShapes], node_id: str) -> tupl
     """Estimated on-screen size of a node: its longest line and its number of rows."""
     caption, shape = node_captions(graph, shapes, node_id)
     info = shapes[node_id]
-    ports = info.spec.input_ports(info.params) if info.spec and info.params else ()
+    outputs = graph.output_ports(node_id) if info.spec else ()
     chars = max(len(node_id), len(caption), len(shape) + 3)
-    rows = 3 + len(ports)
+    rows = 3 + (len(graph.input_ports(node_id)) if info.spec else 0) + (len(outputs) if len(outputs) > 1 else 0)
     return chars * CHAR_SIZE[0] + 20, rows * CHAR_SIZE[1] + 16
 
 
@@ -220,7 +220,7 @@ class EditorModel:
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """Set a param, checked against its spec; a value equal to an optional param's default is dropped.
 
-        Links into input ports the new value removes (Concatenate's num_inputs) go in the same step.
+        Links to ports the new value removes (Concatenate's num_inputs, Split's num_outputs) go in the same step.
         """
         node = self.graph.node(node_id)
         spec = self.graph.spec(node.type)
@@ -242,9 +242,12 @@ class EditorModel:
                 target.params.pop(name, None)
             else:
                 target.params[name] = stored
-            kept = set(spec.input_ports(spec.resolve(target.params)))
+            kept = set(graph.input_ports(node_id))
             for port in [p for p in graph.inputs_of(node_id) if p not in kept]:
                 graph.disconnect(node_id, port)
+            outputs = set(graph.output_ports(node_id))
+            for link in [l for l in graph.links() if l.src == node_id and l.src_port not in outputs]:
+                graph.disconnect(link.dst, link.dst_port)
         self._edit(f"set {node_id}.{name}", change)
 
     def rename(self, old: str, new: str) -> None:

@@ -42,8 +42,8 @@ class GraphModule(nn.Module):
     """A compiled network. Submodules are named after node ids.
 
     Calling convention: inputs by Input node id, as keywords (``module(x=images, y=labels)``) or
-    positionally in ``input_names`` order; the result is a dict from output name (the node id)
-    to tensor, in ``output_names`` order. ``compute_loss(...)`` returns the scalar training loss.
+    positionally in ``input_names`` order; the result is a dict from output name (the node id, or
+    ``node.port`` for each port of a layer with several outputs) to tensor, in ``output_names`` order. ``compute_loss(...)`` returns the scalar training loss.
     """
 
     def __init__(self, graph: Graph, outputs: Iterable[str] | None = None, inference: bool = False):
@@ -61,9 +61,12 @@ class GraphModule(nn.Module):
         needed = set(chosen).union(*(nx.ancestors(graph.nx, n) for n in chosen))
         self.input_names: list[str] = []
         self.input_shapes: dict[str, tuple[int, ...]] = {}
-        self.output_names: list[str] = list(chosen)
+        def key(node_id: str, port: str) -> str:
+            return node_id if len(shapes[node_id].outputs) == 1 else f"{node_id}.{port}"
+
+        self.output_names: list[str] = [key(n, port) for n in chosen for port in shapes[n].outputs]
         self.loss_names: list[str] = [n for n in chosen if shapes[n].spec.is_loss]
-        self.steps: list[tuple[str, list[str]]] = []
+        self.steps: list[tuple[str, list[str], list[str] | None]] = []
         for node_id in graph.topological_order():
             if node_id not in needed:
                 continue
@@ -78,8 +81,8 @@ class GraphModule(nn.Module):
                 raise GraphError(f"{node_id} ({info.spec.type}): torch cannot build it: {exc}", node=node_id) from exc
             self.add_module(node_id, module)
             feeds = graph.inputs_of(node_id)
-            # Every registered layer has one output, so a node's result is stored under its id.
-            self.steps.append((node_id, [feeds[p][0] for p in info.spec.input_ports(info.params)]))
+            results = [key(node_id, port) for port in info.outputs] if len(info.outputs) > 1 else None
+            self.steps.append((node_id, [key(*feeds[p]) for p in info.spec.input_ports(info.params)], results))
         if inference:
             self.eval()
 
@@ -108,8 +111,12 @@ class GraphModule(nn.Module):
         """Run every node in topological order; return the outputs by name."""
         env = self._bind(args, inputs)
         modules = self._modules
-        for node_id, sources in self.steps:
-            env[node_id] = modules[node_id](*[env[s] for s in sources])
+        for node_id, sources, results in self.steps:
+            out = modules[node_id](*[env[s] for s in sources])
+            if results is None:
+                env[node_id] = out
+            else:
+                env.update(zip(results, out))
         return {name: env[name] for name in self.output_names}
 
     def compute_loss(self, *args: Tensor, **inputs: Tensor) -> Tensor:

@@ -120,8 +120,7 @@ class Graph:
     def default_port(self, node_id: str, output: bool) -> str:
         """The node's only output (or input) port; an error if it has several or none."""
         node = self.node(node_id)
-        spec = self.spec(node.type)
-        ports = spec.outputs if output else self.input_ports(node_id)
+        ports = self.output_ports(node_id) if output else self.input_ports(node_id)
         if not ports:
             raise GraphError(f"'{node_id}' ({node.type}) has no {'output' if output else 'input'} ports",
                              node=node_id)
@@ -133,12 +132,21 @@ class Graph:
 
     def input_ports(self, node_id: str) -> tuple[str, ...]:
         """A node's input port names; with params that do not resolve (a block's $name), those of the defaults."""
+        spec, p = self._ports_params(node_id)
+        return spec.input_ports(p)
+
+    def output_ports(self, node_id: str) -> tuple[str, ...]:
+        """A node's output port names, resolved as ``input_ports`` resolves them."""
+        spec, p = self._ports_params(node_id)
+        return spec.output_ports(p)
+
+    def _ports_params(self, node_id: str):
         node = self.node(node_id)
         spec = self.spec(node.type)
         try:
-            return spec.input_ports(spec.resolve(node.params))
+            return spec, spec.resolve(node.params)
         except GraphError:
-            return spec.input_ports(spec.resolve(spec.initial_params()))
+            return spec, spec.resolve(spec.initial_params())
 
     def connect(self, src: str, dst: str, src_port: str | None = None, dst_port: str | None = None) -> Link:
         """Link ``src.src_port`` to ``dst.dst_port``; ports default to the node's only port."""
@@ -147,14 +155,13 @@ class Graph:
                 raise GraphError(f"link to missing node '{node_id}'", node=node_id)
         src_port = src_port or self.default_port(src, output=True)
         dst_port = dst_port or self.default_port(dst, output=False)
-        src_spec, dst_node = self.spec(self.node(src).type), self.node(dst)
-        if src_port not in src_spec.outputs:
-            raise GraphError(f"'{src}' ({src_spec.type}) has no output port '{src_port}' "
-                             f"(its outputs: {', '.join(src_spec.outputs) or 'none'})", node=src)
-        dst_spec = self.spec(dst_node.type)
+        src_ports = self.output_ports(src)
+        if src_port not in src_ports:
+            raise GraphError(f"'{src}' ({self.node(src).type}) has no output port '{src_port}' "
+                             f"(its outputs: {', '.join(src_ports) or 'none'})", node=src)
         dst_ports = self.input_ports(dst)
         if dst_port not in dst_ports:
-            raise GraphError(f"'{dst}' ({dst_spec.type}) has no input port '{dst_port}' "
+            raise GraphError(f"'{dst}' ({self.node(dst).type}) has no input port '{dst_port}' "
                              f"(its inputs: {', '.join(dst_ports) or 'none'})", node=dst)
         taken = self.source_of(dst, dst_port)
         if taken is not None:

@@ -76,6 +76,9 @@ def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> Node
         if upstream.outputs is None:
             result.blocked = True
             return result
+        if src_port not in upstream.outputs:
+            return _fail(result, node_id, node.type, f"input '{port}' is linked to '{src}.{src_port}', "
+                         f"which '{src}' no longer has (its outputs: {', '.join(upstream.outputs)})")
         shapes.append(upstream.outputs[src_port])
     result.inputs = tuple(shapes)
     try:
@@ -83,7 +86,7 @@ def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> Node
     except GraphError as exc:
         given = ", ".join(f"{port} {fmt(s)}" for port, s in zip(ports, shapes))
         return _fail(result, node_id, node.type, exc.message + (f" (inputs: {given})" if given else ""))
-    result.outputs = dict(zip(spec.outputs, outs))
+    result.outputs = dict(zip(spec.output_ports(result.params), outs))
     return result
 
 

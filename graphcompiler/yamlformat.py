@@ -275,8 +275,7 @@ def _number(v: float) -> int | float:
 
 
 def _link_text(graph: Graph, link) -> str:
-    src_spec = graph.spec(graph.node(link.src).type)
-    src = link.src if len(src_spec.outputs) == 1 else f"{link.src}.{link.src_port}"
+    src = link.src if len(graph.output_ports(link.src)) == 1 else f"{link.src}.{link.src_port}"
     dst_ports = graph.input_ports(link.dst)
     dst = link.dst if len(dst_ports) == 1 else f"{link.dst}.{link.dst_port}"
     return f"{src} -> {dst}"

@@ -12,7 +12,8 @@ def _ports(spec) -> tuple[str, ...]:
 
 
 # Every registered one-input layer; a draw its shape rule refuses is dropped from the graph.
-SINGLE = sorted(t for t, s in REGISTRY.items() if not s.is_loss and t != "Input" and _ports(s) == ("x",))
+SINGLE = sorted(t for t, s in REGISTRY.items() if not s.is_loss and t != "Input" and _ports(s) == ("x",)
+                and s.outputs == ("y",))
 PAIRS = sorted(t for t, s in REGISTRY.items() if not s.is_loss and _ports(s) == ("x0", "x1"))
 
 

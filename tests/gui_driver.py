@@ -164,11 +164,11 @@ def centre(rect: list[float]) -> tuple[float, float]:
     return rect[0] + rect[2] / 2, rect[1] + rect[3] / 2
 
 
-def output_pin(state: dict, node_id: str) -> tuple[float, float]:
-    """Screen point of a node's output pin: the right edge, level with its output row."""
+def output_pin(state: dict, node_id: str, port: str = "y") -> tuple[float, float]:
+    """Screen point of one of a node's output pins: the right edge, level with its row."""
     node = state["nodes"][node_id]
     x, _, w, _ = node["rect"]
-    return x + w - 1, centre(node["output"])[1]
+    return x + w - 1, centre(node["outputs"][port])[1]
 
 
 def input_pin(state: dict, node_id: str, port: str) -> tuple[float, float]:

@@ -215,3 +215,18 @@ def test_each_network_of_a_project_is_edited_with_its_own_history():
     assert model.project.networks["discriminator"].node("relu1")
     with pytest.raises(gc.GraphError, match="no network 'critic'"):
         model.switch_network("critic")
+
+
+def test_split_outputs_link_by_port_and_fewer_outputs_drop_their_links():
+    model = _model_with_conv()
+    model.add_node("Split")
+    model.connect("conv1", None, "split1", None)
+    model.set_param("split1", "num_outputs", 4)
+    model.add_node("Add2")
+    model.connect("split1", "y0", "add1", "x0")
+    model.connect("split1", "y3", "add1", "x1")
+    assert model.shapes["add1"].outputs["y"] == (16, 30, 30)
+    model.set_param("split1", "num_outputs", 2)
+    assert model.graph.source_of("add1", "x1") is None and model.graph.source_of("add1", "x0") == ("split1", "y0")
+    model.undo()
+    assert model.graph.source_of("add1", "x1") == ("split1", "y3")

@@ -146,6 +146,17 @@ def concat_draw(draw):
 
 
 @st.composite
+def split_draw(draw):
+    shape = list(draw(ANY))
+    count, axis = draw(st.integers(2, 4)), draw(st.integers(-len(shape), len(shape) - 1))
+    shape[axis] = count * draw(dim(1, 3))
+    params = {"num_outputs": count} if count != 2 or draw(st.booleans()) else {}
+    if axis != 0 or draw(st.booleans()):
+        params["axis"] = axis
+    return params, {"x": tuple(shape)}
+
+
+@st.composite
 def classes_draw(draw):
     shape = draw(ANY)
     return {}, {"x": shape, "target": (1,) + shape[1:]}
@@ -445,6 +456,7 @@ CASES: dict[str, Case] = {
     "Identity": Case(one(), x_only(lambda x, p: x.clone())),
     "Transpose": Case(transpose_draw(), x_only(lambda x, p: x.permute((0,) + tuple(a + 1 for a in p.axes)))),
     "Slice": Case(slice_draw(), slice_axis),
+    "Split": Case(split_draw(), lambda m, p, ins: torch.chunk(ins["x"], p.num_outputs, p.axis % (ins["x"].dim() - 1) + 1)),
     "Concatenate": Case(concat_draw(), lambda m, p, ins: torch.cat(
         [ins[f"x{i}"] for i in range(p.num_inputs)], p.axis % (ins["x0"].dim() - 1) + 1)),
     # Loss: per-sample values
@@ -558,11 +570,15 @@ def test_layer_output_shape_and_cost_match_a_plain_torch_reference(layer_type, d
         model.train(training)
         with torch.no_grad():
             torch.manual_seed(0)
-            out = model(**ex.inputs)[NODE]
+            result = model(**ex.inputs)
             torch.manual_seed(0)
             expected = ex.case.ref(module, ex.p, ex.inputs)
-        assert tuple(out.shape) == (ex.batch,) + info.outputs["y"], "inferred shape differs from torch's"
-        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1.3e-6)
+        ports = list(info.outputs)
+        outs = [result[NODE]] if len(ports) == 1 else [result[f"{NODE}.{port}"] for port in ports]
+        expected = [expected] if len(ports) == 1 else list(expected)
+        for port, out, wanted in zip(ports, outs, expected, strict=True):
+            assert tuple(out.shape) == (ex.batch,) + info.outputs[port], "inferred shape differs from torch's"
+            torch.testing.assert_close(out, wanted, atol=1e-5, rtol=1.3e-6)
 
 
 def _bad_values(param) -> list:

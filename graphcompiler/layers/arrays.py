@@ -78,6 +78,18 @@ class SliceAxis(nn.Module):
         return x[tuple(index)]
 
 
+class Split(nn.Module):
+    """Equal parts along one axis of each sample."""
+
+    def __init__(self, dim: int, parts: int):
+        super().__init__()
+        self.dim, self.parts = dim, parts
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The parts, in order."""
+        return torch.tensor_split(x, self.parts, dim=self.dim)
+
+
 class Concatenate(nn.Module):
     """Concatenation along one axis of the sample."""
 
@@ -113,6 +125,15 @@ def _binary(type_: str, op: str, doc: str) -> LayerSpec:
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
                      shape_doc="two equal shapes, unchanged (no broadcasting)",
                      shape=_binary_shape, build=lambda ins, p: Binary(op))
+
+
+def _split_shape(ins, p):
+    shape = list(ins[0])
+    axis = normalise_axis(p.axis, len(shape))
+    if shape[axis] % p.num_outputs:
+        raise ShapeError(f"{axis_name(len(shape), axis)} {shape[axis]} does not split into {p.num_outputs} equal parts")
+    shape[axis] //= p.num_outputs
+    return (tuple(shape),) * p.num_outputs
 
 
 def _transpose_shape(ins, p):
@@ -155,6 +176,14 @@ SPECS = (
               shape=_slice_shape,
               build=lambda ins, p: SliceAxis(normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
               summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else "")),
+    LayerSpec(type="Split", category="Array", id_prefix="split",
+              shape_doc="the axis divided by num_outputs, one such shape per output",
+              doc="Cuts each sample into num_outputs equal parts along an axis (0 = channels; batch not counted).",
+              params=(Int("num_outputs", default=2, lo=2, hi=64), Int("axis", default=0)),
+              outputs=lambda p: tuple(f"y{i}" for i in range(p.num_outputs)),
+              shape=_split_shape,
+              build=lambda ins, p: Split(normalise_axis(p.axis, len(ins[0])) + 1, p.num_outputs),
+              summary=lambda p: f"{p.num_outputs} parts, axis {p.axis}"),
     LayerSpec(type="Concatenate", shape_doc="inputs equal but on axis -> that axis summed", category="Array", id_prefix="cat",
               doc="Join inputs along an axis (0 = channels; batch not counted); other axes must agree.",
               params=(Int("num_inputs", default=2, lo=2, hi=64), Int("axis", default=0)),

@@ -17,9 +17,11 @@ def _param_text(param: Param) -> str:
     return f"`{param.name}` = {default} ({param.expected()})"
 
 
-def _ports(spec) -> str:
-    ports = ", ".join(spec.input_ports(spec.resolve(spec.initial_params()))) or "none"
-    return f"{ports} (by default; the count follows the params)" if callable(spec.inputs) else ports
+def _ports(spec, output: bool) -> str:
+    p = spec.resolve(spec.initial_params())
+    ports = ", ".join(spec.output_ports(p) if output else spec.input_ports(p)) or "none"
+    varies = callable(spec.outputs if output else spec.inputs)
+    return f"{ports} (by default; the count follows the params)" if varies else ports
 
 
 def markdown() -> str:
@@ -33,7 +35,7 @@ def markdown() -> str:
         for layer_type in types:
             spec = REGISTRY[layer_type]
             params = "<br>".join(_param_text(p) for p in spec.params) or "none"
-            lines.append(f"| {spec.type} | {_ports(spec)} | {', '.join(spec.outputs)} | {params} | {spec.shape_doc} "
+            lines.append(f"| {spec.type} | {_ports(spec, False)} | {_ports(spec, True)} | {params} | {spec.shape_doc} "
                          f"| {spec.doc} |")
         lines.append("")
     return "\n".join(lines)

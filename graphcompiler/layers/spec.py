@@ -185,7 +185,7 @@ class LayerSpec:
     build: Callable[[tuple[Shape, ...], SimpleNamespace], Any] | None = None
     params: tuple[Param, ...] = ()
     inputs: tuple[str, ...] | Callable[[SimpleNamespace], tuple[str, ...]] = ("x",)
-    outputs: tuple[str, ...] = ("y",)
+    outputs: tuple[str, ...] | Callable[[SimpleNamespace], tuple[str, ...]] = ("y",)
     cost: Callable[[tuple[Shape, ...], tuple[Shape, ...], SimpleNamespace], tuple[int, int]] = _no_cost
     is_loss: bool = False
     shape_doc: str = ""
@@ -253,3 +253,7 @@ class LayerSpec:
     def input_ports(self, p: SimpleNamespace) -> tuple[str, ...]:
         """The input port names for resolved params ``p``."""
         return self.inputs(p) if callable(self.inputs) else self.inputs
+
+    def output_ports(self, p: SimpleNamespace) -> tuple[str, ...]:
+        """The output port names for resolved params ``p``."""
+        return self.outputs(p) if callable(self.outputs) else self.outputs
