@@ -47,6 +47,7 @@ class DesignerApp:
         self.shown_revision = -1
         self.stats_revision = -1
         self.shown_blocks: list[str] = []
+        self.minimap = True
         self.shown_selection: list[str] = []
         self.status = "ready"
         self.pending: Callable[[], None] | None = None
@@ -66,12 +67,10 @@ class DesignerApp:
             self._menus()
         with dpg.window(tag="main", no_scrollbar=True):
             with dpg.group(horizontal=True):
-                self._palette(height)
+                self._palette()
                 with dpg.child_window(tag="canvas", width=-SIDE_WIDTH - 8, height=-BOTTOM_HEIGHT,
                                       drop_callback=self._on_drop, payload_type=PAYLOAD, no_scrollbar=True):
-                    dpg.add_node_editor(tag="editor", callback=self._on_link, delink_callback=self._on_delink,
-                                        minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
-                                        width=-1, height=-1)
+                    self._add_editor()
                 with dpg.child_window(tag="side", width=SIDE_WIDTH, height=-BOTTOM_HEIGHT):
                     with dpg.tab_bar(tag="side_tabs", callback=lambda *args: self._sync_statistics()):
                         with dpg.tab(label="Properties"):
@@ -129,9 +128,12 @@ class DesignerApp:
                 dpg.add_menu_item(label=label, shortcut=shortcut, callback=self._command(action))
         with dpg.menu(label="View"):
             dpg.add_menu_item(label="Fit to window", shortcut="F", callback=self.fit)
-            dpg.add_menu_item(label="Minimap", check=True, default_value=True,
-                              callback=lambda s, value: dpg.configure_item("editor", minimap=value))
+            dpg.add_menu_item(label="Minimap", check=True, default_value=True, callback=self._toggle_minimap)
         self._fill_recent()
+
+    def _toggle_minimap(self, sender: Any, shown: bool) -> None:
+        self.minimap = shown
+        dpg.configure_item("editor", minimap=shown)
 
     def _fill_recent(self) -> None:
         dpg.delete_item("recent_menu", children_only=True)
@@ -139,7 +141,7 @@ class DesignerApp:
             dpg.add_menu_item(label=path, parent="recent_menu",
                               callback=lambda s, a, p: self._confirm_discard(lambda: self.open(p)), user_data=path)
 
-    def _palette(self, height: int) -> None:
+    def _palette(self) -> None:
         with dpg.child_window(tag="palette", width=PALETTE_WIDTH, height=-BOTTOM_HEIGHT):
             dpg.add_combo(tag="network_combo", label="network", width=-70,
                            callback=lambda s, name: self._run(lambda: self.model.switch_network(name)))
@@ -398,7 +400,7 @@ class DesignerApp:
             dpg.clear_selected_nodes("editor")
             self.model.select([node_id])
             self.shown_selection = [node_id]
-            self.model.revision += 1
+            self.shown_revision = -1  # redraw on the next frame
 
     # ------------------------------------------------------------- actions
 
@@ -409,7 +411,7 @@ class DesignerApp:
             result = action()
         except GraphError as exc:
             self.status = f"refused: {exc}"
-            self.model.revision += 1
+            self.shown_revision = -1  # redraw on the next frame
             return None
         if self.model.state != state:
             self.status = f"done: {self.model.last_action}"
@@ -492,6 +494,12 @@ class DesignerApp:
         left, top, width, height = _rect("canvas")
         return left <= x < left + width and top <= y < top + height
 
+    def _add_editor(self) -> None:
+        # A new node editor is the only way dearpygui offers to reset the view's panning.
+        dpg.add_node_editor(tag="editor", parent="canvas", callback=self._on_link, delink_callback=self._on_delink,
+                            minimap=self.minimap, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
+                            width=-1, height=-1)
+
     def fit(self) -> None:
         """Shift the view so the whole network starts at the canvas's top-left corner."""
         placed = [n.pos for n in self.model.graph.nodes() if n.pos]
@@ -501,13 +509,11 @@ class DesignerApp:
         for view in self.nodes.values():
             view.pos = None
         dpg.delete_item("editor")
-        dpg.add_node_editor(tag="editor", parent="canvas", callback=self._on_link, delink_callback=self._on_delink,
-                            minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
-                            width=-1, height=-1)
+        self._add_editor()
         self.nodes.clear()
         self.links.clear()
         self.attrs.clear()
-        self.model.revision += 1
+        self.shown_revision = -1  # redraw on the next frame
 
     # --------------------------------------------------------------- files
 

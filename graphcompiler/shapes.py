@@ -50,7 +50,7 @@ def _fail(result: NodeShapes, node_id: str, node_type: str, message: str) -> Nod
 def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> NodeShapes:
     """Infer one node given the results of all its predecessors."""
     node = graph.nx.nodes[node_id]["node"]
-    spec = REGISTRY.get(node.type) or graph.blocks.get(node.type)
+    spec = graph.blocks.get(node.type) or REGISTRY.get(node.type)
     result = NodeShapes(spec)
     if spec is None:
         try:
