@@ -8,9 +8,8 @@ view knows to redraw.
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -45,14 +44,6 @@ def node_size(graph: Graph, shapes: dict[str, NodeShapes], node_id: str) -> tupl
 
 
 @dataclass
-class Clipboard:
-    """Copied nodes (with params and positions) and the links among them, as plain data."""
-
-    nodes: list[dict[str, Any]] = field(default_factory=list)
-    links: list[tuple[str, str, str, str]] = field(default_factory=list)
-
-
-@dataclass
 class _Snapshot:
     label: str
     data: GraphData
@@ -68,7 +59,7 @@ class EditorModel:
         self.path = Path(path) if path else None
         self.network = network or ("main" if "main" in self.project.networks else next(iter(self.project.networks)))
         self.selection: list[str] = []
-        self.clipboard = Clipboard()
+        self.clipboard = GraphData((), ())
         self.revision = 0
         self.shapes: dict[str, NodeShapes] = {}
         self.cost = Cost()
@@ -271,18 +262,12 @@ class EditorModel:
 
     # ---------------------------------------------------------- copy & paste
 
-    def copy(self, node_ids: Iterable[str] | None = None) -> Clipboard:
+    def copy(self, node_ids: Iterable[str] | None = None) -> GraphData:
         """Copy nodes (the selection by default) with the links among them."""
-        chosen = set(self.selection if node_ids is None else node_ids)
-        graph = self.graph
-        self.clipboard = Clipboard(
-            nodes=[{"id": n.id, "type": n.type, "params": copy.deepcopy(n.params), "pos": n.pos}
-                   for n in graph.nodes() if n.id in chosen],
-            links=[(l.src, l.src_port, l.dst, l.dst_port) for l in graph.links()
-                   if l.src in chosen and l.dst in chosen])
+        self.clipboard = self.graph.snapshot(set(self.selection if node_ids is None else node_ids))
         return self.clipboard
 
-    def paste(self, clipboard: Clipboard | None = None, offset: tuple[float, float] = PASTE_OFFSET) -> list[str]:
+    def paste(self, clipboard: GraphData | None = None, offset: tuple[float, float] = PASTE_OFFSET) -> list[str]:
         """Paste copied nodes under fresh ids, shifted by ``offset``, with their internal links."""
         clip = clipboard or self.clipboard
         if not clip.nodes:
@@ -290,13 +275,13 @@ class EditorModel:
 
         def change(graph: Graph) -> list[str]:
             renamed = {}
-            for item in clip.nodes:
-                stem = re.sub(r"\d+$", "", item["id"]) or self.graph.spec(item["type"]).id_prefix
-                new_id = renamed[item["id"]] = graph.unique_id(stem)
-                x, y = item["pos"] or (0.0, 0.0)
-                graph.add_node(new_id, item["type"], copy.deepcopy(item["params"]), (x + offset[0], y + offset[1]))
-            for src, src_port, dst, dst_port in clip.links:
-                graph.connect(renamed[src], renamed[dst], src_port, dst_port)
+            for node in clip.nodes:
+                stem = re.sub(r"\d+$", "", node.id) or graph.spec(node.type).id_prefix
+                new_id = renamed[node.id] = graph.unique_id(stem)
+                x, y = node.pos or (0.0, 0.0)
+                graph.add_node(new_id, node.type, node.copy().params, (x + offset[0], y + offset[1]))
+            for link in clip.links:
+                graph.connect(renamed[link.src], renamed[link.dst], link.src_port, link.dst_port)
             return list(renamed.values())
         pasted = self._edit(f"paste {len(clip.nodes)} nodes", change)
         self.selection = pasted

@@ -28,6 +28,11 @@ class Node:
     params: dict[str, Any] = field(default_factory=dict)
     pos: tuple[float, float] | None = None
 
+    def copy(self) -> "Node":
+        """A copy that shares nothing mutable (param values are scalars or flat lists)."""
+        return Node(self.id, self.type, {k: list(v) if isinstance(v, list) else v for k, v in self.params.items()},
+                    self.pos)
+
 
 @dataclass(frozen=True)
 class Link:
@@ -45,12 +50,6 @@ class GraphData:
 
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
-
-
-def _copy_node(node: Node) -> Node:
-    # Param values are scalars or flat lists of ints, so this is a deep copy.
-    return Node(node.id, node.type, {k: list(v) if isinstance(v, list) else v for k, v in node.params.items()},
-                node.pos)
 
 
 def check_id(node_id: Any) -> None:
@@ -206,15 +205,19 @@ class Graph:
             n += 1
         return f"{stem}{n}"
 
-    def snapshot(self) -> "GraphData":
-        """The nodes (copied) and links as plain data: cheap enough to take before every edit."""
-        return GraphData(tuple(_copy_node(node) for node in self.nodes()), tuple(self.links()))
+    def snapshot(self, node_ids: set[str] | None = None) -> "GraphData":
+        """The nodes (copied) and links as plain data, cheap enough to take before every edit;
+        with ``node_ids``, only those nodes and the links among them."""
+        if node_ids is None:
+            return GraphData(tuple(node.copy() for node in self.nodes()), tuple(self.links()))
+        return GraphData(tuple(node.copy() for node in self.nodes() if node.id in node_ids),
+                         tuple(l for l in self.links() if l.src in node_ids and l.dst in node_ids))
 
     @classmethod
     def from_snapshot(cls, data: "GraphData", blocks: dict[str, LayerSpec] | None = None) -> "Graph":
         """A graph holding copies of a snapshot's nodes and its links (the snapshot stays intact)."""
         graph = cls(blocks)
-        graph.nx.add_nodes_from((node.id, {"node": _copy_node(node)}) for node in data.nodes)
+        graph.nx.add_nodes_from((node.id, {"node": node.copy()}) for node in data.nodes)
         graph.nx.add_edges_from((link.src, link.dst, link.dst_port, {"link": link}) for link in data.links)
         return graph
 
