@@ -107,8 +107,8 @@ class GraphModule(nn.Module):
                 raise GraphError(f"input '{name}' must be N x {fmt(shape)}, got {got}")
         return env
 
-    def forward(self, *args: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
-        """Run every node in topological order; return the outputs by name."""
+    def trace(self, *args: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
+        """Run every node in topological order; return every node's value, inputs included."""
         env = self._bind(args, inputs)
         modules = self._modules
         for node_id, sources, results in self.steps:
@@ -117,7 +117,16 @@ class GraphModule(nn.Module):
                 env[node_id] = out
             else:
                 env.update(zip(results, out))
+        return env
+
+    def forward(self, *args: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
+        """Run every node in topological order; return the outputs by name."""
+        env = self.trace(*args, **inputs)
         return {name: env[name] for name in self.output_names}
+
+    def sources(self, node_id: str) -> list[str]:
+        """The values a node takes, by name (``node`` or ``node.port``), in input port order."""
+        return next(sources for step, sources, _ in self.steps if step == node_id)
 
     def compute_loss(self, *args: Tensor, **inputs: Tensor) -> Tensor:
         """The training loss: the sum over loss outputs of their mean."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .atomic import write_text
 from .errors import GraphError, short_repr
 from .graph import Graph, check_id
 from .blocks import Block, block_spec, fill, param_for
@@ -320,25 +319,6 @@ def dumps(project: Project) -> str:
     return "".join(out)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save(project: Project, path: str | os.PathLike) -> None:
     """Write the project atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    text = dumps(project)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file private; give it the mode the file had, or an ordinary new file's.
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, dumps(project))

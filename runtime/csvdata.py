@@ -1,0 +1,271 @@
+"""NNC dataset lists: a CSV whose header names variables and whose cells are numbers or file paths.
+
+``x:image,y:label`` names two variables; the part after the colon is a hint, and ``label`` means
+integer values kept as they are (class indices, also in mask images). A vector spreads over
+``x__0,x__1,...``. A path cell is relative to the CSV file and names an image (png, jpg, bmp,
+gif, tif) or a CSV file holding a matrix (rows are time steps). Every problem is a DataError
+naming the file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from graphcompiler import GraphError
+from graphcompiler.errors import short_repr
+from graphcompiler.layers.rules import fmt
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
+_VECTOR_COLUMN = re.compile(r"^(.+)__(\d+)$")
+
+
+class DataError(GraphError):
+    """A problem with a dataset file: names the file, line and column."""
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How image files become tensors."""
+
+    size: tuple[int, int] | None = None
+    """[height, width] to resize to; None keeps the files' size (which must then agree)."""
+    channels: str = "keep"
+    normalize: str = "unit"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One named variable of a dataset list: which columns hold it and what its cells are."""
+
+    name: str
+    hint: str
+    columns: tuple[int, ...]
+    kind: str
+    """number, vector, image or matrix."""
+
+    @property
+    def is_label(self) -> bool:
+        """Integer values kept as they are: class indices, masks."""
+        return self.hint == "label"
+
+
+def _parse_header(header: list[str], file: str) -> dict[str, tuple[str, list[tuple[int, int]]]]:
+    """Variable name -> (hint, [(vector index, column)])."""
+    found: dict[str, tuple[str, list[tuple[int, int]]]] = {}
+    for column, cell in enumerate(header):
+        name, _, hint = cell.strip().partition(":")
+        if not name:
+            raise DataError(f"column {column + 1} of the header has no variable name; write it as "
+                            "'name' or 'name:hint' (such as x:image, y:label)", file=file, line=1)
+        match = _VECTOR_COLUMN.match(name)
+        base, index = (match.group(1), int(match.group(2))) if match else (name, -1)
+        hint_so_far, columns = found.setdefault(base, (hint, []))
+        if any(i == index for i, _ in columns):
+            raise DataError(f"column {column + 1} '{cell}' repeats variable '{name}'", file=file, line=1)
+        if columns and (index == -1) != all(i == -1 for i, _ in columns):
+            raise DataError(f"variable '{base}' is both a single column and a vector ({base}__0, ...)",
+                            file=file, line=1)
+        columns.append((index, column))
+        found[base] = (hint_so_far or hint, columns)
+    for base, (_, columns) in found.items():
+        indices = sorted(i for i, _ in columns)
+        if indices[0] != -1 and indices != list(range(len(indices))):
+            raise DataError(f"vector '{base}' must have columns {base}__0 to {base}__{len(indices) - 1} "
+                            f"with none missing, got indices {indices}", file=file, line=1)
+    return found
+
+
+def _cell_kind(cell: str) -> str:
+    try:
+        float(cell)
+        return "number"
+    except ValueError:
+        suffix = Path(cell.strip()).suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            return "image"
+        if suffix == ".csv":
+            return "matrix"
+        return "unknown"
+
+
+class CsvDataset(torch.utils.data.Dataset):
+    """An NNC dataset list; item ``i`` is a dict of float32 tensors, one per variable.
+
+    With ``cache=True`` every file is decoded once, here, and the whole set lives in ``tensors``.
+    """
+
+    def __init__(self, path: str | os.PathLike, images: ImageOptions = ImageOptions(), cache: bool = False):
+        self.path = Path(path)
+        self.file = str(path)
+        self.images = images
+        self.root = self.path.parent
+        try:
+            with open(self.path, newline="", encoding="utf-8-sig") as handle:
+                rows = list(csv.reader(handle))
+        except FileNotFoundError:
+            raise DataError("no such dataset file; check the dataset section's path (relative to the "
+                            "project file)", file=self.file) from None
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"cannot read the dataset list: {exc}", file=self.file) from None
+        if not rows:
+            raise DataError("the dataset list is empty; its first row names the variables (x:image,y:label)",
+                            file=self.file)
+        header, self.rows = rows[0], rows[1:]
+        if not self.rows:
+            raise DataError("the dataset list has a header but no data rows", file=self.file, line=2)
+        for number, row in enumerate(self.rows, start=2):
+            if len(row) != len(header):
+                raise DataError(f"row has {len(row)} cells but the header names {len(header)} columns",
+                                file=self.file, line=number)
+        self.variables: dict[str, Variable] = {}
+        for name, (hint, columns) in _parse_header(header, self.file).items():
+            ordered = tuple(c for _, c in sorted(columns))
+            kind = "vector" if len(ordered) > 1 or columns[0][0] != -1 else _cell_kind(self.rows[0][ordered[0]])
+            if kind == "unknown":
+                self._fail(0, ordered[0], "is neither a number nor a path to an image (png, jpg, bmp, gif, "
+                           "tif) or a matrix (.csv)")
+            self.variables[name] = Variable(name, hint.strip().lower(), ordered, kind)
+        self.shapes: dict[str, tuple[int, ...]] = {name: self._shape_of(var) for name, var in self.variables.items()}
+        self.tensors: dict[str, Tensor] | None = None
+        if cache:
+            self.tensors = {name: torch.stack([self._load(i, var) for i in range(len(self.rows))])
+                            for name, var in self.variables.items()}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if self.tensors is not None:
+            return {name: values[index] for name, values in self.tensors.items()}
+        return {name: self._load(index, var) for name, var in self.variables.items()}
+
+    def line(self, index: int) -> int:
+        """The line of the CSV file that holds row ``index``."""
+        return index + 2
+
+    def column_name(self, column: int) -> str:
+        """How error messages name a column."""
+        return f"column {column + 1}"
+
+    def labels(self, name: str) -> Tensor:
+        """The integer values of a label variable for every row, read without decoding any file."""
+        var = self.variables[name]
+        if var.kind != "number":
+            raise DataError(f"variable '{name}' is not a single number per row", file=self.file)
+        return torch.stack([self._load(i, var) for i in range(len(self.rows))]).reshape(-1).long()
+
+    def _fail(self, index: int, column: int, problem: str) -> None:
+        cell = self.rows[index][column]
+        raise DataError(f"{self.column_name(column)}: {short_repr(cell)} {problem}", file=self.file,
+                        line=self.line(index))
+
+    def _shape_of(self, var: Variable) -> tuple[int, ...]:
+        if var.kind == "vector":
+            return (len(var.columns),)
+        if var.kind == "number":
+            return (1,)
+        if var.kind == "matrix":
+            return tuple(self._load(0, var).shape)
+        if self.images.size is None:
+            # Checking every file's size now reads only headers, and finds a stray size before training.
+            sizes = {}
+            for i in range(len(self.rows)):
+                with self._open_image(i, var.columns[0]) as image:
+                    sizes.setdefault(image.size, i)
+                if len(sizes) > 1:
+                    (w0, h0), (w, h) = sizes
+                    self._fail(i, var.columns[0], f"is {h}x{w} but the image on line {self.line(sizes[(w0, h0)])} "
+                               f"is {h0}x{w0}; resize every image with dataset.image_size: [height, width]")
+        return tuple(self._load(0, var).shape)
+
+    def _number(self, index: int, column: int, var: Variable) -> float:
+        cell = self.rows[index][column].strip()
+        try:
+            value = float(cell)
+        except ValueError:
+            self._fail(index, column, f"is not a number (variable '{var.name}')")
+        if not math.isfinite(value):
+            self._fail(index, column, f"is not a finite number (variable '{var.name}')")
+        if var.is_label and not value.is_integer():
+            self._fail(index, column, f"is not an int; '{var.name}' is a label (a class index)")
+        return value
+
+    def _file(self, index: int, column: int) -> Path:
+        cell = self.rows[index][column].strip()
+        path = self.root / cell
+        if not path.is_file():
+            self._fail(index, column, f"names a file that does not exist ({path})")
+        return path
+
+    def _open_image(self, index: int, column: int) -> Image.Image:
+        try:
+            return Image.open(self._file(index, column))
+        except (UnidentifiedImageError, OSError) as exc:
+            self._fail(index, column, f"is not a readable image ({exc.__class__.__name__})")
+
+    def _load(self, index: int, var: Variable) -> Tensor:
+        if var.kind in ("number", "vector"):
+            return torch.tensor([self._number(index, c, var) for c in var.columns], dtype=torch.float32)
+        column = var.columns[0]
+        kind = _cell_kind(self.rows[index][column])
+        if kind != var.kind:
+            self._fail(index, column, f"is not a{'n' if var.kind == 'image' else ''} {var.kind} path like the "
+                       f"first row's (variable '{var.name}')")
+        if var.kind == "matrix":
+            return self._matrix(index, column, var)
+        return self._image(index, column, var)
+
+    def _matrix(self, index: int, column: int, var: Variable) -> Tensor:
+        path = self._file(index, column)
+        try:
+            values = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float32)
+        except (ValueError, OSError) as exc:
+            self._fail(index, column, f"is not a CSV of numbers: {exc}")
+        tensor = torch.from_numpy(values)
+        expected = self.shapes.get(var.name) if hasattr(self, "shapes") else None
+        if expected is not None and tuple(tensor.shape) != expected:
+            self._fail(index, column, f"holds a {fmt(tuple(tensor.shape))} matrix but earlier rows hold "
+                       f"{fmt(expected)}")
+        return tensor
+
+    def _image(self, index: int, column: int, var: Variable) -> Tensor:
+        try:
+            with self._open_image(index, column) as image:
+                image.load()
+                array = self._pixels(image, var)
+        except (OSError, ValueError) as exc:
+            self._fail(index, column, f"cannot be decoded: {exc}")
+        tensor = torch.from_numpy(array)
+        tensor = tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+        expected = self.shapes.get(var.name) if hasattr(self, "shapes") else None
+        if expected is not None and tuple(tensor.shape) != expected:
+            self._fail(index, column, f"gives a {fmt(tuple(tensor.shape))} image but earlier rows give "
+                       f"{fmt(expected)}; set dataset.image_size and dataset.channels to make them agree")
+        return tensor
+
+    def _pixels(self, image: Image.Image, var: Variable) -> np.ndarray:
+        options = self.images
+        if var.is_label:
+            if image.mode not in ("L", "P", "I", "I;16"):
+                raise ValueError(f"a label image holds class indices in one channel, but this one is {image.mode}")
+        elif options.channels == "1" or (options.channels == "keep" and image.mode in ("L", "LA", "I", "I;16", "1")):
+            image = image.convert("L")
+        else:
+            image = image.convert("RGB")
+        if options.size is not None and image.size != (options.size[1], options.size[0]):
+            method = Image.Resampling.NEAREST if var.is_label else Image.Resampling.BILINEAR
+            image = image.resize((options.size[1], options.size[0]), method)
+        array = np.asarray(image, dtype=np.float32)
+        if var.is_label or options.normalize == "none":
+            return array
+        return array / 255.0 if options.normalize == "unit" else array / 127.5 - 1.0

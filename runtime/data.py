@@ -1,0 +1,95 @@
+"""From a project's dataset section to batches keyed by the network's Input nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
+
+from graphcompiler import Graph, GraphError
+from graphcompiler.layers.rules import fmt
+
+from .csvdata import CsvDataset, DataError, ImageOptions
+
+
+def image_options(settings: SimpleNamespace) -> ImageOptions:
+    """The dataset section's image handling."""
+    return ImageOptions(size=settings.image_size, channels=settings.channels, normalize=settings.normalize)
+
+
+def open_dataset(settings: SimpleNamespace, which: str, base_dir: Path) -> CsvDataset:
+    """The training or validation list named by the dataset section, relative to ``base_dir``."""
+    name = getattr(settings, which)
+    if not name:
+        raise GraphError(f"no {which} data: set dataset.{which} to an NNC dataset CSV "
+                         "(netcanvas dataset digits -o data/digits writes one)", where=f"dataset.{which}")
+    return CsvDataset(base_dir / name, image_options(settings), cache=settings.cache)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Which CSV variable feeds which Input node."""
+
+    variables: dict[str, str]
+    """Input node id -> variable name."""
+
+    def batch(self, data: dict[str, Tensor]) -> dict[str, Tensor]:
+        """A batch of the dataset's variables, renamed to the Input nodes."""
+        return {node: data[var] for node, var in self.variables.items()}
+
+
+def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: list[str] | None = None) -> Binding:
+    """Map Input nodes to variables (by name unless ``mapping`` says otherwise), checking shapes."""
+    input_nodes = {n.id: n for n in graph.nodes() if n.type == "Input"}
+    for node in mapping:
+        if node not in input_nodes:
+            raise GraphError(f"'{node}' is not an Input node of the network (its Inputs: "
+                             f"{', '.join(input_nodes)})", where=f"dataset.inputs.{node}")
+    variables = {}
+    for node_id in inputs if inputs is not None else input_nodes:
+        var = mapping.get(node_id, node_id)
+        if var not in dataset.variables:
+            raise DataError(f"Input '{node_id}' reads variable '{var}', which the header does not name (it has "
+                            f"{', '.join(dataset.variables)}); map it with dataset.inputs: {{{node_id}: NAME}}",
+                            file=dataset.file, line=1)
+        wanted = tuple(input_nodes[node_id].params.get("shape", ()))
+        have = dataset.shapes[var]
+        if have != wanted:
+            hint = ("; set dataset.image_size / dataset.channels, or change the Input's shape"
+                    if dataset.variables[var].kind == "image" else "; change the Input's shape to match")
+            raise DataError(f"variable '{var}' is {fmt(have)} per row but Input '{node_id}' expects "
+                            f"{fmt(wanted)}{hint}", file=dataset.file, line=2)
+        variables[node_id] = var
+    return Binding(variables)
+
+
+def batch_sampler(dataset: CsvDataset, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+                  balance_by: str | None = None) -> BatchSampler:
+    """Index batches: in order, shuffled, or drawn so each class of ``balance_by`` is equally likely."""
+    sampler: Sampler
+    if balance_by is not None:
+        labels = dataset.labels(balance_by)
+        counts = torch.bincount(labels)
+        weights = 1.0 / counts[labels].double()
+        sampler = WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
+    elif shuffle:
+        sampler = RandomSampler(dataset, generator=generator)
+    else:
+        sampler = SequentialSampler(dataset)
+    return BatchSampler(sampler, batch_size, drop_last=False)
+
+
+def batches(dataset: CsvDataset, sampler: BatchSampler, workers: int = 0) -> Iterator[dict[str, Tensor]]:
+    """The dataset's variables batch by batch; a cached set is sliced, never copied item by item."""
+    if dataset.tensors is not None:
+        for indices in sampler:
+            index = torch.as_tensor(indices)
+            yield {name: values[index] for name, values in dataset.tensors.items()}
+        return
+    yield from DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
+                          persistent_workers=False, pin_memory=False)

@@ -1,0 +1,171 @@
+"""The project's dataset and training sections, declared once with the registry's typed params.
+
+Each section is a tuple of fields: a ``Param`` (type, default, valid range) or a ``Group`` of
+further fields. ``read`` checks a section against its declaration and fills in defaults; the
+designer's training form can be built from the same declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from graphcompiler import GraphError, Project
+from graphcompiler.errors import short_repr
+from graphcompiler.layers.spec import Bool, Choice, Float, Int, Ints, Param
+
+
+@dataclass(frozen=True)
+class Text(Param):
+    """A string, such as a file path; empty means not given."""
+
+    def expected(self) -> str:
+        return "a string"
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            self._fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Names(Param):
+    """A list of names (node ids, networks)."""
+
+    def expected(self) -> str:
+        return "a list of names"
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            self._fail(value)
+        return tuple(value)
+
+
+@dataclass(frozen=True)
+class Mapping(Param):
+    """A mapping of names to names (Input node -> CSV variable)."""
+
+    def expected(self) -> str:
+        return "a mapping of names to names"
+
+    def check(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in value.items()):
+            self._fail(value)
+        return dict(value)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A nested mapping of fields."""
+
+    name: str
+    fields: tuple
+    doc: str = ""
+
+
+DATASET = (
+    Text("training", "", "CSV list of the training data, relative to the project file"),
+    Text("validation", "", "CSV list of the validation data, relative to the project file"),
+    Mapping("inputs", {}, "Input node -> CSV variable; an Input not listed reads the variable of its own name"),
+    Bool("cache", True, "decode every file once and keep the data in memory"),
+    Ints("image_size", None, "resize every image to [height, width] (default: keep the files' size)",
+         length=2, lo=1),
+    Choice("channels", "keep", "convert images to 1 (gray) or 3 (RGB) channels",
+           choices=("keep", "1", "3")),
+    Choice("normalize", "unit", "pixel scaling: unit = [0, 1] (NNC's Normalize), symmetric = [-1, 1], none = 0-255",
+           choices=("unit", "symmetric", "none")),
+    Int("workers", 0, "background processes decoding files when the cache is off", lo=0),
+)
+
+AUGMENTATION = (
+    Bool("flip_x", False, "mirror left-right with probability 1/2"),
+    Bool("flip_y", False, "mirror top-bottom with probability 1/2"),
+    Float("rotate", 0.0, "rotate by up to this many degrees either way", lo=0.0, hi=180.0),
+    Float("scale", 0.0, "zoom by a factor in [1 - scale, 1 + scale]", lo=0.0, hi=0.9),
+    Float("brightness", 0.0, "add up to this much brightness either way", lo=0.0, hi=1.0),
+    Float("contrast", 0.0, "scale contrast by a factor in [1 - contrast, 1 + contrast]", lo=0.0, hi=1.0),
+    Float("noise", 0.0, "standard deviation of added Gaussian noise", lo=0.0),
+    Group("cutout", (
+        Int("size", 0, "side of each erased square in pixels; 0 turns cutout off", lo=0),
+        Int("count", 1, "squares erased per image", lo=1),
+    ), "random erasing (DeVries & Taylor 2017)"),
+    Group("mixup", (
+        Float("alpha", 0.0, "Beta(alpha, alpha) mixing weights; 0 turns mixup off", lo=0.0),
+    ), "mixup (Zhang et al. 2018): images and labels mixed with the same weight"),
+)
+
+TRAINING = (
+    Choice("mode", "auto", "auto reads the task from the loss wiring; gan trains generator against discriminator",
+           choices=("auto", "supervised", "gan")),
+    Int("epochs", 10, "passes over the training data", lo=1),
+    Int("batch_size", 64, "samples per step", lo=1),
+    Int("seed", 0, "seed of every random choice; a CPU run with the same seed repeats exactly", lo=0),
+    Group("optimizer", (
+        Choice("type", "Adam", "the solver", choices=("SGD", "Adam", "AdamW", "RMSprop")),
+        Float("lr", 0.001, "learning rate", lo=0.0),
+        Float("momentum", 0.9, "momentum (SGD, RMSprop)", lo=0.0, hi=1.0, hi_open=True),
+        Bool("nesterov", False, "Nesterov momentum (SGD)"),
+        Float("weight_decay", 0.0, "L2 penalty (decoupled for AdamW)", lo=0.0),
+        Float("beta1", 0.9, "Adam's first moment decay", lo=0.0, hi=1.0, hi_open=True),
+        Float("beta2", 0.999, "Adam's second moment decay", lo=0.0, hi=1.0, hi_open=True),
+    )),
+    Group("schedule", (
+        Choice("type", "constant", "learning-rate schedule", choices=("constant", "step", "cosine")),
+        Float("warmup_epochs", 0.0, "ramp the rate up linearly over this many epochs", lo=0.0),
+        Int("step_epochs", 10, "step schedule: multiply by gamma every this many epochs", lo=1),
+        Float("gamma", 0.1, "step schedule: the factor", lo=0.0, hi=1.0),
+    )),
+    Float("grad_clip", 0.0, "clip the gradient norm to this; 0 turns clipping off", lo=0.0),
+    Float("label_smoothing", 0.0, "label smoothing of SoftmaxCrossEntropy", lo=0.0, hi=1.0, hi_open=True),
+    Bool("balanced_sampler", False, "draw every class equally often (for imbalanced data)"),
+    Bool("mixed_precision", False, "float16/bfloat16 autocast on the GPU"),
+    Choice("device", "auto", "where to train: auto takes the GPU when there is one",
+           choices=("auto", "cpu", "cuda")),
+    Group("augmentation", AUGMENTATION, "applied to training batches only"),
+    Group("transfer", (
+        Text("from", "", "a run directory whose weights start this training (matched by node id)"),
+        Names("freeze", (), "nodes whose weights stay fixed"),
+    )),
+    Group("gan", (
+        Text("generator", "generator", "network that maps the latent input to an image"),
+        Text("discriminator", "discriminator", "network that scores images as real"),
+        Int("samples", 64, "images in the sample grid saved each epoch", lo=1),
+    )),
+)
+
+
+def read(data: Any, fields: tuple, where: str) -> SimpleNamespace:
+    """Check a section against its fields and fill in defaults; GraphError names the field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise GraphError(f"expected a mapping, got {short_repr(data)}", where=where)
+    known = {f.name: f for f in fields}
+    for key in data:
+        if key not in known:
+            raise GraphError(f"unknown setting '{key}' (known: {', '.join(known)})", where=f"{where}.{key}")
+    values = {}
+    for field in fields:
+        path = f"{where}.{field.name}"
+        if isinstance(field, Group):
+            values[field.name] = read(data.get(field.name), field.fields, path)
+        elif data.get(field.name) is None:
+            values[field.name] = field.default
+        else:
+            try:
+                values[field.name] = field.check(data[field.name])
+            except ValueError as exc:
+                raise GraphError(str(exc), where=path) from None
+    return SimpleNamespace(**values)
+
+
+def dataset_settings(project: Project) -> SimpleNamespace:
+    """The project's dataset section, checked."""
+    return read(project.sections.get("dataset"), DATASET, "dataset")
+
+
+def training_settings(project: Project) -> SimpleNamespace:
+    """The project's training section, checked."""
+    return read(project.sections.get("training"), TRAINING, "training")

@@ -1,0 +1,88 @@
+"""What a network is trained to do, read from how its loss layers are wired."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from graphcompiler import Graph, GraphError, infer_shapes
+
+CLASS_LOSSES = {"SoftmaxCrossEntropy", "CategoricalCrossEntropy"}
+BINARY_LOSSES = {"SigmoidCrossEntropy", "BinaryCrossEntropy"}
+
+
+@dataclass(frozen=True)
+class LossWiring:
+    """One loss node and the values it compares."""
+
+    loss: str
+    type: str
+    prediction: str
+    """Name of the value on the loss's x port (``node`` or ``node.port``)."""
+    target: str
+    target_inputs: frozenset[str]
+    """Input nodes the target is computed from."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """classification, segmentation, binary, regression or autoencoder; and which Inputs are data."""
+
+    kind: str
+    losses: tuple[LossWiring, ...]
+    data_inputs: tuple[str, ...]
+    """Inputs the predictions are computed from: what augmentation and mixup change."""
+    label_inputs: tuple[str, ...]
+    """Inputs that only feed loss targets."""
+    classes: int
+    """Class count of classification, segmentation (and 2 for binary); 0 otherwise."""
+
+    @property
+    def main(self) -> LossWiring:
+        """The loss evaluation reports on."""
+        return self.losses[0]
+
+
+def _value_name(graph: Graph, src: str, port: str) -> str:
+    return src if len(graph.output_ports(src)) == 1 else f"{src}.{port}"
+
+
+def _inputs_of(graph: Graph, node: str) -> set[str]:
+    return {n for n in nx.ancestors(graph.nx, node) | {node} if graph.node(n).type == "Input"}
+
+
+def task_of(graph: Graph) -> Task:
+    """Read the task from the loss wiring; GraphError when the network has nothing to train."""
+    shapes = infer_shapes(graph)
+    losses, prediction_inputs, target_only = [], set(), set()
+    for node in graph.nodes():
+        if not graph.spec(node.type).is_loss:
+            continue
+        feeds = graph.inputs_of(node.id)
+        if "x" not in feeds or "target" not in feeds:
+            raise GraphError(f"loss '{node.id}' needs both its x and target inputs wired", node=node.id)
+        (x_src, x_port), (t_src, t_port) = feeds["x"], feeds["target"]
+        from_x, from_t = _inputs_of(graph, x_src), _inputs_of(graph, t_src)
+        prediction_inputs |= from_x
+        target_only |= from_t
+        losses.append(LossWiring(node.id, node.type, _value_name(graph, x_src, x_port),
+                                 _value_name(graph, t_src, t_port), frozenset(from_t)))
+    if not losses:
+        raise GraphError("the network has no loss layer; wire one (such as SoftmaxCrossEntropy) to the "
+                         "output and the label Input so there is something to train")
+    main = losses[0]
+    x_src = main.prediction.split(".")[0]
+    x_port = main.prediction.split(".")[1] if "." in main.prediction else graph.output_ports(x_src)[0]
+    pred_shape = shapes[x_src].outputs[x_port]
+    if main.target_inputs <= prediction_inputs:
+        kind, classes = "autoencoder", 0
+    elif main.type in CLASS_LOSSES:
+        kind, classes = ("classification" if len(pred_shape) == 1 else "segmentation"), pred_shape[0]
+    elif main.type in BINARY_LOSSES:
+        kind, classes = "binary", 2
+    else:
+        kind, classes = "regression", 0
+    ordered = [n.id for n in graph.nodes() if n.type == "Input"]
+    return Task(kind, tuple(losses), tuple(n for n in ordered if n in prediction_inputs),
+                tuple(n for n in ordered if n in target_only - prediction_inputs), classes)
