@@ -16,7 +16,7 @@ from .layers import LayerSpec, get_spec
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Node ids become attribute names on the compiled nn.Module, so they must not shadow its API.
 RESERVED_IDS = frozenset(dir(nn.Module)) | {
-    "training", "input_names", "input_shapes", "output_names", "loss_names", "steps", "compute_loss"}
+    "training", "input_names", "input_shapes", "output_names", "loss_names", "steps", "compute_loss", "trace", "sources"}
 
 
 @dataclass
