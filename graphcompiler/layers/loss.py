@@ -11,12 +11,17 @@ from .spec import Float, LayerSpec, ShapeError
 
 
 class SoftmaxCrossEntropy(nn.Module):
-    """Cross entropy of class scores against integer class indices, per sample and position."""
+    """Cross entropy of class scores against integer class indices, per sample and position.
+
+    ``label_smoothing`` is a training setting, not a layer param: training sets it on the module.
+    """
+
+    label_smoothing = 0.0
 
     def forward(self, x: Tensor, target: Tensor) -> Tensor:
         """Scores N x C x ..., targets N x 1 x ...; returns N x 1 x ..."""
         classes = target.reshape((target.shape[0],) + tuple(target.shape[2:])).long()
-        return F.cross_entropy(x, classes, reduction="none").unsqueeze(1)
+        return F.cross_entropy(x, classes, reduction="none", label_smoothing=self.label_smoothing).unsqueeze(1)
 
 
 class CategoricalCrossEntropy(nn.Module):

@@ -1,0 +1,170 @@
+"""Scoring a network on a dataset: per-sample outputs, the metrics of its task, and NNC's result files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from sklearn.metrics import classification_report, confusion_matrix
+from torch import Tensor
+
+from graphcompiler import GraphModule
+from graphcompiler.atomic import write_text
+
+from .csvdata import CsvDataset
+from .data import Binding, batch_sampler, batches
+from .tasks import Task
+
+
+@dataclass
+class Outputs:
+    """Every validation sample's loss, prediction and target, on the CPU."""
+
+    losses: Tensor
+    predictions: Tensor
+    targets: Tensor
+
+
+def sample_losses(env: dict[str, Tensor], task: Task) -> Tensor:
+    """Each sample's total loss: every loss layer's values averaged per sample, summed over layers."""
+    return torch.stack([env[w.loss].flatten(1).float().mean(1) for w in task.losses]).sum(0)
+
+
+@torch.no_grad()
+def collect(model: GraphModule, task: Task, dataset: CsvDataset, binding: Binding, batch_size: int,
+            device: torch.device, on_batch: Callable[[int, int], None] | None = None) -> Outputs:
+    """Run the model in eval mode over the whole dataset, in file order."""
+    was_training = model.training
+    model.eval()
+    sampler = batch_sampler(dataset, batch_size, shuffle=False)
+    losses, predictions, targets = [], [], []
+    try:
+        for number, data in enumerate(batches(dataset, sampler), start=1):
+            env = model.trace(**{k: v.to(device) for k, v in binding.batch(data).items()})
+            losses.append(sample_losses(env, task).cpu())
+            predictions.append(env[task.main.prediction].float().cpu())
+            targets.append(env[task.main.target].float().cpu())
+            if on_batch:
+                on_batch(number, len(sampler))
+    finally:
+        model.train(was_training)
+    return Outputs(torch.cat(losses), torch.cat(predictions), torch.cat(targets))
+
+
+def probabilities(task: Task, predictions: Tensor) -> Tensor:
+    """Class probabilities N x C (x ...) from what the loss layer was given."""
+    if task.main.type == "SoftmaxCrossEntropy":
+        return torch.softmax(predictions, dim=1)
+    if task.main.type == "SigmoidCrossEntropy":
+        positive = torch.sigmoid(predictions)
+        return torch.cat([1 - positive, positive], dim=1)
+    if task.main.type == "BinaryCrossEntropy":
+        return torch.cat([1 - predictions, predictions], dim=1)
+    return predictions
+
+
+def iou_per_class(predicted: Tensor, target: Tensor, classes: int) -> list[float | None]:
+    """Intersection over union of every class (None for a class in neither)."""
+    matrix = torch.bincount(target.flatten() * classes + predicted.flatten(), minlength=classes * classes)
+    matrix = matrix.reshape(classes, classes).double()
+    hits = matrix.diag()
+    union = matrix.sum(0) + matrix.sum(1) - hits
+    return [float(h / u) if u > 0 else None for h, u in zip(hits, union)]
+
+
+def metrics(task: Task, out: Outputs) -> dict[str, float]:
+    """The task's headline numbers; ``error`` is what the learning curve and the search minimise."""
+    result = {"loss": float(out.losses.mean())}
+    if task.kind in ("classification", "binary"):
+        predicted = probabilities(task, out.predictions).argmax(1)
+        accuracy = float((predicted == out.targets.reshape(-1).long()).double().mean())
+        result.update(accuracy=accuracy, error=1 - accuracy)
+    elif task.kind == "segmentation":
+        predicted = out.predictions.argmax(1)
+        target = out.targets[:, 0].long()
+        ious = [v for v in iou_per_class(predicted, target, task.classes) if v is not None]
+        mean_iou = sum(ious) / len(ious)
+        result.update(mean_iou=mean_iou, pixel_accuracy=float((predicted == target).double().mean()),
+                      error=1 - mean_iou)
+    elif task.kind == "regression":
+        difference = out.predictions - out.targets
+        result.update(mse=float((difference ** 2).mean()), mae=float(difference.abs().mean()))
+        result["error"] = result["mse"]
+    else:
+        result.update(reconstruction_error=float(reconstruction_errors(out).mean()))
+        result["error"] = result["reconstruction_error"]
+    return result
+
+
+def reconstruction_errors(out: Outputs) -> Tensor:
+    """Mean squared difference of each sample's reconstruction from its input."""
+    return ((out.predictions - out.targets) ** 2).flatten(1).mean(1)
+
+
+def _csv_text(rows: list[list]) -> str:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    return text.getvalue()
+
+
+def write_report(task: Task, out: Outputs, dataset: CsvDataset, folder: Path) -> dict[str, float]:
+    """Write NNC's evaluation files to ``folder``; return the metrics (also in metrics.json)."""
+    from .plots import confusion_png  # matplotlib is only needed once files are written
+
+    folder.mkdir(parents=True, exist_ok=True)
+    result = metrics(task, out)
+    columns = [f"{name}:{var.hint}" if var.hint else name for name, var in dataset.variables.items()]
+    originals = [[row[var.columns[0]] if var.kind != "vector" else ";".join(row[c] for c in var.columns)
+                  for var in dataset.variables.values()] for row in dataset.rows]
+    if task.kind in ("classification", "binary"):
+        probs = probabilities(task, out.predictions)
+        predicted = probs.argmax(1)
+        truth = out.targets.reshape(-1).long()
+        labels = list(range(max(task.classes, int(truth.max()) + 1)))
+        matrix = confusion_matrix(truth.numpy(), predicted.numpy(), labels=labels)
+        write_text(folder / "confusion_matrix.csv",
+                   _csv_text([["true \\ predicted"] + labels] + [[c] + list(r) for c, r in zip(labels, matrix)]))
+        confusion_png(matrix, [str(c) for c in labels], folder / "confusion_matrix.png")
+        report = classification_report(truth.numpy(), predicted.numpy(), labels=labels, output_dict=True,
+                                       zero_division=0)
+        rows = [["class", "precision", "recall", "f1-score", "support"]]
+        for key, value in report.items():
+            if isinstance(value, dict):
+                rows.append([key, *(round(value[k], 6) for k in ("precision", "recall", "f1-score")),
+                             int(value["support"])])
+        write_text(folder / "classification_report.csv", _csv_text(rows))
+        result["macro_f1"] = report["macro avg"]["f1-score"]
+        result["weighted_f1"] = report["weighted avg"]["f1-score"]
+        score = probs.gather(1, predicted.unsqueeze(1)).squeeze(1)
+        extra = ["y'", "score", "correct"]
+        values = [[int(p), round(float(s), 6), int(p == t)] for p, s, t in zip(predicted, score, truth)]
+    elif task.kind == "segmentation":
+        predicted = out.predictions.argmax(1)
+        target = out.targets[:, 0].long()
+        per_class = iou_per_class(predicted, target, task.classes)
+        write_text(folder / "iou.csv", _csv_text([["class", "iou"]] + [[c, "" if v is None else round(v, 6)]
+                                                                        for c, v in enumerate(per_class)]))
+        result["iou"] = per_class
+        extra = ["pixel_accuracy", "mean_iou"]
+        values = []
+        for p, t in zip(predicted, target):
+            ious = [v for v in iou_per_class(p, t, task.classes) if v is not None]
+            values.append([round(float((p == t).double().mean()), 6), round(sum(ious) / len(ious), 6)])
+    elif task.kind == "regression":
+        flat = out.predictions.flatten(1)
+        extra = [f"y'__{i}" for i in range(flat.shape[1])] if flat.shape[1] > 1 else ["y'"]
+        values = [[round(float(v), 6) for v in row] for row in flat]
+    else:
+        extra = ["reconstruction_error"]
+        values = [[round(float(v), 8)] for v in reconstruction_errors(out)]
+    write_text(folder / "output_result.csv",
+               _csv_text([columns + extra + ["loss"]] + [o + v + [round(float(loss), 8)] for o, v, loss in
+                                                         zip(originals, values, out.losses)]))
+    write_text(folder / "metrics.json", json.dumps({"task": task.kind, **result}, indent=2) + "\n")
+    return result
+

@@ -1,0 +1,520 @@
+"""Training runs: NNC's Train button, headless, with progress callbacks, checkpoints and resume.
+
+A run directory holds a frozen copy of the project, ``run.json`` (where the project's data lives,
+status), ``checkpoint.pt`` written atomically after every epoch, ``learning_curve.csv`` and
+``.png``, and at the end ``weights.pt`` and the evaluation files. Every epoch reseeds every random
+source from (seed, epoch), so a run resumed after a kill continues exactly as it would have.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from torch import Tensor, nn
+
+import graphcompiler as gc
+from graphcompiler import GraphError, GraphModule, Project
+from graphcompiler.atomic import atomic_path, write_text
+
+from .augment import Augmenter, Mix
+from .csvdata import CsvDataset
+from .data import Binding, batch_sampler, batches, bind, open_dataset
+from .evaluation import collect, metrics, sample_losses, write_report
+from .settings import dataset_settings, training_settings
+from .tasks import Task, task_of
+
+PROJECT_FILE = "project.graph.yaml"
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "weights.pt"
+
+
+@dataclass
+class Progress:
+    """One report from a running job: a finished batch or epoch, or the end."""
+
+    kind: str
+    """batch, epoch, done or stopped."""
+    epoch: int
+    epochs: int
+    batch: int = 0
+    batches: int = 0
+    loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+
+class Stopped(Exception):
+    """Training was asked to stop; the last finished epoch is in the checkpoint."""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _device(settings: SimpleNamespace) -> torch.device:
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise GraphError("training.device is cuda but torch sees no GPU; use auto or cpu", where="training.device")
+    return torch.device("cuda" if settings.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _generator(seed: int, epoch: int, salt: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed((seed * 1_000_003 + epoch) * 7 + salt)
+    return generator
+
+
+def make_optimizer(settings: SimpleNamespace, parameters) -> torch.optim.Optimizer:
+    """The optimizer the training section names."""
+    o = settings.optimizer
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise GraphError("nothing to train: every weight is frozen or the network has none",
+                         where="training.transfer.freeze")
+    if o.type == "SGD":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                               weight_decay=o.weight_decay)
+    if o.type == "RMSprop":
+        return torch.optim.RMSprop(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    kind = torch.optim.AdamW if o.type == "AdamW" else torch.optim.Adam
+    return kind(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+
+
+def make_schedule(settings: SimpleNamespace, optimizer: torch.optim.Optimizer,
+                  steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate schedule: linear warm-up, then constant, step or cosine."""
+    s = settings.schedule
+    total = settings.epochs * steps_per_epoch
+    warmup = min(total, round(s.warmup_epochs * steps_per_epoch))
+    rest = max(1, total - warmup)
+    if s.type == "cosine":
+        main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=rest)
+    elif s.type == "step":
+        main = torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.step_epochs * steps_per_epoch, gamma=s.gamma)
+    else:
+        main = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if not warmup:
+        return main
+    ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), total_iters=warmup)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+
+
+def batch_loss(model: GraphModule, task: Task, batch: dict[str, Tensor], mix: Mix | None = None) -> Tensor:
+    """The training loss of a batch; with mixup, each label-side target is mixed with the images' weight."""
+    env = model.trace(**batch)
+    if mix is None:
+        return sample_losses(env, task).mean()
+    total = 0
+    mixed = set(task.data_inputs)
+    for wiring in task.losses:
+        value = env[wiring.loss].flatten(1).mean(1)
+        if not wiring.target_inputs & mixed:
+            loss_layer = model.get_submodule(wiring.loss)
+            other = loss_layer(env[wiring.prediction], env[wiring.target][mix.perm.to(value.device)])
+            value = mix.weight * value + (1 - mix.weight) * other.flatten(1).mean(1)
+        total = total + value.mean()
+    return total
+
+
+def _set_label_smoothing(model: GraphModule, task: Task, amount: float) -> None:
+    if amount <= 0:
+        return
+    for wiring in task.losses:
+        if wiring.type != "SoftmaxCrossEntropy":
+            raise GraphError(f"label smoothing applies to SoftmaxCrossEntropy, but loss '{wiring.loss}' is "
+                             f"{wiring.type}; set training.label_smoothing to 0", where="training.label_smoothing")
+        model.get_submodule(wiring.loss).label_smoothing = amount
+
+
+def transfer_weights(model: nn.Module, run_dir: Path, network: str | None = None) -> list[str]:
+    """Copy a run's weights into ``model`` where node id and shape agree; return the keys copied."""
+    path = Path(run_dir) / WEIGHTS
+    if not path.exists():
+        path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise GraphError(f"{run_dir} holds no {WEIGHTS} or {CHECKPOINT}; name a training run directory",
+                         where="training.transfer.from")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if "models" in saved:
+        models = saved["models"]
+        saved = models.get(network) if network in models else next(iter(models.values()))
+    own = model.state_dict()
+    copied = [k for k, v in saved.items() if k in own and own[k].shape == v.shape]
+    if not copied:
+        raise GraphError(f"no weight of {run_dir} matches this network by node id and shape",
+                         where="training.transfer.from")
+    model.load_state_dict({k: saved[k] for k in copied}, strict=False)
+    return copied
+
+
+def freeze(model: GraphModule, nodes: tuple[str, ...]) -> None:
+    """Keep the weights of these nodes fixed."""
+    names = dict(model.named_children())
+    for node in nodes:
+        if node not in names:
+            raise GraphError(f"cannot freeze '{node}': no such layer in the network",
+                             where="training.transfer.freeze")
+        for parameter in names[node].parameters():
+            parameter.requires_grad_(False)
+
+
+@dataclass
+class _Run:
+    """Everything a training loop needs, built from a project and a run directory."""
+
+    project: Project
+    folder: Path
+    base_dir: Path
+    settings: SimpleNamespace
+    data: SimpleNamespace
+    device: torch.device
+    train_set: CsvDataset | None = None
+    val_set: CsvDataset | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def new_run_dir(runs: Path, name: str) -> Path:
+    """A fresh folder ``runs/<name>-<timestamp>`` for one training run."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = runs / f"{name}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = runs / f"{name}-{stamp}-{suffix}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_progress: ProgressCallback | None = None,
+          should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+    """Train the project into ``run_dir`` (created if needed); dataset paths are relative to ``base_dir``.
+
+    Returns the final metrics. Raises Stopped when ``should_stop`` answers True; the run can then be
+    continued with ``resume``.
+    """
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    run = _prepare(project, folder, Path(base_dir).resolve())
+    gc.save(project, folder / PROJECT_FILE)
+    _write_status(run, "running")
+    return _execute(run, None, on_progress, should_stop)
+
+
+def resume(run_dir: str | Path, *, on_progress: ProgressCallback | None = None,
+           should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+    """Continue a stopped or killed run from its last checkpoint, in the same directory."""
+    folder = Path(run_dir)
+    info_path = folder / "run.json"
+    if not info_path.exists():
+        raise GraphError("not a training run directory (no run.json); name a folder `netcanvas train` made",
+                         file=str(folder))
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    project = gc.load(folder / PROJECT_FILE)
+    run = _prepare(project, folder, Path(info["base_dir"]))
+    checkpoint = None
+    if (folder / CHECKPOINT).exists():
+        checkpoint = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)
+    _write_status(run, "running")
+    return _execute(run, checkpoint, on_progress, should_stop)
+
+
+def _prepare(project: Project, folder: Path, base_dir: Path) -> _Run:
+    settings = training_settings(project)
+    data = dataset_settings(project)
+    return _Run(project, folder, base_dir, settings, data, _device(settings))
+
+
+def _write_status(run: _Run, status: str) -> None:
+    write_text(run.folder / "run.json", json.dumps({
+        "project": run.project.name, "base_dir": str(run.base_dir), "status": status,
+        "epochs_done": len(run.history), "epochs": run.settings.epochs}, indent=2) + "\n")
+
+
+def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback | None,
+             should_stop: Callable[[], bool] | None) -> dict[str, float]:
+    mode = run.settings.mode
+    if mode == "auto" and {"generator", "discriminator"} <= set(run.project.networks) and not any(
+            run.project.network(run.settings.gan.generator).spec(n.type).is_loss
+            for n in run.project.network(run.settings.gan.generator).nodes()):
+        mode = "gan"
+    loop = _GanLoop(run) if mode == "gan" else _SupervisedLoop(run)
+    try:
+        loop.start(checkpoint)
+        first = len(run.history) + 1
+        started = time.perf_counter()
+        for epoch in range(first, run.settings.epochs + 1):
+            row = loop.epoch(epoch, on_progress, should_stop)
+            row["seconds"] = round(time.perf_counter() - started, 3)
+            run.history.append(row)
+            loop.save_checkpoint(epoch)
+            _write_curve(run)
+            _write_status(run, "running")
+            if on_progress:
+                on_progress(Progress("epoch", epoch, run.settings.epochs, metrics=dict(row),
+                                     elapsed=row["seconds"]))
+        result = loop.finish()
+    except (Stopped, KeyboardInterrupt):
+        _write_status(run, "stopped")
+        if on_progress:
+            on_progress(Progress("stopped", len(run.history), run.settings.epochs))
+        raise
+    except BaseException:
+        _write_status(run, "failed")
+        raise
+    write_text(run.folder / "metrics.json", json.dumps(result, indent=2) + "\n")
+    _write_status(run, "done")
+    if on_progress:
+        on_progress(Progress("done", run.settings.epochs, run.settings.epochs, metrics=dict(result)))
+    return result
+
+
+def _write_curve(run: _Run) -> None:
+    from .plots import learning_curve_png
+
+    keys = list(run.history[0])
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(run.history)
+    write_text(run.folder / "learning_curve.csv", text.getvalue())
+    learning_curve_png(run.history, run.folder / "learning_curve.png")
+
+
+def _save_checkpoint(run: _Run, epoch: int, models: dict[str, nn.Module], optimizers: dict, schedules: dict) -> None:
+    state = {"epoch": epoch, "history": run.history,
+             "models": {k: m.state_dict() for k, m in models.items()},
+             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+             "schedules": {k: s.state_dict() for k, s in schedules.items()}}
+    with atomic_path(run.folder / CHECKPOINT) as tmp:
+        torch.save(state, tmp)
+
+
+def _restore(run: _Run, checkpoint: dict | None, models: dict, optimizers: dict, schedules: dict) -> None:
+    if checkpoint is None:
+        return
+    for key, model in models.items():
+        model.load_state_dict(checkpoint["models"][key])
+    for key, optimizer in optimizers.items():
+        optimizer.load_state_dict(checkpoint["optimizers"][key])
+    for key, schedule in schedules.items():
+        schedule.load_state_dict(checkpoint["schedules"][key])
+    run.history = list(checkpoint["history"])[: checkpoint["epoch"]]
+
+
+def _check_stop(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Stopped()
+
+
+class _SupervisedLoop:
+    """Supervised, regression, segmentation, autoencoder and sequence training: one network, its losses."""
+
+    def __init__(self, run: _Run):
+        self.run = run
+        s = run.settings
+        self.graph = run.project.network()
+        self.task = task_of(self.graph)
+        torch.manual_seed(s.seed)
+        self.model = gc.compile(self.graph).to(run.device)
+        _set_label_smoothing(self.model, self.task, s.label_smoothing)
+        source = getattr(s.transfer, "from")  # a Python keyword, so not s.transfer.from
+        if source:
+            transfer_weights(self.model, run.base_dir / source)
+        freeze(self.model, s.transfer.freeze)
+        run.train_set = open_dataset(run.data, "training", run.base_dir)
+        run.val_set = open_dataset(run.data, "validation", run.base_dir)
+        self.binding = bind(self.graph, run.train_set, run.data.inputs)
+        bind(self.graph, run.val_set, run.data.inputs)
+        label = self.task.main.target_inputs
+        self.balance_by = None
+        if s.balanced_sampler:
+            if self.task.kind not in ("classification", "binary") or len(label) != 1:
+                raise GraphError("a class-balanced sampler needs a classification task with one label Input",
+                                 where="training.balanced_sampler")
+            self.balance_by = self.binding.variables[next(iter(label))]
+        shapes = self.model.input_shapes
+        images = [n for n in self.task.data_inputs if len(shapes[n]) == 3]
+        masks = [n for n in self.task.label_inputs if len(shapes[n]) == 3]
+        self.augmenter = Augmenter(s.augmentation, images, masks)
+        self.steps = math.ceil(len(run.train_set) / s.batch_size)
+        self.optimizer = make_optimizer(s, self.model.parameters())
+        self.schedule = make_schedule(s, self.optimizer, self.steps)
+        self.amp = s.mixed_precision and run.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def start(self, checkpoint: dict | None) -> None:
+        _restore(self.run, checkpoint, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
+
+    def epoch(self, epoch: int, on_progress: ProgressCallback | None,
+              should_stop: Callable[[], bool] | None) -> dict[str, float]:
+        run, s = self.run, self.run.settings
+        torch.manual_seed(s.seed * 1_000_003 + epoch)
+        sampler = batch_sampler(run.train_set, s.batch_size, shuffle=True,
+                                generator=_generator(s.seed, epoch, 1, torch.device("cpu")),
+                                balance_by=self.balance_by)
+        augment_rng = _generator(s.seed, epoch, 2, run.device)
+        self.model.train()
+        total, count, started = 0.0, 0, time.perf_counter()
+        for number, data in enumerate(batches(run.train_set, sampler, run.data.workers), start=1):
+            batch = {k: v.to(run.device, non_blocking=True) for k, v in self.binding.batch(data).items()}
+            loss = self.step(batch, augment_rng)
+            size = next(iter(batch.values())).shape[0]
+            total, count = total + loss * size, count + size
+            if on_progress:
+                on_progress(Progress("batch", epoch, s.epochs, number, self.steps, loss,
+                                     elapsed=time.perf_counter() - started))
+            _check_stop(should_stop)
+        lr = self.optimizer.param_groups[0]["lr"]
+        outputs = collect(self.model, self.task, run.val_set, self.binding, s.batch_size, run.device)
+        scores = metrics(self.task, outputs)
+        return {"epoch": epoch, "train_loss": total / count, "val_loss": scores["loss"],
+                "val_error": scores["error"], "lr": lr}
+
+    def step(self, batch: dict[str, Tensor], generator: torch.Generator) -> float:
+        """One optimisation step on a training batch (augmented here); returns its loss."""
+        if self.augmenter.active:
+            batch = self.augmenter(batch, generator)
+        batch, mix = self.augmenter.mix(batch, list(self.task.data_inputs), generator)
+        with torch.autocast(self.run.device.type, enabled=self.amp):
+            loss = batch_loss(self.model, self.task, batch, mix)
+        if not torch.isfinite(loss):
+            raise GraphError(f"the training loss became {float(loss)}; lower training.optimizer.lr or set "
+                             "training.grad_clip", where="training.optimizer.lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.run.settings.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.run.settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        return loss.item()
+
+    def save_checkpoint(self, epoch: int) -> None:
+        _save_checkpoint(self.run, epoch, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
+
+    def finish(self) -> dict[str, float]:
+        run = self.run
+        with atomic_path(run.folder / WEIGHTS) as tmp:
+            torch.save(self.model.state_dict(), tmp)
+        outputs = collect(self.model, self.task, run.val_set, self.binding, run.settings.batch_size, run.device)
+        return {"task": self.task.kind, **write_report(self.task, outputs, run.val_set, run.folder / "evaluation")}
+
+
+class _GanLoop:
+    """A generator and a discriminator trained alternately with the non-saturating loss.
+
+    The discriminator's own loss layer (BinaryCrossEntropy against its label Input) scores real
+    images against 1 and generated ones against 0; the generator is trained to make it answer 1.
+    """
+
+    def __init__(self, run: _Run):
+        self.run = run
+        s = run.settings
+        self.g_graph = run.project.network(s.gan.generator)
+        self.d_graph = run.project.network(s.gan.discriminator)
+        self.task = task_of(self.d_graph)
+        if self.task.kind != "binary" or len(self.task.data_inputs) != 1 or len(self.task.label_inputs) != 1:
+            raise GraphError("a GAN discriminator needs one image Input, and a BinaryCrossEntropy or "
+                             "SigmoidCrossEntropy loss against a label Input", where=f"networks.{s.gan.discriminator}")
+        torch.manual_seed(s.seed)
+        self.generator = gc.compile(self.g_graph).to(run.device)
+        self.discriminator = gc.compile(self.d_graph).to(run.device)
+        if len(self.generator.input_names) != 1 or len(self.generator.output_names) != 1:
+            raise GraphError("a GAN generator needs one latent Input and one output", where=f"networks.{s.gan.generator}")
+        self.latent = self.generator.input_names[0]
+        self.image = self.task.data_inputs[0]
+        self.label = self.task.label_inputs[0]
+        run.train_set = open_dataset(run.data, "training", run.base_dir)
+        self.binding = bind(self.d_graph, run.train_set, run.data.inputs, inputs=[self.image])
+        self.steps = math.ceil(len(run.train_set) / s.batch_size)
+        self.g_opt = make_optimizer(s, self.generator.parameters())
+        self.d_opt = make_optimizer(s, self.discriminator.parameters())
+        self.g_sched = make_schedule(s, self.g_opt, self.steps)
+        self.d_sched = make_schedule(s, self.d_opt, self.steps)
+        fixed = _generator(s.seed, 0, 3, torch.device("cpu"))
+        self.fixed_z = torch.randn((s.gan.samples,) + self.generator.input_shapes[self.latent], generator=fixed)
+
+    def _parts(self) -> tuple[dict, dict, dict]:
+        return ({"generator": self.generator, "discriminator": self.discriminator},
+                {"generator": self.g_opt, "discriminator": self.d_opt},
+                {"generator": self.g_sched, "discriminator": self.d_sched})
+
+    def start(self, checkpoint: dict | None) -> None:
+        _restore(self.run, checkpoint, *self._parts())
+
+    def _d_loss(self, images: Tensor, real: bool) -> Tensor:
+        target = torch.full((images.shape[0],) + self.discriminator.input_shapes[self.label], float(real),
+                            device=images.device)
+        env = self.discriminator.trace(**{self.image: images, self.label: target})
+        return sample_losses(env, self.task).mean()
+
+    def epoch(self, epoch: int, on_progress: ProgressCallback | None,
+              should_stop: Callable[[], bool] | None) -> dict[str, float]:
+        run, s = self.run, self.run.settings
+        torch.manual_seed(s.seed * 1_000_003 + epoch)
+        sampler = batch_sampler(run.train_set, s.batch_size, shuffle=True,
+                                generator=_generator(s.seed, epoch, 1, torch.device("cpu")))
+        noise = _generator(s.seed, epoch, 2, run.device)
+        self.generator.train()
+        self.discriminator.train()
+        g_total = d_total = 0.0
+        count, started = 0, time.perf_counter()
+        for number, data in enumerate(batches(run.train_set, sampler, run.data.workers), start=1):
+            real = self.binding.batch(data)[self.image].to(run.device)
+            z = torch.randn((real.shape[0],) + self.generator.input_shapes[self.latent], generator=noise,
+                            device=run.device)
+            fake = self.generator(**{self.latent: z})[self.generator.output_names[0]]
+            d_loss = self._d_loss(real, True) + self._d_loss(fake.detach(), False)
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.d_opt.step()
+            g_loss = self._d_loss(fake, True)
+            self.g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.g_opt.step()
+            self.d_sched.step()
+            self.g_sched.step()
+            if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
+                raise GraphError("a GAN loss became infinite or NaN; lower training.optimizer.lr",
+                                 where="training.optimizer.lr")
+            g_total += float(g_loss) * real.shape[0]
+            d_total += float(d_loss) * real.shape[0]
+            count += real.shape[0]
+            if on_progress:
+                on_progress(Progress("batch", epoch, s.epochs, number, self.steps, float(g_loss),
+                                     elapsed=time.perf_counter() - started))
+            _check_stop(should_stop)
+        self._samples(epoch)
+        return {"epoch": epoch, "g_loss": g_total / count, "d_loss": d_total / count,
+                "lr": self.g_opt.param_groups[0]["lr"]}
+
+    @torch.no_grad()
+    def _samples(self, epoch: int) -> None:
+        from .plots import image_grid_png
+
+        self.generator.eval()
+        images = self.generator(**{self.latent: self.fixed_z.to(self.run.device)})[self.generator.output_names[0]]
+        self.generator.train()
+        folder = self.run.folder / "samples"
+        folder.mkdir(exist_ok=True)
+        low, high = (-1.0, 1.0) if self.run.data.normalize == "symmetric" else (0.0, 1.0)
+        image_grid_png(images, folder / f"epoch_{epoch:03d}.png", low, high)
+
+    def save_checkpoint(self, epoch: int) -> None:
+        _save_checkpoint(self.run, epoch, *self._parts())
+
+    def finish(self) -> dict[str, float]:
+        models = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
+        with atomic_path(self.run.folder / WEIGHTS) as tmp:
+            torch.save({"models": models}, tmp)
+        last = self.run.history[-1]
+        return {"task": "gan", "g_loss": last["g_loss"], "d_loss": last["d_loss"]}
