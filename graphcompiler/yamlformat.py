@@ -51,6 +51,17 @@ def check_file(path: str | os.PathLike) -> list[GraphError]:
     return [p.located(file=str(path), line=_line_of(tree, p.where)) for p in validate(project)]
 
 
+def locate(error: GraphError, path: str | os.PathLike) -> GraphError:
+    """The error with the project file and the line of its field filled in, where they are missing."""
+    if error.file:
+        return error
+    try:
+        tree = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        tree = None
+    return error.located(file=str(path), line=_line_of(tree, error.where))
+
+
 def _read_problem(exc: Exception) -> str:
     return "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc}"
 

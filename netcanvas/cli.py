@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-from graphcompiler import GraphError, check_file, load
+from graphcompiler import GraphError, check_file, load, locate
 from graphcompiler.layers import categories
 from graphcompiler.layers.docs import markdown
 
@@ -55,6 +57,49 @@ def _design(args: argparse.Namespace) -> int:
     return run_designer(args.file, frames=args.frames, screenshot=args.screenshot)
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    from runtime.example_data import write_dataset
+    paths = write_dataset(args.name, args.output, size=args.size, seed=args.seed,
+                          validation_fraction=args.validation, count=args.count)
+    for which, path in paths.items():
+        print(f"{which}: {path}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from runtime.runs import new_run_dir
+    from runtime.training import resume, train
+
+    from .progress import ProgressBar
+
+    progress = None if args.quiet else ProgressBar()
+    if args.resume:
+        result = resume(args.resume, on_progress=progress)
+        folder = args.resume
+    else:
+        if not args.project:
+            raise GraphError("name a project file to train, or --resume RUN to continue a run")
+        project = load(args.project)
+        if args.epochs:
+            project.sections.setdefault("training", {})["epochs"] = args.epochs
+        folder = args.run_dir or new_run_dir(Path(args.runs), project.name)
+        print(f"run: {folder}", file=sys.stderr)
+        try:
+            result = train(project, folder, base_dir=Path(args.project).parent, on_progress=progress)
+        except GraphError as exc:
+            raise locate(exc, args.project) from None
+    print(json.dumps(result, indent=2))
+    print(f"run: {folder}", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from runtime.runs import evaluate_run
+    result = evaluate_run(args.run, data=args.data, output=args.output)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="netcanvas", description="Design, train, search and export "
@@ -72,6 +117,30 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--screenshot", metavar="PNG", help="save a picture of the window (with --frames)")
     design.add_argument("--frames", type=int, help="close after this many frames")
     design.set_defaults(run=_design)
+    dataset = commands.add_parser("dataset", help="write an example NNC dataset (CSV lists) from scikit-learn's "
+                                  "bundled digits; nothing is downloaded")
+    from runtime.example_data import DATASETS
+    dataset.add_argument("name", choices=list(DATASETS), help="; ".join(f"{k}: {v}" for k, v in DATASETS.items()))
+    dataset.add_argument("-o", "--output", required=True, help="folder for train.csv, validation.csv and the files")
+    dataset.add_argument("--size", type=int, help="image side in pixels (digits are 8x8; 28 suits LeNet)")
+    dataset.add_argument("--count", type=int, help="only this many samples")
+    dataset.add_argument("--seed", type=int, default=0, help="seed of the split and of generated images")
+    dataset.add_argument("--validation", type=float, default=0.2, help="share of samples for validation")
+    dataset.set_defaults(run=_dataset)
+    trainer = commands.add_parser("train", help="train a project on its dataset section (NNC's Train)")
+    trainer.add_argument("project", nargs="?", help="a .graph.yaml project with dataset and training sections")
+    trainer.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
+    trainer.add_argument("--runs", default="runs", help="folder that gets one subfolder per run (default: runs)")
+    trainer.add_argument("--run-dir", help="exact folder for this run")
+    trainer.add_argument("--epochs", type=int, help="override training.epochs")
+    trainer.add_argument("--quiet", action="store_true", help="no progress bar")
+    trainer.set_defaults(run=_train)
+    evaluate = commands.add_parser("evaluate", help="score a run (NNC's Evaluate): confusion matrix, report, "
+                                   "output result table")
+    evaluate.add_argument("run", help="a run folder made by netcanvas train")
+    evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
+    evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
+    evaluate.set_defaults(run=_evaluate)
     layers = commands.add_parser("layers", help="list the layer types of the registry")
     layers.add_argument("--markdown", action="store_true", help="print the full reference as Markdown")
     layers.set_defaults(run=_layers)
@@ -89,3 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ValueError as exc:
+        # Argument values the library refuses (an unknown example dataset, a split it cannot make).
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from graphcompiler.atomic import write_bytes
 
@@ -51,6 +49,8 @@ def write_dataset(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header, rows, stratify = _WRITERS[name](out, size=size, seed=seed, count=count)
+    from sklearn.model_selection import train_test_split  # scikit-learn loads slowly; only this needs it
+
     train, validation = train_test_split(
         np.arange(len(rows)), test_size=validation_fraction, random_state=seed, stratify=stratify
     )
@@ -80,6 +80,8 @@ def _number(value: float) -> str:
 
 def _digits(count: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` (default all) sklearn digits as (n, 8, 8) floats in [0, 1], and their labels."""
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     n = len(bunch.target) if count is None else count
     if not 0 < n <= len(bunch.target):

@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,14 +27,12 @@ from graphcompiler.atomic import atomic_path, write_text
 
 from .augment import Augmenter, Mix
 from .csvdata import CsvDataset
-from .data import Binding, batch_sampler, batches, bind, open_dataset
+from .data import batch_sampler, batches, bind, open_dataset
 from .evaluation import collect, metrics, sample_losses, write_report
+from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_weights, read_info
 from .settings import dataset_settings, training_settings
 from .tasks import Task, task_of
 
-PROJECT_FILE = "project.graph.yaml"
-CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "weights.pt"
 
 
 @dataclass
@@ -136,16 +133,10 @@ def _set_label_smoothing(model: GraphModule, task: Task, amount: float) -> None:
 
 def transfer_weights(model: nn.Module, run_dir: Path, network: str | None = None) -> list[str]:
     """Copy a run's weights into ``model`` where node id and shape agree; return the keys copied."""
-    path = Path(run_dir) / WEIGHTS
-    if not path.exists():
-        path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        raise GraphError(f"{run_dir} holds no {WEIGHTS} or {CHECKPOINT}; name a training run directory",
-                         where="training.transfer.from")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if "models" in saved:
-        models = saved["models"]
-        saved = models.get(network) if network in models else next(iter(models.values()))
+    try:
+        saved = load_weights(run_dir, network)
+    except GraphError as exc:
+        raise GraphError(f"cannot start from {run_dir}: {exc}", where="training.transfer.from") from None
     own = model.state_dict()
     copied = [k for k, v in saved.items() if k in own and own[k].shape == v.shape]
     if not copied:
@@ -181,18 +172,6 @@ class _Run:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def new_run_dir(runs: Path, name: str) -> Path:
-    """A fresh folder ``runs/<name>-<timestamp>`` for one training run."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = runs / f"{name}-{stamp}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = runs / f"{name}-{stamp}-{suffix}"
-    folder.mkdir(parents=True)
-    return folder
-
-
 def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_progress: ProgressCallback | None = None,
           should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Train the project into ``run_dir`` (created if needed); dataset paths are relative to ``base_dir``.
@@ -212,11 +191,7 @@ def resume(run_dir: str | Path, *, on_progress: ProgressCallback | None = None,
            should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Continue a stopped or killed run from its last checkpoint, in the same directory."""
     folder = Path(run_dir)
-    info_path = folder / "run.json"
-    if not info_path.exists():
-        raise GraphError("not a training run directory (no run.json); name a folder `netcanvas train` made",
-                         file=str(folder))
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info = read_info(folder)
     project = gc.load(folder / PROJECT_FILE)
     run = _prepare(project, folder, Path(info["base_dir"]))
     checkpoint = None
@@ -233,7 +208,7 @@ def _prepare(project: Project, folder: Path, base_dir: Path) -> _Run:
 
 
 def _write_status(run: _Run, status: str) -> None:
-    write_text(run.folder / "run.json", json.dumps({
+    write_text(run.folder / INFO, json.dumps({
         "project": run.project.name, "base_dir": str(run.base_dir), "status": status,
         "epochs_done": len(run.history), "epochs": run.settings.epochs}, indent=2) + "\n")
 
@@ -486,11 +461,11 @@ class _GanLoop:
             if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
                 raise GraphError("a GAN loss became infinite or NaN; lower training.optimizer.lr",
                                  where="training.optimizer.lr")
-            g_total += float(g_loss) * real.shape[0]
-            d_total += float(d_loss) * real.shape[0]
+            g_total += g_loss.item() * real.shape[0]
+            d_total += d_loss.item() * real.shape[0]
             count += real.shape[0]
             if on_progress:
-                on_progress(Progress("batch", epoch, s.epochs, number, self.steps, float(g_loss),
+                on_progress(Progress("batch", epoch, s.epochs, number, self.steps, g_loss.item(),
                                      elapsed=time.perf_counter() - started))
             _check_stop(should_stop)
         self._samples(epoch)

@@ -1,0 +1,97 @@
+"""The layout of a training run directory, and evaluating a finished run on any dataset list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+import graphcompiler as gc
+from graphcompiler import GraphError
+
+from .csvdata import CsvDataset
+from .data import bind, image_options
+from .evaluation import collect, write_report
+from .settings import dataset_settings, training_settings
+from .tasks import task_of
+
+PROJECT_FILE = "project.graph.yaml"
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "weights.pt"
+INFO = "run.json"
+
+
+def new_run_dir(runs: Path, name: str) -> Path:
+    """A fresh folder ``runs/<name>-<timestamp>`` for one training run."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = Path(runs) / f"{name}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = Path(runs) / f"{name}-{stamp}-{suffix}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def read_info(folder: Path) -> dict:
+    """A run's run.json: project name, where its data lives, status, epochs done."""
+    path = Path(folder) / INFO
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GraphError(f"not a training run directory (no {INFO}); name a folder `netcanvas train` made",
+                         file=str(folder)) from None
+    except (OSError, ValueError) as exc:
+        raise GraphError(f"cannot read: {exc}", file=str(path)) from None
+
+
+def load_weights(folder: Path, network: str | None = None) -> dict:
+    """A network's weights from a run: the final ones, or the last checkpoint's while it is unfinished.
+
+    ``network`` picks one network of a multi-network run (a GAN); by default main, or the first.
+    Loading never runs code (``weights_only``).
+    """
+    for name in (WEIGHTS, CHECKPOINT):
+        path = Path(folder) / name
+        if path.exists():
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            models = saved["models"] if "models" in saved else {"main": saved}
+            if network is None:
+                network = "main" if "main" in models else next(iter(models))
+            if network not in models:
+                raise GraphError(f"the run has no weights for network '{network}' (it has {', '.join(models)})",
+                                 file=str(path))
+            return models[network]
+    raise GraphError(f"the run has no {WEIGHTS} or {CHECKPOINT} yet: it has not finished an epoch", file=str(folder))
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: str | Path | None = None,
+                 on_batch: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Score a run's network on its validation list (or ``data``) and write the evaluation files.
+
+    Files go to ``output``, by default ``evaluation/`` in the run (or ``evaluation-<csv stem>/`` for
+    other data). Returns the metrics.
+    """
+    folder = Path(run_dir)
+    info = read_info(folder)
+    project = gc.load(folder / PROJECT_FILE)
+    settings = dataset_settings(project)
+    graph = project.network()
+    task = task_of(graph)
+    if data is None:
+        path = Path(info["base_dir"]) / settings.validation
+        target = Path(output) if output else folder / "evaluation"
+    else:
+        path = Path(data)
+        target = Path(output) if output else folder / f"evaluation-{path.stem}"
+    dataset = CsvDataset(path, image_options(settings), cache=settings.cache)
+    binding = bind(graph, dataset, settings.inputs)
+    model = gc.compile(graph)
+    model.load_state_dict(load_weights(folder))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    outputs = collect(model, task, dataset, binding, training_settings(project).batch_size, device, on_batch)
+    return {"task": task.kind, **write_report(task, outputs, dataset, target)}
