@@ -39,7 +39,7 @@ class ProgressBar:
             self.stream.flush()
         elif report.kind == "epoch":
             numbers = "  ".join(f"{k} {v:.4g}" for k, v in report.metrics.items() if k not in ("epoch", "seconds"))
-            self.stream.write(f"\r\033[K" if self.tty else "")
+            self.stream.write("\r\033[K" if self.tty else "")
             self.stream.write(f"epoch {report.epoch}/{report.epochs}  {numbers}  "
                               f"({_clock(time.perf_counter() - self.started)})\n")
             self.stream.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,20 @@ def read_info(folder: Path) -> dict:
         raise GraphError(f"cannot read: {exc}", file=str(path)) from None
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint or weights file, read without running any code it may hold (``weights_only``)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise GraphError("no such file", file=str(path)) from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise GraphError(f"not a weights-only checkpoint (refused to load it: {first})", file=str(path)) from None
+    if not isinstance(saved, dict):
+        raise GraphError(f"expected a dict of tensors, got {type(saved).__name__}", file=str(path))
+    return saved
+
+
 def load_weights(folder: Path, network: str | None = None) -> dict:
     """A network's weights from a run: the final ones, or the last checkpoint's while it is unfinished.
 
@@ -57,7 +72,7 @@ def load_weights(folder: Path, network: str | None = None) -> dict:
     for name in (WEIGHTS, CHECKPOINT):
         path = Path(folder) / name
         if path.exists():
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+            saved = load_checkpoint(path)
             models = saved["models"] if "models" in saved else {"main": saved}
             if network is None:
                 network = "main" if "main" in models else next(iter(models))

@@ -29,7 +29,7 @@ from .augment import Augmenter, Mix
 from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
 from .evaluation import collect, metrics, sample_losses, write_report
-from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_weights, read_info
+from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_checkpoint, load_weights, read_info
 from .settings import dataset_settings, training_settings
 from .tasks import Task, task_of
 
@@ -196,7 +196,7 @@ def resume(run_dir: str | Path, *, on_progress: ProgressCallback | None = None,
     run = _prepare(project, folder, Path(info["base_dir"]))
     checkpoint = None
     if (folder / CHECKPOINT).exists():
-        checkpoint = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)
+        checkpoint = load_checkpoint(folder / CHECKPOINT)
     _write_status(run, "running")
     return _execute(run, checkpoint, on_progress, should_stop)
 
@@ -224,7 +224,8 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
     try:
         loop.start(checkpoint)
         first = len(run.history) + 1
-        started = time.perf_counter()
+        # Time already spent before a resume counts, so the column stays the run's elapsed time.
+        started = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
         for epoch in range(first, run.settings.epochs + 1):
             row = loop.epoch(epoch, on_progress, should_stop)
             row["seconds"] = round(time.perf_counter() - started, 3)
