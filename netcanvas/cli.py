@@ -100,6 +100,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> int:
+    from runtime.settings import markdown
+    print(markdown(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="netcanvas", description="Design, train, search and export "
@@ -141,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
     evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
     evaluate.set_defaults(run=_evaluate)
+    settings = commands.add_parser("settings", help="print the reference of the dataset and training sections")
+    settings.set_defaults(run=_settings)
     layers = commands.add_parser("layers", help="list the layer types of the registry")
     layers.add_argument("--markdown", action="store_true", help="print the full reference as Markdown")
     layers.set_defaults(run=_layers)

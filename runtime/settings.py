@@ -7,6 +7,7 @@ designer's training form can be built from the same declarations.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -169,3 +170,25 @@ def dataset_settings(project: Project) -> SimpleNamespace:
 def training_settings(project: Project) -> SimpleNamespace:
     """The project's training section, checked."""
     return read(project.sections.get("training"), TRAINING, "training")
+
+
+def _rows(fields: tuple, prefix: str) -> list[str]:
+    rows = []
+    for field in fields:
+        path = f"{prefix}.{field.name}"
+        if isinstance(field, Group):
+            rows.extend(_rows(field.fields, path))
+            continue
+        default = "" if field.default in (None, "", ()) else f"`{json.dumps(field.default)}`"
+        rows.append(f"| `{path}` | {field.expected()} | {default} | {field.doc} |")
+    return rows
+
+
+def markdown() -> str:
+    """The reference of the dataset and training sections, generated from their declarations."""
+    lines = ["# Dataset and training settings", "",
+             "Generated from `runtime/settings.py` by `netcanvas settings`; every field is optional.", ""]
+    for title, fields, prefix in (("Dataset", DATASET, "dataset"), ("Training", TRAINING, "training")):
+        lines += [f"## {title}", "", "| field | value | default | meaning |", "|---|---|---|---|",
+                  *_rows(fields, prefix), ""]
+    return "\n".join(lines)

@@ -214,3 +214,9 @@ def test_validate_missing_and_good_file(capsys, tmp_path):
     assert code == 1
     assert f"{VGG16}: ok" in out
     assert err.strip() == f"error: {missing}: no such file"
+
+
+def test_settings_reference_is_current():
+    from runtime.settings import markdown
+    expected = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    assert markdown() == expected, "docs/training.md is stale: regenerate it with `netcanvas settings > docs/training.md`"
