@@ -95,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from runtime.runs import evaluate_run
-    result = evaluate_run(args.run, data=args.data, output=args.output)
+    result = evaluate_run(args.folder, data=args.data, output=args.output)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.set_defaults(run=_train)
     evaluate = commands.add_parser("evaluate", help="score a run (NNC's Evaluate): confusion matrix, report, "
                                    "output result table")
-    evaluate.add_argument("run", help="a run folder made by netcanvas train")
+    evaluate.add_argument("folder", metavar="RUN", help="a run folder made by netcanvas train")
     evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
     evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
     evaluate.set_defaults(run=_evaluate)

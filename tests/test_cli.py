@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -220,3 +221,30 @@ def test_settings_reference_is_current():
     from runtime.settings import markdown
     expected = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
     assert markdown() == expected, "docs/training.md is stale: regenerate it with `netcanvas settings > docs/training.md`"
+
+
+def test_dataset_train_evaluate_round_trip(tmp_path):
+    data = tmp_path / "data/digits-vectors"
+    proc = subprocess.run([sys.executable, "-m", "netcanvas", "dataset", "digits-vectors", "-o", str(data)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "training:" in proc.stdout and (data / "train.csv").exists()
+    project = tmp_path / "mlp.graph.yaml"
+    shutil.copy(ROOT / "examples/mlp.graph.yaml", project)
+    proc = subprocess.run([sys.executable, "-m", "netcanvas", "train", str(project), "--epochs", "2",
+                           "--runs", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2/2" in proc.stderr and json.loads(proc.stdout)["accuracy"] > 0.5
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("mlp-")
+    proc = subprocess.run([sys.executable, "-m", "netcanvas", "evaluate", str(run_dir), "--data",
+                           str(data / "train.csv")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["task"] == "classification"
+    assert (run_dir / "evaluation-train/confusion_matrix.png").exists()
+
+
+def test_an_unsplittable_example_dataset_is_a_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "netcanvas", "dataset", "digits", "-o", str(tmp_path),
+                           "--count", "20"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.startswith("error:")
