@@ -157,29 +157,41 @@ def test_stop_request_keeps_finished_epochs_and_resume_repeats_the_uninterrupted
     assert resumed["accuracy"] == whole["accuracy"]
 
 
-def test_run_killed_mid_epoch_resumes_without_gap_or_duplicate(data_root, tmp_path):
-    project_file = data_root / "lenet_kill.graph.yaml"
-    project = _example("lenet", epochs=6)
-    gc.save(project, project_file)
-    run = tmp_path / "run"
-    command = [sys.executable, "-m", "netcanvas", "train", str(project_file), "--run-dir", str(run), "--quiet"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _interrupt_after(command: list[str], cwd: Path, run: Path, epochs: int, sig: signal.Signals) -> int:
+    """Start a training command, send ``sig`` partway into the epoch after ``epochs`` finished ones."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         info = run / "run.json"
-        if info.exists() and json.loads(info.read_text()).get("epochs_done", 0) >= 2:
+        if info.exists() and json.loads(info.read_text()).get("epochs_done", 0) >= epochs:
             break
         time.sleep(0.02)
     time.sleep(0.3)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    done = json.loads((run / "run.json").read_text())["epochs_done"]
-    assert 2 <= done < 6
-    resumed = subprocess.run([sys.executable, "-m", "netcanvas", "train", "--resume", str(run), "--quiet"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    process.send_signal(sig)
+    process.communicate(timeout=60)
+    return process.returncode
+
+
+def test_run_interrupted_then_killed_mid_epoch_resumes_without_gap_or_duplicate(data_root, tmp_path):
+    project_file = data_root / "lenet_kill.graph.yaml"
+    gc.save(_example("lenet", epochs=6), project_file)
+    run = tmp_path / "run"
+    netcanvas = [sys.executable, "-m", "netcanvas", "train"]
+    code = _interrupt_after(netcanvas + [str(project_file), "--run-dir", str(run), "--quiet"], tmp_path, run, 1,
+                            signal.SIGINT)
+    assert code == 130, "Ctrl-C should stop the run with exit code 130"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "stopped" and info["epochs_done"] >= 1
+    code = _interrupt_after(netcanvas + ["--resume", str(run), "--quiet"], tmp_path, run, info["epochs_done"] + 1,
+                            signal.SIGKILL)
+    assert code == -signal.SIGKILL, "the run finished before it could be killed"
+    assert json.loads((run / "run.json").read_text())["epochs_done"] < 6
+    resumed = subprocess.run(netcanvas + ["--resume", str(run), "--quiet"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert [int(r["epoch"]) for r in _curve(run)] == [1, 2, 3, 4, 5, 6]
+    curve = _curve(run)
+    assert [int(r["epoch"]) for r in curve] == [1, 2, 3, 4, 5, 6]
+    assert all(float(a["seconds"]) < float(b["seconds"]) for a, b in zip(curve, curve[1:]))
     assert json.loads((run / "run.json").read_text())["status"] == "done"
 
 
@@ -208,3 +220,31 @@ def test_transfer_learning_starts_from_a_run_and_keeps_frozen_layers(data_root, 
     tuned = load_weights(tmp_path / "tuned")
     assert torch.equal(tuned["fc1.weight"], source["fc1.weight"])
     assert not torch.equal(tuned["fc3.weight"], source["fc3.weight"])
+
+
+def test_regression_reports_mse_and_mae_and_predictions(data_root, tmp_path):
+    project = _example("mlp", epochs=3)
+    graph = project.network()
+    graph.node("fc3").params["out_features"] = 1
+    graph.remove_node("loss")
+    graph.add_node("loss", "SquaredError")
+    graph.connect("fc3", "loss", dst_port="x")
+    graph.connect("y", "loss", dst_port="target")
+    result, _ = _train(project, data_root, tmp_path / "run")
+    assert result["task"] == "regression"
+    assert result["error"] == result["mse"] and 0 < result["mae"] < 3
+    rows = list(csv.DictReader(open(tmp_path / "run/evaluation/output_result.csv")))
+    mse = sum((float(r["y'"]) - float(r["y:label"])) ** 2 for r in rows) / len(rows)
+    assert mse == pytest.approx(result["mse"], rel=1e-4)
+
+
+def test_class_balanced_sampler_draws_rare_classes_as_often_as_common_ones(tmp_path):
+    from runtime.csvdata import CsvDataset
+    from runtime.data import batch_sampler
+    rows = ["x,y:label"] + [f"{i},{0 if i < 900 else 1}" for i in range(1000)]
+    (tmp_path / "imbalanced.csv").write_text("\n".join(rows) + "\n")
+    dataset = CsvDataset(tmp_path / "imbalanced.csv", cache=True)
+    sampler = batch_sampler(dataset, 100, shuffle=True, generator=torch.Generator().manual_seed(0), balance_by="y")
+    drawn = torch.cat([dataset.tensors["y"][torch.as_tensor(b)] for b in sampler]).flatten()
+    assert len(drawn) == 1000
+    assert 0.4 < float(drawn.mean()) < 0.6
