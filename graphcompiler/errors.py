@@ -22,8 +22,12 @@ class GraphError(Exception):
     def located(self, *, where: str | None = None, file: str | None = None,
                 line: int | None = None) -> "GraphError":
         """Return a copy with missing location parts filled in."""
-        return GraphError(self.message, where=self.where or where, node=self.node,
+        return type(self)(self.message, where=self.where or where, node=self.node,
                           file=self.file or file, line=self.line or line)
+
+    def __reduce__(self):
+        # Keeps the location when the error crosses a process boundary (DataLoader workers).
+        return _rebuild, (type(self), self.message, self.where, self.node, self.file, self.line)
 
     def __str__(self) -> str:
         prefix = ""
@@ -32,6 +36,10 @@ class GraphError(Exception):
         if self.where:
             prefix += f"{self.where}: "
         return prefix + self.message
+
+
+def _rebuild(kind: type, message: str, where, node, file, line) -> GraphError:
+    return kind(message, where=where, node=node, file=file, line=line)
 
 
 def short_repr(value: object, limit: int = 60) -> str:

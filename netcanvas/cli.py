@@ -80,8 +80,9 @@ def _train(args: argparse.Namespace) -> int:
         if not args.project:
             raise GraphError("name a project file to train, or --resume RUN to continue a run")
         project = load(args.project)
-        if args.epochs:
-            project.sections.setdefault("training", {})["epochs"] = args.epochs
+        training = project.sections.get("training")
+        if args.epochs and (training is None or isinstance(training, dict)):
+            project.sections["training"] = {**(training or {}), "epochs": args.epochs}
         folder = args.run_dir or new_run_dir(Path(args.runs), project.name)
         print(f"run: {folder}", file=sys.stderr)
         try:

@@ -85,6 +85,10 @@ def _parse_header(header: list[str], file: str) -> dict[str, tuple[str, list[tup
     return found
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _cell_kind(cell: str) -> str:
     try:
         float(cell)
@@ -115,17 +119,23 @@ class CsvDataset(torch.utils.data.Dataset):
         except FileNotFoundError:
             raise DataError("no such dataset file; check the dataset section's path (relative to the "
                             "project file)", file=self.file) from None
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
+            line = self.path.read_bytes()[: exc.start].count(b"\n") + 1
+            raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the list as UTF-8",
+                            file=self.file, line=line) from None
+        except (OSError, csv.Error) as exc:
             raise DataError(f"cannot read the dataset list: {exc}", file=self.file) from None
         if not rows:
             raise DataError("the dataset list is empty; its first row names the variables (x:image,y:label)",
                             file=self.file)
         header, self.rows = rows[0], rows[1:]
         if not self.rows:
-            raise DataError("the dataset list has a header but no data rows", file=self.file, line=2)
+            raise DataError("the dataset list has a header but no data rows; add one row per sample",
+                            file=self.file, line=2)
         for number, row in enumerate(self.rows, start=2):
             if len(row) != len(header):
-                raise DataError(f"row has {len(row)} cells but the header names {len(header)} columns",
+                raise DataError(f"row has {_count(len(row), 'cell')} but the header names "
+                                f"{_count(len(header), 'column')}; quote cells that contain commas",
                                 file=self.file, line=number)
         self.variables: dict[str, Variable] = {}
         for name, (hint, columns) in _parse_header(header, self.file).items():
@@ -135,11 +145,21 @@ class CsvDataset(torch.utils.data.Dataset):
                 self._fail(0, ordered[0], "is neither a number nor a path to an image (png, jpg, bmp, gif, "
                            "tif) or a matrix (.csv)")
             self.variables[name] = Variable(name, hint.strip().lower(), ordered, kind)
-        self.shapes: dict[str, tuple[int, ...]] = {name: self._shape_of(var) for name, var in self.variables.items()}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        for name, var in self.variables.items():
+            self.shapes[name] = self._shape_of(var)
         self.tensors: dict[str, Tensor] | None = None
         if cache:
             self.tensors = {name: torch.stack([self._load(i, var) for i in range(len(self.rows))])
                             for name, var in self.variables.items()}
+        else:
+            # What is cheap to check is checked now, not in the middle of an epoch.
+            for var in self.variables.values():
+                for i in range(len(self.rows)):
+                    if var.kind in ("number", "vector"):
+                        self._load(i, var)
+                    else:
+                        self._file(i, var.columns[0])
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -210,8 +230,9 @@ class CsvDataset(torch.utils.data.Dataset):
     def _open_image(self, index: int, column: int) -> Image.Image:
         try:
             return Image.open(self._file(index, column))
-        except (UnidentifiedImageError, OSError) as exc:
-            self._fail(index, column, f"is not a readable image ({exc.__class__.__name__})")
+        except (UnidentifiedImageError, OSError):
+            self._fail(index, column, "is not an image Pillow can open (png, jpg, bmp, gif, tif); is the file "
+                       "damaged or misnamed?")
 
     def _load(self, index: int, var: Variable) -> Tensor:
         if var.kind in ("number", "vector"):
@@ -228,26 +249,40 @@ class CsvDataset(torch.utils.data.Dataset):
     def _matrix(self, index: int, column: int, var: Variable) -> Tensor:
         path = self._file(index, column)
         try:
-            values = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float32)
-        except (ValueError, OSError) as exc:
-            self._fail(index, column, f"is not a CSV of numbers: {exc}")
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                cells = [row for row in csv.reader(handle) if row]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            self._fail(index, column, f"cannot be read: {exc}")
+        if not cells or len({len(row) for row in cells}) != 1:
+            self._fail(index, column, "must hold a matrix: rows of numbers, all of the same length")
+        values = np.empty((len(cells), len(cells[0])), dtype=np.float32)
+        for line, row in enumerate(cells):
+            for position, cell in enumerate(row):
+                try:
+                    values[line, position] = float(cell)
+                except ValueError:
+                    self._fail(index, column, f"line {line + 1}, column {position + 1}: {short_repr(cell)} "
+                               "is not a number")
         tensor = torch.from_numpy(values)
-        expected = self.shapes.get(var.name) if hasattr(self, "shapes") else None
+        expected = self.shapes.get(var.name)
         if expected is not None and tuple(tensor.shape) != expected:
             self._fail(index, column, f"holds a {fmt(tuple(tensor.shape))} matrix but earlier rows hold "
                        f"{fmt(expected)}")
         return tensor
 
     def _image(self, index: int, column: int, var: Variable) -> Tensor:
-        try:
-            with self._open_image(index, column) as image:
+        with self._open_image(index, column) as image:
+            if var.is_label and image.mode not in ("L", "P", "I", "I;16", "1"):
+                self._fail(index, column, f"is a {image.mode} image but '{var.name}' is a label: save masks as "
+                           "8-bit grayscale or palette PNGs whose pixel values are class indices")
+            try:
                 image.load()
                 array = self._pixels(image, var)
-        except (OSError, ValueError) as exc:
-            self._fail(index, column, f"cannot be decoded: {exc}")
+            except (OSError, ValueError) as exc:
+                self._fail(index, column, f"cannot be decoded ({exc}); is the file damaged?")
         tensor = torch.from_numpy(array)
         tensor = tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
-        expected = self.shapes.get(var.name) if hasattr(self, "shapes") else None
+        expected = self.shapes.get(var.name)
         if expected is not None and tuple(tensor.shape) != expected:
             self._fail(index, column, f"gives a {fmt(tuple(tensor.shape))} image but earlier rows give "
                        f"{fmt(expected)}; set dataset.image_size and dataset.channels to make them agree")
@@ -255,13 +290,11 @@ class CsvDataset(torch.utils.data.Dataset):
 
     def _pixels(self, image: Image.Image, var: Variable) -> np.ndarray:
         options = self.images
-        if var.is_label:
-            if image.mode not in ("L", "P", "I", "I;16"):
-                raise ValueError(f"a label image holds class indices in one channel, but this one is {image.mode}")
-        elif options.channels == "1" or (options.channels == "keep" and image.mode in ("L", "LA", "I", "I;16", "1")):
-            image = image.convert("L")
-        else:
-            image = image.convert("RGB")
+        if not var.is_label:
+            gray = options.channels == "1" or (options.channels == "keep" and image.mode in ("L", "LA", "I", "I;16", "1"))
+            image = image.convert("L" if gray else "RGB")
+        elif image.mode == "1":
+            image = image.convert("L").point(lambda v: v // 255)
         if options.size is not None and image.size != (options.size[1], options.size[0]):
             method = Image.Resampling.NEAREST if var.is_label else Image.Resampling.BILINEAR
             image = image.resize((options.size[1], options.size[0]), method)

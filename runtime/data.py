@@ -9,7 +9,15 @@ from typing import Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    WeightedRandomSampler,
+    default_collate,
+)
 
 from graphcompiler import Graph, GraphError
 from graphcompiler.layers.rules import fmt
@@ -91,5 +99,27 @@ def batches(dataset: CsvDataset, sampler: BatchSampler, workers: int = 0) -> Ite
             index = torch.as_tensor(indices)
             yield {name: values[index] for name, values in dataset.tensors.items()}
         return
-    yield from DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
-                          persistent_workers=False, pin_memory=False)
+    for batch in DataLoader(_Reporting(dataset), batch_sampler=sampler, num_workers=workers, collate_fn=_collate):
+        if isinstance(batch, DataError):
+            raise batch
+        yield batch
+
+
+class _Reporting(torch.utils.data.Dataset):
+    """Hands a bad row's DataError back as the item: DataLoader would re-raise it from a worker as text."""
+
+    def __init__(self, dataset: CsvDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor] | DataError:
+        try:
+            return self.dataset[index]
+        except DataError as exc:
+            return exc
+
+
+def _collate(items: list) -> dict[str, Tensor] | DataError:
+    return next((item for item in items if isinstance(item, DataError)), None) or default_collate(items)

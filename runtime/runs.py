@@ -16,7 +16,7 @@ from graphcompiler import GraphError
 from .csvdata import CsvDataset
 from .data import bind, image_options
 from .evaluation import collect, write_report
-from .settings import dataset_settings, training_settings
+from .settings import dataset_settings, training_mode, training_settings
 from .tasks import task_of
 
 PROJECT_FILE = "project.graph.yaml"
@@ -94,6 +94,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     info = read_info(folder)
     project = gc.load(folder / PROJECT_FILE)
     settings = dataset_settings(project)
+    if training_mode(project) == "gan":
+        raise GraphError("a GAN run has no validation data to score; its samples/ folder shows the generator's "
+                         "images epoch by epoch", file=str(folder))
     graph = project.network()
     task = task_of(graph)
     if data is None:

@@ -172,6 +172,14 @@ def training_settings(project: Project) -> SimpleNamespace:
     return read(project.sections.get("training"), TRAINING, "training")
 
 
+def training_mode(project: Project) -> str:
+    """supervised or gan: auto means gan when the project has the generator and discriminator networks."""
+    settings = training_settings(project)
+    if settings.mode != "auto":
+        return settings.mode
+    return "gan" if {settings.gan.generator, settings.gan.discriminator} <= set(project.networks) else "supervised"
+
+
 def _rows(fields: tuple, prefix: str) -> list[str]:
     rows = []
     for field in fields:

@@ -30,7 +30,7 @@ from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
 from .evaluation import collect, metrics, sample_losses, write_report
 from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_checkpoint, load_weights, read_info
-from .settings import dataset_settings, training_settings
+from .settings import dataset_settings, training_mode, training_settings
 from .tasks import Task, task_of
 
 
@@ -215,12 +215,7 @@ def _write_status(run: _Run, status: str) -> None:
 
 def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback | None,
              should_stop: Callable[[], bool] | None) -> dict[str, float]:
-    mode = run.settings.mode
-    if mode == "auto" and {"generator", "discriminator"} <= set(run.project.networks) and not any(
-            run.project.network(run.settings.gan.generator).spec(n.type).is_loss
-            for n in run.project.network(run.settings.gan.generator).nodes()):
-        mode = "gan"
-    loop = _GanLoop(run) if mode == "gan" else _SupervisedLoop(run)
+    loop = _GanLoop(run) if training_mode(run.project) == "gan" else _SupervisedLoop(run)
     try:
         loop.start(checkpoint)
         first = len(run.history) + 1
