@@ -180,6 +180,9 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
     continued with ``resume``.
     """
     folder = Path(run_dir)
+    if (folder / INFO).exists():
+        raise GraphError("this folder already holds a training run; continue it with --resume, or pick a new "
+                         "folder", file=str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     run = _prepare(project, folder, Path(base_dir).resolve())
     gc.save(project, folder / PROJECT_FILE)
@@ -215,8 +218,8 @@ def _write_status(run: _Run, status: str) -> None:
 
 def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback | None,
              should_stop: Callable[[], bool] | None) -> dict[str, float]:
-    loop = _GanLoop(run) if training_mode(run.project) == "gan" else _SupervisedLoop(run)
     try:
+        loop = _GanLoop(run) if training_mode(run.project) == "gan" else _SupervisedLoop(run)
         loop.start(checkpoint)
         first = len(run.history) + 1
         # Time already spent before a resume counts, so the column stays the run's elapsed time.
