@@ -218,8 +218,8 @@ def main(argv=None) -> int:
     ref = times["reference, augmented"]
     rate = lambda seconds: n / seconds
     print()
-    print(f"| pipeline | images/s, median epoch | images/s, best epoch | ms per epoch, median | "
-          f"ours / reference, medians | paired, median of rounds | epochs | other load |")
+    print("| pipeline | images/s, median epoch | images/s, best epoch | ms per epoch, median | "
+          "ours / reference, medians | paired, median of rounds | epochs | other load |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = {}
     for group, load in ((pipelines, main_load), (extra, extra_load)):
@@ -242,8 +242,8 @@ def main(argv=None) -> int:
     print()
     print("Ratios are images/s of the row over its reference: the augmented rows against the reference, "
           "augmented; the rows without augmentation against the reference without it; the augmentation "
-          "alone against the per-sample augmentation. other load: CPU time other processes took, as a "
-          "share of all cores.")
+          "alone against the per-sample augmentation; the construction against one augmented epoch of the "
+          "reference. other load: CPU time other processes took, as a share of all cores.")
     print()
     for name, goal in (("ours, augmented", GOAL_UNCACHED), ("ours cached, augmented", GOAL_CACHED)):
         ratio, paired = rows[name]

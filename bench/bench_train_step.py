@@ -19,17 +19,21 @@ check, zero_grad, backward through the (disabled) GradScaler, optimizer step, sc
 **reference** is the same network written as an ``nn.Sequential`` with ``F.cross_entropy`` and
 ``torch.optim.Adam`` with the same settings: zero_grad, forward, loss, backward, step, ``loss.item()``.
 
-Before timing, the reference and a copy of the compiled module get the same weights and take one
-step on the same batch from the same random state: losses and updated weights must agree.
+Before timing, the reference gets the compiled module's weights and both take one step on the
+same batch from the same random state: losses and updated weights must agree (the runs here found
+losses within 2e-7 and the weights identical).
 Then the three steps are timed in rounds (order rotating every round, after a warm-up), each
-timed sample being ``--inner`` consecutive steps; the table gives the median step time of each
+timed sample being one LeNet step or 20 MLP steps, and each sample starting from the weights and
+optimizer state saved after the warm-up (so repeated steps on one batch never drive the loss to 0,
+and both sides always run the same point of training); the table gives the median step time of each
 and ours / reference, as the ratio of the medians and as the median of per-round ratios.
-Last, the pieces ours adds to the lean step are timed on their own, for the MLP, to show
-where the overhead goes.
+Last, for the MLP, steps between the reference and ours, each adding one difference (the
+compiled network, its per-sample loss layer, ``batch_loss``'s reduction, the loop's autocast,
+finiteness check and schedule step), are timed in the same rounds, to show where the overhead goes.
 
 Goal: ours / reference <= 1.05.
 
-    python bench/bench_train_step.py [--rounds N] [--threads N]
+    python bench/bench_train_step.py [--rounds N] [--warmup N] [--breakdown-rounds N] [--threads N]
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ import graphcompiler as gc
 from runtime.example_data import write_dataset
 from runtime.settings import dataset_settings, training_settings
 from runtime.training import _Run, _SupervisedLoop, batch_loss
-from runtime.evaluation import sample_losses
 
 from bench_compiled_step import cpu_busy, cpu_model
 from machine_load import OtherLoad
@@ -142,21 +145,44 @@ def lean_step(loop: _SupervisedLoop, batch: dict) -> float:
     return loss.item()
 
 
+class Snapshot:
+    """A network's weights and optimizer state, saved once after the warm-up and put back before
+    every timed sample, so every sample of every step starts from the same point of training
+    (steps on one fixed batch would otherwise drive the loss towards 0, and the two sides, which
+    take different numbers of steps, would drift apart)."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
+        self.model, self.optimizer, self.saved = model, optimizer, None
+
+    def save(self) -> None:
+        self.saved = copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
+
+    def restore(self) -> None:
+        self.model.load_state_dict(self.saved[0])
+        # load_state_dict keeps the given tensors when they already fit, and Adam updates them in place.
+        self.optimizer.load_state_dict(copy.deepcopy(self.saved[1]))
+
+
 def time_rounds(steps: dict, rounds: int, inner: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per step: every step callable run ``inner`` times per timed sample, in turn, the order
-    rotating every round."""
+    """Seconds per step. ``steps`` maps a name to (step callable, its Snapshot); every step runs
+    ``inner`` times per timed sample, in turn, the order rotating every round, each sample
+    starting from the state its Snapshot saved after the warm-up."""
     names = list(steps)
     for _ in range(warmup):
         for name in names:
             for _ in range(inner):
-                steps[name]()
+                steps[name][0]()
+    snapshots = {id(snap): snap for _, snap in steps.values()}
+    for snap in snapshots.values():
+        snap.save()
     times = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         if r // len(names) % 2:
             order.reverse()
         for name in order:
-            step = steps[name]
+            step, snap = steps[name]
+            snap.restore()
             start = time.perf_counter()
             for _ in range(inner):
                 step()
@@ -164,46 +190,101 @@ def time_rounds(steps: dict, rounds: int, inner: int, warmup: int) -> dict[str, 
     return times
 
 
-def overhead_pieces(loop: _SupervisedLoop, batch: dict, hand: nn.Module, labels: torch.Tensor,
-                    reps: int = 2000) -> list[tuple[str, float]]:
-    """Median µs of each piece in which ours differs from the reference, timed on its own."""
-    model, task = loop.model, loop.task
-    loss = batch_loss(model, task, batch)
-    env = model.trace(**batch)
+def breakdown_steps(loop: _SupervisedLoop, reference: tuple, batch: dict, labels: torch.Tensor) -> dict:
+    """Steps between the reference and ours, each adding one of the pieces in which they differ;
+    each a whole step (zero_grad, loss, backward, optimizer step, ``loss.item()``)."""
+    model, task, optimizer, schedule = loop.model, loop.task, loop.optimizer, loop.schedule
+    # The compiled network up to the loss's prediction, with its own copy of the weights.
+    prediction = task.main.prediction
+    net = gc.compile(loop.graph, outputs=[prediction])
+    layers = dict(net.named_children())
+    net.load_state_dict({k: v for k, v in model.state_dict().items() if k.split(".", 1)[0] in layers})
+    net.train()
+    net_opt = torch.optim.Adam(net.parameters(), lr=LR)
     x = batch["x"]
 
-    def med(fn) -> float:
-        for _ in range(50):
-            fn()
-        samples = []
-        for _ in range(reps // 20):
-            start = time.perf_counter()
-            for _ in range(20):
-                fn()
-            samples.append((time.perf_counter() - start) / 20)
-        return statistics.median(samples) * 1e6
+    def finish(loss, opt=optimizer):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
 
-    def autocast_off():
+    def compiled_net_f_ce():
+        return finish(F.cross_entropy(net.trace(x=x)[prediction], labels), net_opt)
+
+    def loss_layer_mean():
+        return finish(model.trace(**batch)[task.main.loss].mean())
+
+    def with_autocast():
         with torch.autocast("cpu", enabled=False):
-            pass
+            loss = batch_loss(model, task, batch)
+        return finish(loss)
 
-    with torch.no_grad():
-        pieces = [
-            ("augmenter.active + augmenter.mix (both off)",
-             med(lambda: (loop.augmenter.active, loop.augmenter.mix(batch, list(task.data_inputs), None)))),
-            ("torch.autocast('cpu', enabled=False) enter + exit", med(autocast_off)),
-            ("model.trace (forward, no grad)", med(lambda: model.trace(**batch))),
-            ("hand-written forward (no grad)", med(lambda: hand(x))),
-            ("  of which GraphModule._bind (input checks)", med(lambda: model._bind((), batch))),
-            ("sample_losses(env, task).mean()", med(lambda: sample_losses(env, task).mean())),
-            ("F.cross_entropy(logits, y) (reference's loss)", med(lambda: F.cross_entropy(env[task.main.prediction],
-                                                                                          labels))),
-            ("torch.isfinite(loss) + bool", med(lambda: bool(torch.isfinite(loss)))),
-            ("scaler.scale(loss) (disabled)", med(lambda: loop.scaler.scale(loss))),
-            ("scaler.update() (disabled)", med(loop.scaler.update)),
-            ("schedule.step() (ConstantLR)", med(loop.schedule.step)),
-        ]
-    return pieces
+    def with_isfinite():
+        loss = batch_loss(model, task, batch)
+        if not torch.isfinite(loss):
+            raise AssertionError("loss not finite")
+        return finish(loss)
+
+    def with_schedule():
+        value = finish(batch_loss(model, task, batch))
+        schedule.step()
+        return value
+
+    generator = torch.Generator().manual_seed(2)
+    ours = Snapshot(model, optimizer)
+    return {
+        "reference: nn.Sequential + F.cross_entropy": reference,
+        "compiled network + F.cross_entropy": (compiled_net_f_ce, Snapshot(net, net_opt)),
+        "compiled with its loss layer, .mean()": (loss_layer_mean, ours),
+        "lean: batch_loss (per-sample losses, mean)": (lambda: lean_step(loop, batch), ours),
+        "lean + autocast(enabled=False) around the loss": (with_autocast, ours),
+        "lean + torch.isfinite(loss) check": (with_isfinite, ours),
+        "lean + schedule.step() (constant)": (with_schedule, ours),
+        "ours: loop.step": (lambda: loop.step(batch, generator), ours),
+    }
+
+
+def bench_network(name: str, tmp: Path, args) -> tuple[dict, tuple | None]:
+    """Check and time one network: its result row, and for the MLP the step-by-step breakdown."""
+    example, dataset, folder, kwargs, build, shape, inner = NETWORKS[name]
+    loop = supervised_loop(example, dataset, folder, kwargs, tmp)
+    hand = build()
+    copy_weights(loop.model, hand)
+    hand.train()
+    data = torch.Generator().manual_seed(0)
+    x = torch.rand((BATCH,) + shape, generator=data)
+    labels = torch.randint(0, 10, (BATCH,), generator=data)
+    batch = {"x": x, "y": labels.float().unsqueeze(1)}      # as the CSV pipeline gives them
+    d_loss, d_weights = check_same_step(loop, hand, batch, labels)
+    print(f"{name}: one step from equal weights agrees (loss within {d_loss:.1g}, "
+          f"updated weights within {d_weights:.1g})", flush=True)
+    copy_weights(loop.model, hand)                              # both sides from the same weights again
+
+    hand_opt = torch.optim.Adam(hand.parameters(), lr=LR)
+    generator = torch.Generator().manual_seed(1)
+    ours, reference = Snapshot(loop.model, loop.optimizer), Snapshot(hand, hand_opt)
+    steps = {"ours": (lambda: loop.step(batch, generator), ours),
+             "lean": (lambda: lean_step(loop, batch), ours),
+             "reference": (lambda: reference_step(hand, hand_opt, x, labels), reference)}
+    rounds = args.rounds or (300 if inner == 1 else 200)
+    with OtherLoad() as load:
+        times = time_rounds(steps, rounds, inner, args.warmup)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    paired = {k: statistics.median(a / b for a, b in zip(times[k], times["reference"]))
+              for k in ("ours", "lean")}
+    quart = statistics.quantiles([a / b for a, b in zip(times["ours"], times["reference"])], n=4)
+    result = {"name": name, "med": med, "paired": paired, "iqr": (quart[0], quart[2]),
+              "rounds": rounds, "inner": inner, "load": load.describe()}
+    print(f"{name}: ours {med['ours'] * 1e3:.3f} ms, lean {med['lean'] * 1e3:.3f} ms, "
+          f"reference {med['reference'] * 1e3:.3f} ms; ours/reference {med['ours'] / med['reference']:.3f}",
+          flush=True)
+    if name.startswith("MLP") and args.breakdown_rounds:
+        variants = breakdown_steps(loop, steps["reference"], batch, labels)
+        with OtherLoad() as bload:
+            btimes = time_rounds(variants, args.breakdown_rounds, inner, args.warmup)
+        return result, (name, btimes, bload.describe())
+    return result, None
 
 
 def main(argv=None) -> int:
@@ -212,6 +293,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=0,
                         help="timed rounds per network (default: 300 LeNet, 200 MLP)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed rounds (default 10)")
+    parser.add_argument("--breakdown-rounds", type=int, default=100,
+                        help="rounds of the MLP's step-by-step breakdown; 0 skips it (default 100)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, nproc {os.cpu_count()}, CPU: {cpu_model()}, "
@@ -219,42 +302,16 @@ def main(argv=None) -> int:
     busy = cpu_busy()
     if busy:
         print("CPU busy before the run (other processes): " + ", ".join(f"cpu{i} {b:.0%}" for i, b in enumerate(busy)))
+        if sum(b > 0.2 for b in busy) > max(0, (os.cpu_count() or 1) - args.threads):
+            print("warning: other load leaves fewer idle cores than --threads; timings will be noisy "
+                  "(a 2-thread LeNet step can take 20x longer)")
 
     results, pieces = [], None
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (example, dataset, folder, kwargs, build, shape, inner) in NETWORKS.items():
-            loop = supervised_loop(example, dataset, folder, kwargs, Path(tmp))
-            hand = build()
-            copy_weights(loop.model, hand)
-            hand.train()
-            data = torch.Generator().manual_seed(0)
-            x = torch.rand((BATCH,) + shape, generator=data)
-            labels = torch.randint(0, 10, (BATCH,), generator=data)
-            batch = {"x": x, "y": labels.float().unsqueeze(1)}      # as the CSV pipeline gives them
-            d_loss, d_weights = check_same_step(loop, hand, batch, labels)
-            print(f"{name}: one step from equal weights agrees (loss within {d_loss:.1g}, "
-                  f"updated weights within {d_weights:.1g})", flush=True)
-
-            hand_opt = torch.optim.Adam(hand.parameters(), lr=LR)
-            generator = torch.Generator().manual_seed(1)
-            steps = {"ours": lambda: loop.step(batch, generator),
-                     "lean": lambda: lean_step(loop, batch),
-                     "reference": lambda: reference_step(hand, hand_opt, x, labels)}
-            rounds = args.rounds or (300 if inner == 1 else 200)
-            with OtherLoad() as load:
-                times = time_rounds(steps, rounds, inner, args.warmup)
-            med = {k: statistics.median(v) for k, v in times.items()}
-            paired = {k: statistics.median(a / b for a, b in zip(times[k], times["reference"]))
-                      for k in ("ours", "lean")}
-            quart = statistics.quantiles([a / b for a, b in zip(times["ours"], times["reference"])], n=4)
-            results.append({"name": name, "med": med, "paired": paired, "iqr": (quart[0], quart[2]),
-                            "rounds": rounds, "inner": inner, "load": load.describe()})
-            r = results[-1]
-            print(f"{name}: ours {med['ours'] * 1e3:.3f} ms, lean {med['lean'] * 1e3:.3f} ms, "
-                  f"reference {med['reference'] * 1e3:.3f} ms; ours/reference {med['ours'] / med['reference']:.3f}",
-                  flush=True)
-            if name.startswith("MLP"):
-                pieces = (name, overhead_pieces(loop, batch, hand, labels), med)
+        for name in NETWORKS:
+            result, breakdown = bench_network(name, Path(tmp), args)
+            results.append(result)
+            pieces = breakdown or pieces
 
     print()
     print("| network, batch 64, Adam | ours: loop.step (ms) | lean: batch_loss + step (ms) | reference (ms) "
@@ -269,17 +326,22 @@ def main(argv=None) -> int:
     print()
     print("other load: CPU time other processes took during the timed rounds, as a share of all cores.")
     if pieces:
-        name, parts, med = pieces
-        extra = (med["ours"] - med["reference"]) * 1e6
+        name, btimes, bload = pieces
+        names = list(btimes)
+        ref_times, lean_times = btimes[names[0]], btimes[names[3]]
         print()
-        print(f"{name}: ours takes {extra:.0f} µs per step more than the reference "
-              f"({(med['ours'] - med['lean']) * 1e6:.0f} µs of it outside batch_loss + step). "
-              "The pieces where ours differs, each timed on its own:")
+        print(f"{name}, from the reference to ours one difference at a time (whole steps, timed in the "
+              f"same rounds; extra = median of per-round differences; other load {bload}):")
         print()
-        print("| piece | µs |")
-        print("|---|---:|")
-        for piece, us in parts:
-            print(f"| {piece} | {us:.1f} |")
+        print("| step | median (µs) | extra vs reference (µs) | extra vs lean (µs) |")
+        print("|---|---:|---:|---:|")
+        for i, variant in enumerate(names):
+            t = btimes[variant]
+            vs_ref = statistics.median(a - b for a, b in zip(t, ref_times)) * 1e6
+            vs_lean = statistics.median(a - b for a, b in zip(t, lean_times)) * 1e6
+            print(f"| {variant} | {statistics.median(t) * 1e6:.0f} | {vs_ref:+.0f} | "
+                  f"{vs_lean:+.0f} |" if i >= 3 else
+                  f"| {variant} | {statistics.median(t) * 1e6:.0f} | {vs_ref:+.0f} | |")
     print()
     for r in results:
         ratio = r["med"]["ours"] / r["med"]["reference"]

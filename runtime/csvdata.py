@@ -145,6 +145,10 @@ class CsvDataset(torch.utils.data.Dataset):
                 self._fail(0, ordered[0], "is neither a number nor a path to an image (png, jpg, bmp, gif, "
                            "tif) or a matrix (.csv)")
             self.variables[name] = Variable(name, hint.strip().lower(), ordered, kind)
+        # Paths are resolved and checked once, here: a missing file is found before training starts.
+        self.paths: dict[str, list[Path]] = {
+            name: [self._file(i, var) for i in range(len(self.rows))]
+            for name, var in self.variables.items() if var.kind in ("image", "matrix")}
         self.shapes: dict[str, tuple[int, ...]] = {}
         for name, var in self.variables.items():
             self.shapes[name] = self._shape_of(var)
@@ -153,13 +157,10 @@ class CsvDataset(torch.utils.data.Dataset):
             self.tensors = {name: torch.stack([self._load(i, var) for i in range(len(self.rows))])
                             for name, var in self.variables.items()}
         else:
-            # What is cheap to check is checked now, not in the middle of an epoch.
             for var in self.variables.values():
-                for i in range(len(self.rows)):
-                    if var.kind in ("number", "vector"):
+                if var.kind in ("number", "vector"):
+                    for i in range(len(self.rows)):
                         self._load(i, var)
-                    else:
-                        self._file(i, var.columns[0])
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -194,13 +195,11 @@ class CsvDataset(torch.utils.data.Dataset):
             return (len(var.columns),)
         if var.kind == "number":
             return (1,)
-        if var.kind == "matrix":
-            return tuple(self._load(0, var).shape)
-        if self.images.size is None:
-            # Checking every file's size now reads only headers, and finds a stray size before training.
+        if var.kind == "image" and self.images.size is None:
+            # Reading only headers finds a stray size before any decoding, and names both lines.
             sizes = {}
             for i in range(len(self.rows)):
-                with self._open_image(i, var.columns[0]) as image:
+                with self._open_image(i, var) as image:
                     sizes.setdefault(image.size, i)
                 if len(sizes) > 1:
                     (w0, h0), (w, h) = sizes
@@ -220,35 +219,35 @@ class CsvDataset(torch.utils.data.Dataset):
             self._fail(index, column, f"is not an int; '{var.name}' is a label (a class index)")
         return value
 
-    def _file(self, index: int, column: int) -> Path:
+    def _file(self, index: int, var: Variable) -> Path:
+        column = var.columns[0]
         cell = self.rows[index][column].strip()
+        if _cell_kind(cell) != var.kind:
+            self._fail(index, column, f"is not a{'n' if var.kind == 'image' else ''} {var.kind} path like the "
+                       f"first row's (variable '{var.name}')")
         path = self.root / cell
         if not path.is_file():
             self._fail(index, column, f"names a file that does not exist ({path})")
         return path
 
-    def _open_image(self, index: int, column: int) -> Image.Image:
+    def _open_image(self, index: int, var: Variable) -> Image.Image:
         try:
-            return Image.open(self._file(index, column))
+            return Image.open(self.paths[var.name][index])
         except (UnidentifiedImageError, OSError):
-            self._fail(index, column, "is not an image Pillow can open (png, jpg, bmp, gif, tif); is the file "
-                       "damaged or misnamed?")
+            self._fail(index, var.columns[0], "is not an image Pillow can open (png, jpg, bmp, gif, tif); is the "
+                       "file damaged or misnamed?")
 
     def _load(self, index: int, var: Variable) -> Tensor:
         if var.kind in ("number", "vector"):
             return torch.tensor([self._number(index, c, var) for c in var.columns], dtype=torch.float32)
-        column = var.columns[0]
-        kind = _cell_kind(self.rows[index][column])
-        if kind != var.kind:
-            self._fail(index, column, f"is not a{'n' if var.kind == 'image' else ''} {var.kind} path like the "
-                       f"first row's (variable '{var.name}')")
         if var.kind == "matrix":
-            return self._matrix(index, column, var)
-        return self._image(index, column, var)
+            return self._matrix(index, var)
+        return self._image(index, var)
 
-    def _matrix(self, index: int, column: int, var: Variable) -> Tensor:
-        path = self._file(index, column)
+    def _matrix(self, index: int, var: Variable) -> Tensor:
+        column = var.columns[0]
         try:
+            path = self.paths[var.name][index]
             with open(path, newline="", encoding="utf-8-sig") as handle:
                 cells = [row for row in csv.reader(handle) if row]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -270,8 +269,9 @@ class CsvDataset(torch.utils.data.Dataset):
                        f"{fmt(expected)}")
         return tensor
 
-    def _image(self, index: int, column: int, var: Variable) -> Tensor:
-        with self._open_image(index, column) as image:
+    def _image(self, index: int, var: Variable) -> Tensor:
+        column = var.columns[0]
+        with self._open_image(index, var) as image:
             if var.is_label and image.mode not in ("L", "P", "I", "I;16", "1"):
                 self._fail(index, column, f"is a {image.mode} image but '{var.name}' is a label: save masks as "
                            "8-bit grayscale or palette PNGs whose pixel values are class indices")
@@ -292,7 +292,8 @@ class CsvDataset(torch.utils.data.Dataset):
         options = self.images
         if not var.is_label:
             gray = options.channels == "1" or (options.channels == "keep" and image.mode in ("L", "LA", "I", "I;16", "1"))
-            image = image.convert("L" if gray else "RGB")
+            if image.mode != ("L" if gray else "RGB"):
+                image = image.convert("L" if gray else "RGB")
         elif image.mode == "1":
             image = image.convert("L").point(lambda v: v // 255)
         if options.size is not None and image.size != (options.size[1], options.size[0]):
@@ -301,4 +302,7 @@ class CsvDataset(torch.utils.data.Dataset):
         array = np.asarray(image, dtype=np.float32)
         if var.is_label or options.normalize == "none":
             return array
-        return array / 255.0 if options.normalize == "unit" else array / 127.5 - 1.0
+        array /= 255.0 if options.normalize == "unit" else 127.5
+        if options.normalize == "symmetric":
+            array -= 1.0
+        return array

@@ -108,7 +108,8 @@ def batch_loss(model: GraphModule, task: Task, batch: dict[str, Tensor], mix: Mi
     """The training loss of a batch; with mixup, each label-side target is mixed with the images' weight."""
     env = model.trace(**batch)
     if mix is None:
-        return sample_losses(env, task).mean()
+        # Every sample of a loss has as many values, so one mean per loss equals the mean of per-sample means.
+        return sum(env[w.loss].float().mean() for w in task.losses)
     total = 0
     mixed = set(task.data_inputs)
     for wiring in task.losses:
@@ -357,10 +358,14 @@ class _SupervisedLoop:
         if self.augmenter.active:
             batch = self.augmenter(batch, generator)
         batch, mix = self.augmenter.mix(batch, list(self.task.data_inputs), generator)
-        with torch.autocast(self.run.device.type, enabled=self.amp):
+        if self.amp:
+            with torch.autocast(self.run.device.type):
+                loss = batch_loss(self.model, self.task, batch, mix)
+        else:
             loss = batch_loss(self.model, self.task, batch, mix)
-        if not torch.isfinite(loss):
-            raise GraphError(f"the training loss became {float(loss)}; lower training.optimizer.lr or set "
+        value = loss.item()
+        if not math.isfinite(value):
+            raise GraphError(f"the training loss became {value}; lower training.optimizer.lr or set "
                              "training.grad_clip", where="training.optimizer.lr")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -370,7 +375,7 @@ class _SupervisedLoop:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.schedule.step()
-        return loss.item()
+        return value
 
     def save_checkpoint(self, epoch: int) -> None:
         _save_checkpoint(self.run, epoch, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
