@@ -87,10 +87,8 @@ def metrics(task: Task, out: Outputs) -> dict[str, float]:
     elif task.kind == "segmentation":
         predicted = out.predictions.argmax(1)
         target = out.targets[:, 0].long()
-        ious = [v for v in iou_per_class(predicted, target, task.classes) if v is not None]
-        mean_iou = sum(ious) / len(ious)
-        result.update(mean_iou=mean_iou, pixel_accuracy=float((predicted == target).double().mean()),
-                      error=1 - mean_iou)
+        score = mean_iou(predicted, target, task.classes)
+        result.update(mean_iou=score, pixel_accuracy=float((predicted == target).double().mean()), error=1 - score)
     elif task.kind == "regression":
         difference = out.predictions - out.targets
         result.update(mse=float((difference ** 2).mean()), mae=float(difference.abs().mean()))
@@ -112,59 +110,74 @@ def _csv_text(rows: list[list]) -> str:
     return text.getvalue()
 
 
-def write_report(task: Task, out: Outputs, dataset: CsvDataset, folder: Path) -> dict[str, float]:
-    """Write NNC's evaluation files to ``folder``; return the metrics (also in metrics.json)."""
+def mean_iou(predicted: Tensor, target: Tensor, classes: int) -> float:
+    """Mean IoU over the classes present in the prediction or the target."""
+    ious = [v for v in iou_per_class(predicted, target, classes) if v is not None]
+    return sum(ious) / len(ious)
+
+
+def _classification_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
     from .plots import confusion_png  # matplotlib is only needed once files are written
 
+    probs = probabilities(task, out.predictions)
+    predicted = probs.argmax(1)
+    truth = out.targets.reshape(-1).long()
+    labels = list(range(max(task.classes, int(truth.max()) + 1)))
+    matrix = confusion_matrix(truth.numpy(), predicted.numpy(), labels=labels)
+    write_text(folder / "confusion_matrix.csv",
+               _csv_text([["true \\ predicted", *labels]] + [[c, *r] for c, r in zip(labels, matrix)]))
+    confusion_png(matrix, [str(c) for c in labels], folder / "confusion_matrix.png")
+    report = classification_report(truth.numpy(), predicted.numpy(), labels=labels, output_dict=True,
+                                   zero_division=0)
+    rows = [["class", "precision", "recall", "f1-score", "support"]]
+    rows += [[key, *(round(value[k], 6) for k in ("precision", "recall", "f1-score")), int(value["support"])]
+             for key, value in report.items() if isinstance(value, dict)]
+    write_text(folder / "classification_report.csv", _csv_text(rows))
+    result["macro_f1"] = report["macro avg"]["f1-score"]
+    result["weighted_f1"] = report["weighted avg"]["f1-score"]
+    score = probs.gather(1, predicted.unsqueeze(1)).squeeze(1)
+    return ["y'", "score", "correct"], [[int(p), round(float(s), 6), int(p == t)]
+                                        for p, s, t in zip(predicted, score, truth)]
+
+
+def _segmentation_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+    predicted = out.predictions.argmax(1)
+    target = out.targets[:, 0].long()
+    result["iou"] = iou_per_class(predicted, target, task.classes)
+    write_text(folder / "iou.csv", _csv_text([["class", "iou"]] + [[c, "" if v is None else round(v, 6)]
+                                                                    for c, v in enumerate(result["iou"])]))
+    return ["pixel_accuracy", "mean_iou"], [[round(float((p == t).double().mean()), 6),
+                                             round(mean_iou(p, t, task.classes), 6)] for p, t in zip(predicted, target)]
+
+
+def _regression_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+    flat = out.predictions.flatten(1)
+    names = [f"y'__{i}" for i in range(flat.shape[1])] if flat.shape[1] > 1 else ["y'"]
+    return names, [[round(float(v), 6) for v in row] for row in flat]
+
+
+def _autoencoder_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+    return ["reconstruction_error"], [[round(float(v), 8)] for v in reconstruction_errors(out)]
+
+
+_FILES = {"classification": _classification_files, "binary": _classification_files,
+          "segmentation": _segmentation_files, "regression": _regression_files, "autoencoder": _autoencoder_files}
+
+
+def write_report(task: Task, out: Outputs, dataset: CsvDataset, folder: Path) -> dict[str, float]:
+    """Write NNC's evaluation files to ``folder``; return the metrics (also in metrics.json).
+
+    Every task gets output_result.csv (each row of the list with the network's answer and its loss);
+    classification adds the confusion matrix (CSV and PNG) and the per-class report, segmentation iou.csv.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     result = metrics(task, out)
+    extra, values = _FILES[task.kind](task, out, folder, result)
     columns = [f"{name}:{var.hint}" if var.hint else name for name, var in dataset.variables.items()]
     originals = [[row[var.columns[0]] if var.kind != "vector" else ";".join(row[c] for c in var.columns)
                   for var in dataset.variables.values()] for row in dataset.rows]
-    if task.kind in ("classification", "binary"):
-        probs = probabilities(task, out.predictions)
-        predicted = probs.argmax(1)
-        truth = out.targets.reshape(-1).long()
-        labels = list(range(max(task.classes, int(truth.max()) + 1)))
-        matrix = confusion_matrix(truth.numpy(), predicted.numpy(), labels=labels)
-        write_text(folder / "confusion_matrix.csv",
-                   _csv_text([["true \\ predicted"] + labels] + [[c] + list(r) for c, r in zip(labels, matrix)]))
-        confusion_png(matrix, [str(c) for c in labels], folder / "confusion_matrix.png")
-        report = classification_report(truth.numpy(), predicted.numpy(), labels=labels, output_dict=True,
-                                       zero_division=0)
-        rows = [["class", "precision", "recall", "f1-score", "support"]]
-        for key, value in report.items():
-            if isinstance(value, dict):
-                rows.append([key, *(round(value[k], 6) for k in ("precision", "recall", "f1-score")),
-                             int(value["support"])])
-        write_text(folder / "classification_report.csv", _csv_text(rows))
-        result["macro_f1"] = report["macro avg"]["f1-score"]
-        result["weighted_f1"] = report["weighted avg"]["f1-score"]
-        score = probs.gather(1, predicted.unsqueeze(1)).squeeze(1)
-        extra = ["y'", "score", "correct"]
-        values = [[int(p), round(float(s), 6), int(p == t)] for p, s, t in zip(predicted, score, truth)]
-    elif task.kind == "segmentation":
-        predicted = out.predictions.argmax(1)
-        target = out.targets[:, 0].long()
-        per_class = iou_per_class(predicted, target, task.classes)
-        write_text(folder / "iou.csv", _csv_text([["class", "iou"]] + [[c, "" if v is None else round(v, 6)]
-                                                                        for c, v in enumerate(per_class)]))
-        result["iou"] = per_class
-        extra = ["pixel_accuracy", "mean_iou"]
-        values = []
-        for p, t in zip(predicted, target):
-            ious = [v for v in iou_per_class(p, t, task.classes) if v is not None]
-            values.append([round(float((p == t).double().mean()), 6), round(sum(ious) / len(ious), 6)])
-    elif task.kind == "regression":
-        flat = out.predictions.flatten(1)
-        extra = [f"y'__{i}" for i in range(flat.shape[1])] if flat.shape[1] > 1 else ["y'"]
-        values = [[round(float(v), 6) for v in row] for row in flat]
-    else:
-        extra = ["reconstruction_error"]
-        values = [[round(float(v), 8)] for v in reconstruction_errors(out)]
     write_text(folder / "output_result.csv",
                _csv_text([columns + extra + ["loss"]] + [o + v + [round(float(loss), 8)] for o, v, loss in
                                                          zip(originals, values, out.losses)]))
     write_text(folder / "metrics.json", json.dumps({"task": task.kind, **result}, indent=2) + "\n")
     return result
-
