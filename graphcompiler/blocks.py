@@ -91,7 +91,10 @@ def block_spec(block: Block) -> LayerSpec:
         return (inner[block.output].outputs["y"],)
 
     def build(ins, p):
-        return CompiledBlock(block.instance(ins, vars(p)), outputs=[block.output])
+        inner = block.instance(ins, vars(p))
+        module = CompiledBlock(inner, outputs=[block.output])
+        module._source_block = (block.name, dict(vars(p)), inner)  # what the PyTorch source export names and walks
+        return module
 
     def cost(ins, outs, p):
         total = cost_of(infer_shapes(block.instance(ins, vars(p))))

@@ -101,6 +101,63 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_target(target: str, network: str | None) -> tuple:
+    """The project, network name, weights (None for a project file) and metadata an export needs."""
+    folder = Path(target)
+    if folder.is_dir():
+        from runtime.runs import PROJECT_FILE, load_weights, read_info
+        read_info(folder)
+        project = load(folder / PROJECT_FILE)
+        name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
+        weights = load_weights(folder, name)
+    else:
+        project = load(target)
+        name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
+        weights = None
+    graph = project.network(name)
+    metadata = {"netcanvas.project": project.name, "netcanvas.network": name,
+                "netcanvas.weights": "trained" if weights is not None else "initial (untrained)"}
+    dataset = project.sections.get("dataset")
+    if isinstance(dataset, dict):
+        preprocessing = {k: dataset[k] for k in ("image_size", "channels", "normalize") if k in dataset}
+        metadata["netcanvas.preprocessing"] = json.dumps({"normalize": "unit", **preprocessing})
+    if any(graph.spec(n.type).is_loss for n in graph.nodes()):
+        from runtime.tasks import task_of
+        task = task_of(graph)
+        metadata["netcanvas.task"] = task.kind
+        if task.classes:
+            metadata["netcanvas.classes"] = json.dumps([str(c) for c in range(task.classes)])
+    return project, name, graph, weights, metadata
+
+
+def _export(args: argparse.Namespace) -> int:
+    if not Path(args.target).is_dir() and _report(check_file(args.target)):
+        return 1
+    project, name, graph, weights, metadata = _export_target(args.target, args.network)
+    stem = project.name if len(project.networks) == 1 else f"{project.name}-{name}"
+    if args.format == "onnx":
+        from graphcompiler.export.onnx_export import export_onnx
+        report = export_onnx(graph, args.output or f"{stem}.onnx", weights=weights, opset=args.opset, fp16=args.fp16,
+                             verify_with=None if args.no_verify else (1, 3), metadata=metadata)
+        print(report.summary())
+        return 0
+    from graphcompiler.atomic import write_text
+    from graphcompiler.export.pytorch_source import pytorch_source
+    output = Path(args.output or f"{stem}.py")
+    write_text(output, pytorch_source(graph, title=f"{project.name} / network '{name}'"))
+    if weights is not None:
+        import torch
+
+        from graphcompiler.atomic import atomic_path
+        from graphcompiler.export.onnx_export import inference_module
+        with atomic_path(output.with_suffix(".pt")) as tmp:
+            torch.save(inference_module(graph, weights).state_dict(), tmp)
+        print(f"{output}: PyTorch source; weights in {output.with_suffix('.pt')}")
+    else:
+        print(f"{output}: PyTorch source")
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> int:
     from runtime.settings import markdown
     print(markdown(), end="")
@@ -148,6 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
     evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
     evaluate.set_defaults(run=_evaluate)
+    export = commands.add_parser("export", help="export a project's or a run's network to ONNX or PyTorch source")
+    export.add_argument("target", metavar="PROJECT_OR_RUN", help="a .graph.yaml project, or a run folder (its "
+                        "trained weights are exported)")
+    export.add_argument("--format", choices=("onnx", "pytorch"), default="onnx")
+    export.add_argument("-o", "--output", help="file to write (default: <project>.onnx or .py here)")
+    export.add_argument("--network", help="which network (default: main, or the first)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17; 14 or newer)")
+    export.add_argument("--fp16", action="store_true", help="store ONNX weights as float16 (half the file)")
+    export.add_argument("--no-verify", action="store_true", help="skip onnx.checker and the onnxruntime "
+                        "comparison (for huge networks)")
+    export.set_defaults(run=_export)
     settings = commands.add_parser("settings", help="print the reference of the dataset and training sections")
     settings.set_defaults(run=_settings)
     layers = commands.add_parser("layers", help="list the layer types of the registry")

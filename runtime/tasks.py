@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from graphcompiler import Graph, GraphError, infer_shapes
+from graphcompiler import Graph, GraphError, infer_shapes, shape_errors
 
 CLASS_LOSSES = {"SoftmaxCrossEntropy", "CategoricalCrossEntropy"}
 BINARY_LOSSES = {"SigmoidCrossEntropy", "BinaryCrossEntropy"}
@@ -55,6 +55,9 @@ def _inputs_of(graph: Graph, node: str) -> set[str]:
 def task_of(graph: Graph) -> Task:
     """Read the task from the loss wiring; GraphError when the network has nothing to train."""
     shapes = infer_shapes(graph)
+    problems = shape_errors(shapes)
+    if problems:
+        raise problems[0]
     losses, prediction_inputs, target_only = [], set(), set()
     for node in graph.nodes():
         if not graph.spec(node.type).is_loss:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .rules import normalise_axis
-from .spec import Bool, Float, Int, LayerSpec, ShapeError
+from .spec import Bool, Float, Int, LayerSpec, ShapeError, call
 
 
 def _same(ins, p):
@@ -19,7 +19,7 @@ def _elementwise(type_: str, doc: str, build, params=(), summary=None, cost=None
 
 
 def _prelu_build(ins, p):
-    return nn.PReLU(1 if p.shared else ins[0][0], init=p.init)
+    return call(nn.PReLU, 1 if p.shared else ins[0][0], init=p.init)
 
 
 def _softmax(type_: str, doc: str, module) -> LayerSpec:
@@ -27,7 +27,7 @@ def _softmax(type_: str, doc: str, module) -> LayerSpec:
                      params=(Int("axis", default=0,
                                  doc="axis of the sample, batch not counted; negative counts from the end"),),
                      shape=_softmax_shape,
-                     build=lambda ins, p: module(dim=normalise_axis(p.axis, len(ins[0])) + 1),
+                     build=lambda ins, p: call(module, dim=normalise_axis(p.axis, len(ins[0])) + 1),
                      summary=lambda p: f"axis {p.axis}")
 
 
@@ -43,25 +43,25 @@ def _hardtanh_shape(ins, p):
 
 
 SPECS = (
-    _elementwise("ReLU", "max(x, 0).", lambda ins, p: nn.ReLU()),
-    _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", lambda ins, p: nn.LeakyReLU(p.alpha),
+    _elementwise("ReLU", "max(x, 0).", lambda ins, p: call(nn.ReLU)),
+    _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", lambda ins, p: call(nn.LeakyReLU, p.alpha),
                  params=(Float("alpha", default=0.1, lo=0.0, doc="slope for negative inputs (NNC default 0.1)"),),
                  summary=lambda p: f"alpha {p.alpha:g}"),
-    _elementwise("Sigmoid", "1 / (1 + exp(-x)).", lambda ins, p: nn.Sigmoid()),
-    _elementwise("Tanh", "Hyperbolic tangent.", lambda ins, p: nn.Tanh()),
-    _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", lambda ins, p: nn.ELU(p.alpha),
+    _elementwise("Sigmoid", "1 / (1 + exp(-x)).", lambda ins, p: call(nn.Sigmoid)),
+    _elementwise("Tanh", "Hyperbolic tangent.", lambda ins, p: call(nn.Tanh)),
+    _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", lambda ins, p: call(nn.ELU, p.alpha),
                  params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}"),
     _elementwise("SELU", "Self-normalising ELU with the fixed scale and alpha of Klambauer et al.",
-                 lambda ins, p: nn.SELU()),
+                 lambda ins, p: call(nn.SELU)),
     _elementwise("PReLU", "LeakyReLU whose negative slope is learned, per channel or shared.", _prelu_build,
                  params=(Bool("shared", default=False, doc="one slope for all channels instead of one per channel"),
                          Float("init", default=0.25, lo=0.0, doc="initial slope")),
                  cost=lambda ins, outs, p: (1 if p.shared else ins[0][0], 0)),
-    _elementwise("GELU", "x times the standard normal CDF of x.", lambda ins, p: nn.GELU()),
-    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", lambda ins, p: nn.SiLU()),
-    _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", lambda ins, p: nn.Softplus(p.beta),
+    _elementwise("GELU", "x times the standard normal CDF of x.", lambda ins, p: call(nn.GELU)),
+    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", lambda ins, p: call(nn.SiLU)),
+    _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", lambda ins, p: call(nn.Softplus, p.beta),
                  params=(Float("beta", default=1.0, lo=1e-6),)),
-    _elementwise("HardTanh", "x clipped to [min_value, max_value].", lambda ins, p: nn.Hardtanh(p.min_value, p.max_value),
+    _elementwise("HardTanh", "x clipped to [min_value, max_value].", lambda ins, p: call(nn.Hardtanh, p.min_value, p.max_value),
                  params=(Float("min_value", default=-1.0), Float("max_value", default=1.0)),
                  summary=lambda p: f"[{p.min_value:g}, {p.max_value:g}]", shape=_hardtanh_shape),
     _softmax("Softmax", "Softmax along one axis (0 = channels or classes; batch not counted).", nn.Softmax),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .rules import numel
-from .spec import Bool, Int, LayerSpec
+from .spec import Bool, Int, LayerSpec, call
 
 
 class FlatLinear(nn.Linear):
@@ -28,7 +28,7 @@ AFFINE = LayerSpec(
     params=(Int("out_features", default=100, lo=1, search=(16, 32, 64, 128, 256, 512, 1024)),
             Bool("bias", default=True)),
     shape=lambda ins, p: ((p.out_features,),),
-    build=lambda ins, p: FlatLinear(numel(ins[0]), p.out_features, p.bias),
+    build=lambda ins, p: call(FlatLinear, numel(ins[0]), p.out_features, bias=p.bias),
     cost=_cost,
     summary=lambda p: str(p.out_features),
 )

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .rules import axis_name, fmt, normalise_axis, numel, same_shapes
-from .spec import Int, Ints, LayerSpec, ShapeError
+from .spec import Int, Ints, LayerSpec, ShapeError, call
 
 
 def _reshape_shape(ins, p):
@@ -124,7 +124,7 @@ def _binary_shape(ins, p):
 def _binary(type_: str, op: str, doc: str) -> LayerSpec:
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
                      shape_doc="two equal shapes, unchanged (no broadcasting)",
-                     shape=_binary_shape, build=lambda ins, p: Binary(op))
+                     shape=_binary_shape, build=lambda ins, p: call(Binary, op))
 
 
 def _split_shape(ins, p):
@@ -156,25 +156,25 @@ def _slice_shape(ins, p):
 SPECS = (
     LayerSpec(type="Reshape", shape_doc="any -> shape, same number of values (-1 fills in)", category="Array", doc="Reshape each sample; one entry may be -1.",
               params=(Ints("shape", default=[-1], lo=1, allow_infer=True, required=True),),
-              shape=_reshape_shape, build=lambda ins, p: Reshape(_reshape_shape(ins, p)[0]),
+              shape=_reshape_shape, build=lambda ins, p: call(Reshape, _reshape_shape(ins, p)[0]),
               summary=lambda p: fmt(p.shape)),
     LayerSpec(type="Flatten", shape_doc="any -> the product of its axes", category="Array", doc="Flatten each sample to one axis.",
-              shape=lambda ins, p: ((numel(ins[0]),),), build=lambda ins, p: nn.Flatten()),
+              shape=lambda ins, p: ((numel(ins[0]),),), build=lambda ins, p: call(nn.Flatten)),
     _binary("Add2", "add", "Sum of two inputs of the same shape (no broadcasting)."),
     _binary("Sub2", "sub", "x0 - x1, for two inputs of the same shape."),
     _binary("Mul2", "mul", "Element-wise product of two inputs of the same shape."),
     LayerSpec(type="Identity", shape_doc="unchanged", category="Array", doc="Passes its input on unchanged (a named tap point).",
-              shape=lambda ins, p: (ins[0],), build=lambda ins, p: nn.Identity()),
+              shape=lambda ins, p: (ins[0],), build=lambda ins, p: call(nn.Identity)),
     LayerSpec(type="Transpose", shape_doc="axes reordered: output axis i is input axis axes[i]", category="Array",
               doc="Reorders the axes of each sample; axes lists the old axis for each new one (batch not counted).",
               params=(Ints("axes", default=[1, 0], lo=0, required=True),), shape=_transpose_shape,
-              build=lambda ins, p: Permute(p.axes), summary=lambda p: ",".join(map(str, p.axes))),
+              build=lambda ins, p: call(Permute, p.axes), summary=lambda p: ",".join(map(str, p.axes))),
     LayerSpec(type="Slice", shape_doc="the axis shrinks to len(range(start, stop, step)) of its size", category="Array",
               doc="start:stop:step along one axis, as Python slices (negative counts from the end).",
               params=(Int("axis", default=0), Int("start", default=0), Int("stop", default=1),
                       Int("step", default=1, lo=1)),
               shape=_slice_shape,
-              build=lambda ins, p: SliceAxis(normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
+              build=lambda ins, p: call(SliceAxis, normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
               summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else "")),
     LayerSpec(type="Split", category="Array", id_prefix="split",
               shape_doc="the axis divided by num_outputs, one such shape per output",
@@ -182,13 +182,13 @@ SPECS = (
               params=(Int("num_outputs", default=2, lo=2, hi=64), Int("axis", default=0)),
               outputs=lambda p: tuple(f"y{i}" for i in range(p.num_outputs)),
               shape=_split_shape,
-              build=lambda ins, p: Split(normalise_axis(p.axis, len(ins[0])) + 1, p.num_outputs),
+              build=lambda ins, p: call(Split, normalise_axis(p.axis, len(ins[0])) + 1, p.num_outputs),
               summary=lambda p: f"{p.num_outputs} parts, axis {p.axis}"),
     LayerSpec(type="Concatenate", shape_doc="inputs equal but on axis -> that axis summed", category="Array", id_prefix="cat",
               doc="Join inputs along an axis (0 = channels; batch not counted); other axes must agree.",
               params=(Int("num_inputs", default=2, lo=2, hi=64), Int("axis", default=0)),
               inputs=lambda p: tuple(f"x{i}" for i in range(p.num_inputs)),
               shape=_concat_shape,
-              build=lambda ins, p: Concatenate(normalise_axis(p.axis, len(ins[0])) + 1),
+              build=lambda ins, p: call(Concatenate, normalise_axis(p.axis, len(ins[0])) + 1),
               summary=lambda p: f"axis {p.axis}"),
 )

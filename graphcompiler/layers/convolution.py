@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .rules import axis_name, need_rank, window_out
-from .spec import Bool, Int, Ints, LayerSpec, ShapeError
+from .spec import Bool, Int, Ints, LayerSpec, ShapeError, call
 
 _WINDOW = (
     Int("out_channels", default=64, lo=1, doc="number of output feature maps",
@@ -60,8 +60,8 @@ CONVOLUTION = LayerSpec(
     doc="2-D convolution (cross-correlation) with stride, zero padding, dilation and groups.",
     params=_WINDOW,
     shape=_conv_shape,
-    build=lambda ins, p: nn.Conv2d(ins[0][0], p.out_channels, p.kernel, p.stride, p.pad,
-                                   p.dilation, p.groups, p.bias),
+    build=lambda ins, p: call(nn.Conv2d, ins[0][0], p.out_channels, p.kernel, stride=p.stride, padding=p.pad,
+                                dilation=p.dilation, groups=p.groups, bias=p.bias),
     cost=_conv_cost,
     summary=_summary,
 )
@@ -96,8 +96,9 @@ DECONVOLUTION = LayerSpec(
     doc="2-D transposed convolution; output_padding picks among the sizes a strided input maps to.",
     params=_WINDOW[:4] + (Ints("output_padding", default=[0, 0], length=2, lo=0),) + _WINDOW[4:],
     shape=_deconv_shape,
-    build=lambda ins, p: nn.ConvTranspose2d(ins[0][0], p.out_channels, p.kernel, p.stride, p.pad,
-                                            p.output_padding, p.groups, p.bias, p.dilation),
+    build=lambda ins, p: call(nn.ConvTranspose2d, ins[0][0], p.out_channels, p.kernel, stride=p.stride,
+                                padding=p.pad, output_padding=p.output_padding, groups=p.groups, bias=p.bias,
+                                dilation=p.dilation),
     cost=_deconv_cost,
     summary=_summary,
 )
@@ -122,8 +123,8 @@ DEPTHWISE_CONVOLUTION = LayerSpec(
     doc="Convolution of each input channel on its own (groups = channels), multiplier outputs per channel.",
     params=(Int("multiplier", default=1, lo=1, doc="output channels per input channel"),) + _WINDOW[1:5] + _WINDOW[6:],
     shape=_depthwise_shape,
-    build=lambda ins, p: nn.Conv2d(ins[0][0], ins[0][0] * p.multiplier, p.kernel, p.stride, p.pad, p.dilation,
-                                   groups=ins[0][0], bias=p.bias),
+    build=lambda ins, p: call(nn.Conv2d, ins[0][0], ins[0][0] * p.multiplier, p.kernel, stride=p.stride,
+                                padding=p.pad, dilation=p.dilation, groups=ins[0][0], bias=p.bias),
     cost=_depthwise_cost,
     summary=lambda p: f"x{p.multiplier}, {p.kernel[0]}x{p.kernel[1]}",
 )
@@ -160,8 +161,8 @@ CONVOLUTION_1D = LayerSpec(
             Int("pad", default=0, lo=0), Int("dilation", default=1, lo=1, search=(1, 2, 4)),
             Int("groups", default=1, lo=1), Bool("bias", default=True)),
     shape=_conv1d_shape,
-    build=lambda ins, p: SequenceConv1d(ins[0][1], p.out_channels, p.kernel, p.stride, p.pad, p.dilation,
-                                        p.groups, p.bias),
+    build=lambda ins, p: call(SequenceConv1d, ins[0][1], p.out_channels, p.kernel, stride=p.stride, padding=p.pad,
+                                dilation=p.dilation, groups=p.groups, bias=p.bias),
     cost=_conv1d_cost,
     summary=lambda p: f"{p.out_channels}, k{p.kernel}" + (f", d{p.dilation}" if p.dilation > 1 else ""),
 )

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .rules import fmt, same_shapes
-from .spec import Float, LayerSpec, ShapeError
+from .spec import Float, LayerSpec, ShapeError, call
 
 
 class SoftmaxCrossEntropy(nn.Module):
@@ -90,17 +90,17 @@ def _elementwise(type_: str, kind: str, doc: str, params=()) -> LayerSpec:
     return LayerSpec(type=type_, category="Loss", id_prefix="loss", doc=doc, inputs=("x", "target"),
                      shape_doc="x and target equal, unchanged (a loss per element)",
                      params=params, shape=_same_shape, is_loss=True,
-                     build=lambda ins, p: Elementwise(kind, getattr(p, "delta", 1.0)))
+                     build=lambda ins, p: call(Elementwise, kind, getattr(p, "delta", 1.0)))
 
 
 SPECS = (
     LayerSpec(type="SoftmaxCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="Softmax over axis 0 then cross entropy against class indices in target.",
-              inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: SoftmaxCrossEntropy(),
+              inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: call(SoftmaxCrossEntropy),
               is_loss=True),
     LayerSpec(type="CategoricalCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="-log x[target]: cross entropy of probabilities (after Softmax) against class indices.",
-              inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: CategoricalCrossEntropy(),
+              inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: call(CategoricalCrossEntropy),
               is_loss=True),
     _elementwise("SigmoidCrossEntropy", "sigmoid",
                  "Binary cross entropy of logits x (sigmoid applied inside) against 0/1 targets, per element."),
@@ -112,5 +112,5 @@ SPECS = (
                  params=(Float("delta", default=1.0, lo=1e-9),)),
     LayerSpec(type="KLMultinomial", shape_doc="p, q C x ... (equal) -> 1 x ...", category="Loss", id_prefix="loss",
               doc="KL divergence sum p (log p - log q) of categorical distributions p and q over axis 0.",
-              inputs=("p", "q"), shape=_kl_shape, build=lambda ins, p: KLMultinomial(), is_loss=True),
+              inputs=("p", "q"), shape=_kl_shape, build=lambda ins, p: call(KLMultinomial), is_loss=True),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .rules import fmt, need_rank, numel
-from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError
+from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, call
 
 
 def _bn_shape(ins, p):
@@ -17,7 +17,7 @@ def _bn_shape(ins, p):
 
 def _bn_build(ins, p):
     kind = nn.BatchNorm1d if len(ins[0]) == 1 else nn.BatchNorm2d
-    return kind(ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine)
+    return call(kind, ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine)
 
 
 BATCH_NORMALIZATION = LayerSpec(
@@ -44,7 +44,7 @@ LAYER_NORMALIZATION = LayerSpec(
     params=(Choice("over", default="last", choices=("last", "all"), doc="the axes statistics are taken over"),
             Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
     shape=lambda ins, p: (ins[0],),
-    build=lambda ins, p: nn.LayerNorm(_normalized(ins, p), eps=p.eps, elementwise_affine=p.affine),
+    build=lambda ins, p: call(nn.LayerNorm, _normalized(ins, p), eps=p.eps, elementwise_affine=p.affine),
     cost=lambda ins, outs, p: (2 * numel(_normalized(ins, p)) if p.affine else 0, 0),
     summary=lambda p: f"over {p.over}",
 )
@@ -63,7 +63,7 @@ INSTANCE_NORMALIZATION = LayerSpec(
     doc="Normalises each channel of each sample over height and width.",
     params=(Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
     shape=_instance_shape,
-    build=lambda ins, p: nn.InstanceNorm2d(ins[0][0], eps=p.eps, affine=p.affine),
+    build=lambda ins, p: call(nn.InstanceNorm2d, ins[0][0], eps=p.eps, affine=p.affine),
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
 )
 
@@ -85,7 +85,7 @@ GROUP_NORMALIZATION = LayerSpec(
     params=(Int("groups", default=8, lo=1, search=(1, 2, 4, 8, 16, 32)), Float("eps", default=1e-5, lo=1e-12),
             Bool("affine", default=True)),
     shape=_group_shape,
-    build=lambda ins, p: nn.GroupNorm(p.groups, ins[0][0], eps=p.eps, affine=p.affine),
+    build=lambda ins, p: call(nn.GroupNorm, p.groups, ins[0][0], eps=p.eps, affine=p.affine),
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
     summary=lambda p: f"{p.groups} groups",
 )
@@ -96,7 +96,7 @@ DROPOUT = LayerSpec(
     doc="Zeroes each element with probability p during training, scaling the rest by 1/(1-p).",
     params=(Float("p", default=0.5, lo=0.0, hi=1.0, hi_open=True, search=(0.1, 0.25, 0.5)),),
     shape=lambda ins, p: (ins[0],),
-    build=lambda ins, p: nn.Dropout(p.p),
+    build=lambda ins, p: call(nn.Dropout, p.p),
     summary=lambda p: f"p {p.p:g}",
 )
 

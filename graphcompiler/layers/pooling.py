@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .rules import axis_name, need_rank, window_out
-from .spec import Bool, Choice, Ints, LayerSpec, ShapeError
+from .spec import Bool, Choice, Ints, LayerSpec, ShapeError, call
 
 _POOL = (
     Ints("kernel", default=[2, 2], length=2, lo=1, search=([2, 2], [3, 3])),
@@ -36,7 +36,7 @@ MAX_POOLING = LayerSpec(
     doc="Maximum over each kernel window.",
     params=_POOL + (Bool("ceil_mode", default=False, doc="keep a last, partial window at the edge"),),
     shape=_pool_shape,
-    build=lambda ins, p: nn.MaxPool2d(p.kernel, p.stride, p.pad, ceil_mode=p.ceil_mode),
+    build=lambda ins, p: call(nn.MaxPool2d, p.kernel, stride=p.stride, padding=p.pad, ceil_mode=p.ceil_mode),
     summary=_window_summary,
 )
 
@@ -46,7 +46,8 @@ AVERAGE_POOLING = LayerSpec(
     doc="Mean over each kernel window.",
     params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
     shape=_pool_shape,
-    build=lambda ins, p: nn.AvgPool2d(p.kernel, p.stride, p.pad, count_include_pad=p.including_pad),
+    build=lambda ins, p: call(nn.AvgPool2d, p.kernel, stride=p.stride, padding=p.pad,
+                                count_include_pad=p.including_pad),
     summary=_window_summary,
 )
 
@@ -57,7 +58,8 @@ SUM_POOLING = LayerSpec(
     doc="Sum over each kernel window (padding counts as zeros).",
     params=_POOL,
     shape=_pool_shape,
-    build=lambda ins, p: nn.AvgPool2d(p.kernel, p.stride, p.pad, count_include_pad=True, divisor_override=1),
+    build=lambda ins, p: call(nn.AvgPool2d, p.kernel, stride=p.stride, padding=p.pad,
+                                count_include_pad=True, divisor_override=1),
     summary=_window_summary,
 )
 
@@ -73,7 +75,7 @@ GLOBAL_AVERAGE_POOLING = LayerSpec(
     category="Pooling", id_prefix="gap",
     doc="Mean over all of height and width; the output is C x 1 x 1 as in NNC.",
     shape=_global_shape,
-    build=lambda ins, p: nn.AdaptiveAvgPool2d(1),
+    build=lambda ins, p: call(nn.AdaptiveAvgPool2d, 1),
 )
 
 GLOBAL_MAX_POOLING = LayerSpec(
@@ -81,7 +83,7 @@ GLOBAL_MAX_POOLING = LayerSpec(
     category="Pooling", id_prefix="gmp",
     doc="Maximum over all of height and width; the output is C x 1 x 1.",
     shape=_global_shape,
-    build=lambda ins, p: nn.AdaptiveMaxPool2d(1),
+    build=lambda ins, p: call(nn.AdaptiveMaxPool2d, 1),
 )
 
 
@@ -98,8 +100,8 @@ UNPOOLING = LayerSpec(
     params=(Ints("factor", default=[2, 2], length=2, lo=1),
             Choice("mode", default="nearest", choices=("nearest", "bilinear"), search=("nearest", "bilinear"))),
     shape=_unpool_shape,
-    build=lambda ins, p: nn.Upsample(scale_factor=tuple(float(f) for f in p.factor), mode=p.mode,
-                                     align_corners=False if p.mode == "bilinear" else None),
+    build=lambda ins, p: call(nn.Upsample, scale_factor=tuple(float(f) for f in p.factor), mode=p.mode,
+                                align_corners=False if p.mode == "bilinear" else None),
     summary=lambda p: f"x{p.factor[0]}x{p.factor[1]} {p.mode}",
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .rules import fmt, need_rank
-from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError
+from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, call
 
 
 class TokenEmbedding(nn.Embedding):
@@ -29,7 +29,7 @@ EMBED = LayerSpec(
     doc="Looks up a learned vector for each token id 0..num_embeddings-1: time -> time x dim.",
     params=(Int("num_embeddings", default=1000, lo=1), Int("dim", default=64, lo=1, search=(16, 32, 64, 128, 256))),
     shape=_embed_shape,
-    build=lambda ins, p: TokenEmbedding(p.num_embeddings, p.dim),
+    build=lambda ins, p: call(TokenEmbedding, p.num_embeddings, p.dim),
     cost=lambda ins, outs, p: (p.num_embeddings * p.dim, 0),
     summary=lambda p: f"{p.num_embeddings} x {p.dim}",
 )
@@ -42,14 +42,15 @@ class Recurrent(nn.Module):
     concatenated, so a bidirectional network's backward half has read the whole sequence too.
     """
 
-    def __init__(self, kind: str, features: int, p):
+    def __init__(self, kind: str, features: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+                 output: str = "last", dropout: float = 0.0, nonlinearity: str = "tanh"):
         super().__init__()
         cell = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[kind]
-        extra = {"nonlinearity": p.nonlinearity} if kind == "RNN" else {}
-        self.rnn = cell(features, p.hidden_size, p.num_layers, batch_first=True,
-                        bidirectional=p.bidirectional, dropout=p.dropout if p.num_layers > 1 else 0.0, **extra)
-        self.sequence = p.output == "sequence"
-        self.directions = 2 if p.bidirectional else 1
+        extra = {"nonlinearity": nonlinearity} if kind == "RNN" else {}
+        self.rnn = cell(features, hidden_size, num_layers, batch_first=True,
+                        bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0, **extra)
+        self.sequence = output == "sequence"
+        self.directions = 2 if bidirectional else 1
 
     def forward(self, x: Tensor) -> Tensor:
         """(batch, time, features) -> (batch, time, hidden) or (batch, hidden); hidden doubles if bidirectional."""
@@ -83,6 +84,12 @@ def _recurrent_cost(kind: str):
     return cost
 
 
+def _recurrent_build(kind: str, ins, p) -> Recurrent:
+    extra = {"nonlinearity": p.nonlinearity} if kind == "RNN" else {}
+    return call(Recurrent, kind, ins[0][1], p.hidden_size, num_layers=p.num_layers, bidirectional=p.bidirectional,
+                output=p.output, dropout=p.dropout, **extra)
+
+
 def _recurrent(kind: str, doc: str) -> LayerSpec:
     params = (Int("hidden_size", default=128, lo=1, search=(32, 64, 128, 256, 512)),
               Int("num_layers", default=1, lo=1, hi=16),
@@ -94,7 +101,7 @@ def _recurrent(kind: str, doc: str) -> LayerSpec:
         params += (Choice("nonlinearity", default="tanh", choices=("tanh", "relu")),)
     return LayerSpec(type=kind, category="Recurrent", id_prefix=kind.lower(), doc=doc, params=params,
                      shape_doc="T x F -> hidden (last) or T x hidden (sequence); hidden doubles if bidirectional",
-                     shape=_recurrent_shape, build=lambda ins, p: Recurrent(kind, ins[0][1], p),
+                     shape=_recurrent_shape, build=lambda ins, p: _recurrent_build(kind, ins, p),
                      cost=_recurrent_cost(kind),
                      summary=lambda p: f"{p.hidden_size}{' x' + str(p.num_layers) if p.num_layers > 1 else ''}"
                                        f"{', bi' if p.bidirectional else ''}, {p.output}")

@@ -165,6 +165,17 @@ class Ints(Param):
         return tuple(value)
 
 
+def call(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """Build ``cls(*args, **kwargs)`` and record the call on it, so the module can be written back as source.
+
+    Builders pass only plain values (numbers, bools, strings, tuples), so ``repr`` of the recorded
+    arguments is valid Python; the record is a plain attribute, never part of the state_dict.
+    """
+    module = cls(*args, **kwargs)
+    module._source_call = (cls, args, kwargs)
+    return module
+
+
 def _no_cost(ins: tuple[Shape, ...], outs: tuple[Shape, ...], p: SimpleNamespace) -> tuple[int, int]:
     return 0, 0
 

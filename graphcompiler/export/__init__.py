@@ -1,0 +1,1 @@
+"""Exporters: ONNX and standalone PyTorch source."""
