@@ -124,6 +124,7 @@ TRAINING = (
     Bool("mixed_precision", False, "float16/bfloat16 autocast on the GPU"),
     Choice("device", "auto", "where to train: auto takes the GPU when there is one",
            choices=("auto", "cpu", "cuda")),
+    Float("max_seconds", 0.0, "end training after the epoch that passes this many seconds; 0: no limit", lo=0.0),
     Group("augmentation", AUGMENTATION, "applied to training batches only"),
     Group("transfer", (
         Text("from", "", "a run directory whose weights start this training (matched by node id)"),
@@ -134,6 +135,22 @@ TRAINING = (
         Text("discriminator", "discriminator", "network that scores images as real"),
         Int("samples", 64, "images in the sample grid saved each epoch", lo=1),
     )),
+)
+
+
+SEARCH = (
+    Text("network", "", "the network the search changes (default: main, or the first)"),
+    Int("trial_epochs", 1, "epochs each candidate is trained (its project's training settings otherwise)", lo=1),
+    Float("trial_seconds", 0.0, "also end a candidate's training after this many seconds; 0: no limit", lo=0.0),
+    Int("max_trials", 0, "stop after this many finished trials in the study; 0: until stopped", lo=0),
+    Float("max_hours", 0.0, "stop after this many hours; 0: until stopped", lo=0.0),
+    Int("mutations", 2, "at most this many changes per candidate (1 to this, at random)", lo=1),
+    Int("control_every", 4, "every this many trials is a plain random sample of the space, as a control", lo=0),
+    Int("control_steps", 3, "changes from the base network that make a control sample", lo=1),
+    Names("pinned", (), "nodes the search must not touch"),
+    Int("max_params", 0, "refuse candidates with more parameters; 0: no limit", lo=0),
+    Int("max_macs", 0, "refuse candidates with more multiply-adds per sample; 0: no limit", lo=0),
+    Int("seed", 0, "seed of the search's random choices", lo=0),
 )
 
 
@@ -172,6 +189,11 @@ def training_settings(project: Project) -> SimpleNamespace:
     return read(project.sections.get("training"), TRAINING, "training")
 
 
+def search_settings(project: Project) -> SimpleNamespace:
+    """The project's search section, checked."""
+    return read(project.sections.get("search"), SEARCH, "search")
+
+
 def training_mode(project: Project) -> str:
     """supervised or gan: auto means gan when the project has the generator and discriminator networks."""
     settings = training_settings(project)
@@ -193,10 +215,11 @@ def _rows(fields: tuple, prefix: str) -> list[str]:
 
 
 def markdown() -> str:
-    """The reference of the dataset and training sections, generated from their declarations."""
+    """The reference of the dataset, training and search sections, generated from their declarations."""
     lines = ["# Dataset and training settings", "",
              "Generated from `runtime/settings.py` by `netcanvas settings`; every field is optional.", ""]
-    for title, fields, prefix in (("Dataset", DATASET, "dataset"), ("Training", TRAINING, "training")):
+    for title, fields, prefix in (("Dataset", DATASET, "dataset"), ("Training", TRAINING, "training"),
+                                  ("Architecture search", SEARCH, "search")):
         lines += [f"## {title}", "", "| field | value | default | meaning |", "|---|---|---|---|",
                   *_rows(fields, prefix), ""]
     return "\n".join(lines)

@@ -235,6 +235,8 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
             if on_progress:
                 on_progress(Progress("epoch", epoch, run.settings.epochs, metrics=dict(row),
                                      elapsed=row["seconds"]))
+            if 0 < run.settings.max_seconds <= row["seconds"]:
+                break
         result = loop.finish()
     except (Stopped, KeyboardInterrupt):
         _write_status(run, "stopped")

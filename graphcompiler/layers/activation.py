@@ -12,10 +12,11 @@ def _same(ins, p):
     return (ins[0],)
 
 
-def _elementwise(type_: str, doc: str, build, params=(), summary=None, cost=None, shape=_same) -> LayerSpec:
+def _elementwise(type_: str, doc: str, build, params=(), summary=None, cost=None, shape=_same,
+                 swap_group: str = "") -> LayerSpec:
     extra = {"cost": cost} if cost else {}
     return LayerSpec(type=type_, category="Activation", doc=doc, shape_doc="unchanged", params=params, shape=shape,
-                     build=build, summary=summary, **extra)
+                     build=build, summary=summary, swap_group=swap_group, **extra)
 
 
 def _prelu_build(ins, p):
@@ -43,22 +44,22 @@ def _hardtanh_shape(ins, p):
 
 
 SPECS = (
-    _elementwise("ReLU", "max(x, 0).", lambda ins, p: call(nn.ReLU)),
+    _elementwise("ReLU", "max(x, 0).", lambda ins, p: call(nn.ReLU), swap_group="activation"),
     _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", lambda ins, p: call(nn.LeakyReLU, p.alpha),
                  params=(Float("alpha", default=0.1, lo=0.0, doc="slope for negative inputs (NNC default 0.1)"),),
-                 summary=lambda p: f"alpha {p.alpha:g}"),
+                 summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation"),
     _elementwise("Sigmoid", "1 / (1 + exp(-x)).", lambda ins, p: call(nn.Sigmoid)),
-    _elementwise("Tanh", "Hyperbolic tangent.", lambda ins, p: call(nn.Tanh)),
+    _elementwise("Tanh", "Hyperbolic tangent.", lambda ins, p: call(nn.Tanh), swap_group="activation"),
     _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", lambda ins, p: call(nn.ELU, p.alpha),
-                 params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}"),
+                 params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation"),
     _elementwise("SELU", "Self-normalising ELU with the fixed scale and alpha of Klambauer et al.",
-                 lambda ins, p: call(nn.SELU)),
+                 lambda ins, p: call(nn.SELU), swap_group="activation"),
     _elementwise("PReLU", "LeakyReLU whose negative slope is learned, per channel or shared.", _prelu_build,
                  params=(Bool("shared", default=False, doc="one slope for all channels instead of one per channel"),
                          Float("init", default=0.25, lo=0.0, doc="initial slope")),
                  cost=lambda ins, outs, p: (1 if p.shared else ins[0][0], 0)),
-    _elementwise("GELU", "x times the standard normal CDF of x.", lambda ins, p: call(nn.GELU)),
-    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", lambda ins, p: call(nn.SiLU)),
+    _elementwise("GELU", "x times the standard normal CDF of x.", lambda ins, p: call(nn.GELU), swap_group="activation"),
+    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", lambda ins, p: call(nn.SiLU), swap_group="activation"),
     _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", lambda ins, p: call(nn.Softplus, p.beta),
                  params=(Float("beta", default=1.0, lo=1e-6),)),
     _elementwise("HardTanh", "x clipped to [min_value, max_value].", lambda ins, p: call(nn.Hardtanh, p.min_value, p.max_value),

@@ -22,6 +22,7 @@ def _cost(ins, outs, p):
 
 
 AFFINE = LayerSpec(
+    insert=lambda ins: [("Affine", {"out_features": ins[0][0]}), ("ReLU", {})] if len(ins[0]) == 1 else None,
     type="Affine", shape_doc="any -> out_features",
     category="Basic", id_prefix="fc",
     doc="Fully connected layer y = Wx + b over the input flattened to one axis.",

@@ -55,6 +55,9 @@ def _conv_cost(ins, outs, p):
 
 
 CONVOLUTION = LayerSpec(
+    # A size-keeping 3x3 convolution with its activation, so the rest of the network still fits.
+    insert=lambda ins: [("Convolution", {"out_channels": ins[0][0], "kernel": [3, 3], "pad": [1, 1]}),
+                        ("ReLU", {})] if len(ins[0]) == 3 else None,
     type="Convolution", shape_doc="C x H x W -> out_channels x H' x W', H' = floor((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1 (W' alike)",
     category="Basic", id_prefix="conv",
     doc="2-D convolution (cross-correlation) with stride, zero padding, dilation and groups.",

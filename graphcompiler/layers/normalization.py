@@ -21,6 +21,7 @@ def _bn_build(ins, p):
 
 
 BATCH_NORMALIZATION = LayerSpec(
+    insert=lambda ins: [("BatchNormalization", {})] if len(ins[0]) in (1, 3) else None,
     type="BatchNormalization", shape_doc="F or C x H x W, unchanged",
     category="Normalization", id_prefix="bn",
     doc="Normalises each channel (or feature) over the batch; running statistics for inference.",
@@ -91,6 +92,7 @@ GROUP_NORMALIZATION = LayerSpec(
 )
 
 DROPOUT = LayerSpec(
+    insert=lambda ins: [("Dropout", {})],
     type="Dropout", shape_doc="unchanged",
     category="Normalization", id_prefix="drop",
     doc="Zeroes each element with probability p during training, scaling the rest by 1/(1-p).",

@@ -31,6 +31,7 @@ def _window_summary(p) -> str:
 
 
 MAX_POOLING = LayerSpec(
+    swap_group="pooling", insert=lambda ins: [("MaxPooling", {})] if len(ins[0]) == 3 and min(ins[0][1:]) >= 4 else None,
     type="MaxPooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1 (ceil with ceil_mode, never starting in the padding)",
     category="Pooling", id_prefix="pool",
     doc="Maximum over each kernel window.",
@@ -41,6 +42,7 @@ MAX_POOLING = LayerSpec(
 )
 
 AVERAGE_POOLING = LayerSpec(
+    swap_group="pooling",
     type="AveragePooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1",
     category="Pooling", id_prefix="avgpool",
     doc="Mean over each kernel window.",

@@ -205,6 +205,10 @@ class LayerSpec:
     """The one or two params that matter, for node captions and statistics (``64, 3x3``)."""
     id_prefix: str = ""
     """Stem of the ids new nodes of this type get (``conv`` gives conv1, conv2, ...); default: type in lower case."""
+    swap_group: str = ""
+    """The architecture search may replace a node by another layer of the same group."""
+    insert: Callable[[tuple[Shape, ...]], list[tuple[str, dict]] | None] | None = None
+    """The layers (type, params) the search inserts after a value of these shapes; None where unfit."""
 
     _by_name: dict = field(default=None, init=False, repr=False, compare=False)
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
