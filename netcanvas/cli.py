@@ -158,6 +158,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from graphcompiler.importers import import_onnx_file
+    result = import_onnx_file(args.model, args.output)
+    print(f"{args.output}: imported from {args.model}" + (f"; weights in {result}" if result else ""))
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> int:
     from runtime.settings import markdown
     print(markdown(), end="")
@@ -216,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-verify", action="store_true", help="skip onnx.checker and the onnxruntime "
                         "comparison (for huge networks)")
     export.set_defaults(run=_export)
+    importer = commands.add_parser("import", help="turn an ONNX model into a project (its weights beside it)")
+    importer.add_argument("model", help="an .onnx file")
+    importer.add_argument("-o", "--output", required=True, help="the .graph.yaml project to write")
+    importer.set_defaults(run=_import)
     settings = commands.add_parser("settings", help="print the reference of the dataset and training sections")
     settings.set_defaults(run=_settings)
     layers = commands.add_parser("layers", help="list the layer types of the registry")

@@ -143,3 +143,40 @@ def test_cli_exports_a_project_and_refuses_an_invalid_one(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "conv2" in proc.stderr
     assert not (tmp_path / "bad.onnx").exists()
+
+
+@pytest.mark.parametrize("stem,network", [("lenet", "main"), ("dcgan", "discriminator"), ("dcgan", "generator"),
+                                          ("lstm", "main"), ("mlp", "main"), ("dilated_segmentation", "main")])
+def test_import_of_an_export_gives_the_same_network(stem, network, tmp_path):
+    from graphcompiler.importers import import_onnx
+    graph = gc.load(ROOT / f"examples/{stem}.graph.yaml").network(network)
+    trained = inference_module(graph).state_dict()
+    export_onnx(graph, tmp_path / "m.onnx", weights=trained)
+    project, weights = import_onnx(tmp_path / "m.onnx")
+    imported = project.network()
+
+    def layers(g):
+        return sorted(n.type for n in g.nodes() if n.type not in ("Input", "Dropout", "Identity")
+                      and not g.spec(n.type).is_loss)
+
+    assert layers(imported) == layers(graph)
+    assert gc.cost(gc.infer_shapes(imported)).params == gc.cost(gc.infer_shapes(graph)).params
+    original = inference_module(graph, trained)
+    again = gc.compile(imported, inference=True).eval()
+    again.load_state_dict(weights)
+    args = example_inputs(original, 3)
+    with torch.no_grad():
+        expected, got = original(*args), again(*args)
+    for name, value in zip(original.output_names, got.values()):
+        assert torch.allclose(value, expected[name], atol=1e-5, rtol=1e-5), name
+
+
+def test_cli_import_writes_a_project_and_reports_a_truncated_file_in_one_line(tmp_path):
+    export_onnx(gc.load(ROOT / "examples/lenet.graph.yaml").network(), tmp_path / "l.onnx", verify_with=None)
+    proc = _cli("import", str(tmp_path / "l.onnx"), "-o", str(tmp_path / "l.graph.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert gc.check_file(tmp_path / "l.graph.yaml") == [] and (tmp_path / "l.weights.pt").exists()
+    (tmp_path / "cut.onnx").write_bytes((tmp_path / "l.onnx").read_bytes()[:100])
+    proc = _cli("import", str(tmp_path / "cut.onnx"), "-o", str(tmp_path / "cut.graph.yaml"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "cut.onnx" in proc.stderr

@@ -4,7 +4,9 @@ The exporter is torch's TorchScript-based one (``dynamo=False``): it names every
 the module path (``/conv1/Conv``, ``/layer1_0/conv2/Conv``), so Netron shows the graph's node ids;
 it needs nothing beyond torch and onnx; and our GraphModule traces cleanly. The torch.export-based
 exporter (torch's default since 2.9) needs onnxscript, names nodes after aten ops, and refuses the
-variadic, dict-returning forward without rework.
+variadic, dict-returning forward without rework. Constant folding is off: it would fuse each
+BatchNormalization into its convolution under a generated name, where the file should show the
+graph as drawn, with weights named ``bn2.weight``; onnxruntime fuses them itself when it loads.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _export(model: nn.Module, args: tuple, target, names: tuple[list[str], list[
         warnings.simplefilter("ignore")
         torch.onnx.export(model, args, target, dynamo=False, opset_version=opset, input_names=inputs,
                           output_names=outputs, dynamic_axes={n: {0: "N"} for n in inputs + outputs},
-                          do_constant_folding=True)
+                          do_constant_folding=False)
 
 
 def _failing_node(model: GraphModule, args: tuple, opset: int) -> tuple[str, str] | None:

@@ -1,0 +1,332 @@
+"""ONNX import: round trips through torch's exporter, hand-built models against onnxruntime, errors."""
+
+import collections
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from conftest import ROOT
+from onnx import TensorProto, helper, numpy_helper
+
+import graphcompiler as gc
+from graphcompiler.importers import import_onnx, import_onnx_file
+
+# Every layer the importer maps, in one network: grouped and depthwise convolution, the
+# upsampling modes, pooling with padding and ceil_mode, Split (exported as SplitToSequence),
+# a Flatten that feeds something other than Affine, and the element-wise layers.
+LAYERS = """
+format: netcanvas/1
+name: layers
+networks:
+  main:
+    nodes:
+    - {id: x, type: Input, params: {shape: [4, 8, 8]}}
+    - {id: conv, type: Convolution, params: {out_channels: 8, groups: 2, pad: [1, 1]}}
+    - {id: dw, type: DepthwiseConvolution, params: {multiplier: 2, pad: [1, 1], stride: [2, 2]}}
+    - {id: bn, type: BatchNormalization}
+    - {id: prelu, type: PReLU}
+    - {id: up, type: Unpooling}
+    - {id: upb, type: Unpooling, params: {factor: [2, 3], mode: bilinear}}
+    - {id: avg, type: AveragePooling, params: {kernel: [3, 3], pad: [1, 1], including_pad: false}}
+    - {id: mp, type: MaxPooling, params: {kernel: [3, 3], stride: [2, 3], ceil_mode: true}}
+    - {id: cat, type: Concatenate}
+    - {id: elu, type: ELU, params: {alpha: 0.5}}
+    - {id: selu, type: SELU}
+    - {id: sp, type: Softplus}
+    - {id: ht, type: HardTanh, params: {min_value: -0.5, max_value: 2.0}}
+    - {id: sub, type: Sub2}
+    - {id: mul, type: Mul2}
+    - {id: split, type: Split}
+    - {id: add, type: Add2}
+    - {id: tr, type: Transpose, params: {axes: [0, 2, 1]}}
+    - {id: sl, type: Slice, params: {axis: 1, start: 1, stop: 7, step: 2}}
+    - {id: gap, type: GlobalAveragePooling}
+    - {id: gmp, type: GlobalMaxPooling}
+    - {id: rs, type: Reshape, params: {shape: [4, -1]}}
+    - {id: sm, type: Softmax, params: {axis: 1}}
+    - {id: lsm, type: LogSoftmax}
+    - {id: fl, type: Flatten}
+    - {id: bn1, type: BatchNormalization}
+    - {id: fc, type: Affine, params: {out_features: 6}}
+    - {id: lr, type: LeakyReLU, params: {alpha: 0.2}}
+    - {id: drop, type: Dropout}
+    - {id: sig, type: Sigmoid}
+    - {id: tanh, type: Tanh}
+    links:
+    - x -> conv
+    - conv -> dw
+    - dw -> bn
+    - bn -> prelu
+    - prelu -> up
+    - prelu -> upb
+    - up -> avg
+    - upb -> mp
+    - avg -> cat.x0
+    - mp -> cat.x1
+    - cat -> elu
+    - elu -> selu
+    - selu -> sp
+    - sp -> ht
+    - ht -> sub.x0
+    - elu -> sub.x1
+    - sub -> mul.x0
+    - ht -> mul.x1
+    - mul -> split
+    - split.y0 -> add.x0
+    - split.y1 -> add.x1
+    - add -> tr
+    - tr -> sl
+    - sl -> gap
+    - sl -> gmp
+    - gmp -> rs
+    - rs -> sm
+    - sm -> lsm
+    - gap -> fl
+    - fl -> bn1
+    - bn1 -> fc
+    - fc -> lr
+    - lr -> drop
+    - drop -> sig
+    - lr -> tanh
+"""
+
+# Stacked, bidirectional, sequence and last-state recurrent layers feeding one another.
+RECURRENT = """
+format: netcanvas/1
+name: recurrent
+networks:
+  main:
+    nodes:
+    - {id: x, type: Input, params: {shape: [7, 5]}}
+    - {id: gru, type: GRU, params: {hidden_size: 6, num_layers: 2, bidirectional: true, output: sequence}}
+    - {id: lstm, type: LSTM, params: {hidden_size: 4, output: sequence}}
+    - {id: rnn, type: RNN, params: {hidden_size: 3, nonlinearity: relu, num_layers: 2}}
+    - {id: lstm2, type: LSTM, params: {hidden_size: 5, num_layers: 2, bidirectional: true}}
+    - {id: gru2, type: GRU, params: {hidden_size: 3}}
+    - {id: fc, type: Affine, params: {out_features: 2}}
+    links:
+    - x -> gru
+    - gru -> lstm
+    - lstm -> rnn
+    - x -> lstm2
+    - lstm -> gru2
+    - gru2 -> fc
+"""
+
+
+def _example(name: str, network: str | None = None) -> gc.Graph:
+    graph = gc.load(ROOT / "examples" / f"{name}.graph.yaml").network(network)
+    if name == "unet":  # a small input keeps the test fast; the weights are the same
+        graph.node("x").params["shape"] = graph.node("y").params["shape"] = [1, 32, 32]
+    return graph
+
+
+NETWORKS = {
+    "lenet": lambda: _example("lenet"),
+    "mlp": lambda: _example("mlp"),
+    "lstm": lambda: _example("lstm"),
+    "autoencoder": lambda: _example("autoencoder"),
+    "dilated_segmentation": lambda: _example("dilated_segmentation"),
+    "dcgan_generator": lambda: _example("dcgan", "generator"),
+    "dcgan_discriminator": lambda: _example("dcgan", "discriminator"),
+    "unet": lambda: _example("unet"),
+    "layers": lambda: gc.loads(LAYERS).network(),
+    "recurrent": lambda: gc.loads(RECURRENT).network(),
+}
+
+
+class _Outputs(torch.nn.Module):
+    """A compiled network returning a tuple in ``output_names`` order, as torch.onnx.export wants."""
+
+    def __init__(self, module: gc.GraphModule):
+        super().__init__()
+        self.net = module
+
+    def forward(self, *inputs):
+        out = self.net(*inputs)
+        return tuple(out[name] for name in self.net.output_names)
+
+
+def _export(graph: gc.Graph, path, **options) -> tuple[gc.GraphModule, tuple[torch.Tensor, ...]]:
+    module = gc.compile(graph, inference=True)
+    args = tuple(torch.randn(3, *module.input_shapes[n]) for n in module.input_names)
+    with warnings.catch_warnings():  # the legacy exporter's deprecation and tracer warnings
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Outputs(module).eval(), args, str(path), dynamo=False, opset_version=17,
+                          input_names=module.input_names, output_names=module.output_names,
+                          dynamic_axes={n: {0: "N"} for n in module.input_names + module.output_names},
+                          **options)
+    return module, args
+
+
+def _run_imported(path, inputs: dict[str, torch.Tensor]) -> tuple[gc.Graph, dict[str, torch.Tensor]]:
+    project, state = import_onnx(path)
+    graph = project.network()
+    module = gc.compile(graph, inference=True)
+    module.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        return graph, module(**inputs)
+
+
+def _assert_close(got: torch.Tensor, want: torch.Tensor) -> None:
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) <= 1e-5 * max(1.0, float(want.abs().max()))
+
+
+def _layer_types(graph: gc.Graph) -> collections.Counter:
+    # Input and losses are not part of the exported network; in eval mode torch's exporter
+    # drops Dropout and Identity (they compute nothing).
+    return collections.Counter(n.type for n in graph.nodes() if n.type not in ("Input", "Dropout", "Identity")
+                               and not graph.spec(n.type).is_loss)
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_round_trip_keeps_layers_shapes_weights_and_outputs(name, tmp_path):
+    graph = NETWORKS[name]()
+    # Constant folding off: in eval mode it fuses Conv + BatchNormalization into one Conv,
+    # which computes the same but is another network (see the next test).
+    module, args = _export(graph, tmp_path / "net.onnx", do_constant_folding=False)
+    imported, outputs = _run_imported(tmp_path / "net.onnx", dict(zip(module.input_names, args)))
+
+    assert _layer_types(imported) == _layer_types(graph)
+    assert gc.cost(gc.infer_shapes(imported)).params == gc.cost(gc.infer_shapes(graph)).params
+    kept = {n.id for n in graph.nodes() if _layer_types(graph)[n.type]} | set(module.input_names)
+    assert {n.id for n in imported.nodes()} == kept  # ids come back from the module scopes
+    shapes, imported_shapes = gc.infer_shapes(graph), gc.infer_shapes(imported)
+    with torch.no_grad():
+        expected = module(*args)
+    assert set(outputs) == set(expected)
+    for name_, want in expected.items():
+        assert imported_shapes[name_].outputs == shapes[name_].outputs
+        _assert_close(outputs[name_], want)
+
+
+@pytest.mark.parametrize("name", ["dcgan_discriminator", "lstm", "layers"])
+def test_default_export_with_folded_constants_imports(name, tmp_path):
+    graph = NETWORKS[name]()
+    module, args = _export(graph, tmp_path / "net.onnx")
+    _, outputs = _run_imported(tmp_path / "net.onnx", dict(zip(module.input_names, args)))
+    with torch.no_grad():
+        for name_, want in module(*args).items():
+            _assert_close(outputs[name_], want)
+
+
+def test_import_onnx_file_writes_project_and_weights(tmp_path):
+    module, args = _export(NETWORKS["lenet"](), tmp_path / "lenet.onnx")
+    weights = import_onnx_file(tmp_path / "lenet.onnx", tmp_path / "lenet.graph.yaml")
+    assert weights == tmp_path / "lenet.weights.pt"
+    project = gc.load(tmp_path / "lenet.graph.yaml")
+    graph = project.network("main")
+    assert all(node.pos is not None for node in graph.nodes())  # laid out for the canvas
+    assert graph.node("x").params == {"shape": [1, 28, 28]}
+    imported = gc.compile(graph, inference=True)
+    imported.load_state_dict(torch.load(weights, weights_only=True), strict=True)
+    with torch.no_grad():
+        _assert_close(imported(args[0])["ip2"], module(args[0])["ip2"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.graph.yaml", "lenet.onnx", "lenet.weights.pt"]
+
+
+def _model(nodes, inputs, outputs, initializers, path) -> None:
+    graph = helper.make_graph(nodes, "hand", inputs, outputs,
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in initializers.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_hand_built_gemm_matmul_add_match_onnxruntime(tmp_path):
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])
+    probs = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3])
+    scaled = helper.make_tensor_value_info("scaled", TensorProto.FLOAT, ["N", 5])
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "w1", "b1"], ["h"], name="gemm1", transB=1),
+        helper.make_node("Relu", ["h"], ["r"], name="relu1"),
+        helper.make_node("MatMul", ["r", "w2"], ["m"], name="matmul2"),
+        helper.make_node("Add", ["m", "b2"], ["logits"], name="add2"),
+        helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
+        helper.make_node("Gemm", ["r", "w3", "b3"], ["g3"], name="gemm3", alpha=0.5, beta=2.0),
+        helper.make_node("Dropout", ["g3", "ratio"], ["scaled"], name="drop"),
+    ]
+    weights = {"w1": rng.normal(size=(8, 18)), "b1": rng.normal(size=8), "w2": rng.normal(size=(8, 3)),
+               "b2": rng.normal(size=3), "w3": rng.normal(size=(8, 5)), "b3": rng.normal(size=(1, 5)), "ratio": 0.25}
+    _model(nodes, [x], [probs, scaled], weights, tmp_path / "hand.onnx")
+
+    inputs = rng.normal(size=(4, 2, 3, 3)).astype(np.float32)
+    want = onnxruntime.InferenceSession(str(tmp_path / "hand.onnx")).run(["probs", "scaled"], {"x": inputs})
+    graph, got = _run_imported(tmp_path / "hand.onnx", {"x": torch.from_numpy(inputs)})
+    assert {n.id: n.type for n in graph.nodes()} == {
+        "x": "Input", "gemm1": "Affine", "relu1": "ReLU", "matmul2": "Affine", "probs": "Softmax",
+        "gemm3": "Affine", "scaled": "Dropout"}
+    assert graph.node("scaled").params == {"p": 0.25}
+    for name, value in zip(["probs", "scaled"], want):
+        _assert_close(got[name], torch.from_numpy(value))
+
+
+def test_unsupported_operators_are_listed_in_one_error(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b", "c")]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 4, 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b", "c", "d", "e")]
+    nodes = [
+        helper.make_node("Einsum", ["x", "w"], ["a"], name="/foo/Einsum", equation="ni,ij->nj"),
+        helper.make_node("TopK", ["x", "k"], ["b", "indices"], name="/bar/TopK"),
+        helper.make_node("Relu", ["b"], ["c"], name="/after/Relu"),  # fed by TopK: not reported again
+        helper.make_node("Conv", ["image", "kernel"], ["d"], name="/baz/Conv", pads=[0, 0, 1, 1]),
+        helper.make_node("Sigmoid", ["x"], ["e"], name="/ok/Sigmoid"),
+    ]
+    weights = {"w": np.ones((4, 4)), "k": np.array([2]), "kernel": np.ones((2, 1, 3, 3))}
+    _model(nodes, [x, image], outs, weights, tmp_path / "bad.onnx")
+    with pytest.raises(gc.GraphError) as info:
+        import_onnx(tmp_path / "bad.onnx")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'bad.onnx'}: unsupported ONNX operators: /foo/Einsum (Einsum), "
+                              "/bar/TopK (TopK), /baz/Conv (Conv: asymmetric pads [0, 0, 1, 1]); "
+                              "netcanvas can import: ")
+    assert "Sigmoid" in message.split("netcanvas can import:")[1]
+
+
+class _TorchWritten(torch.nn.Module):
+    """Torch idioms that no netcanvas network exports: a residual block in a Sequential, h_n[-1]
+    and output[:, -1] of a batch-first GRU, a functional softmax and view(N, -1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+        self.block = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.ReLU())
+        self.gru = torch.nn.GRU(5, 6, num_layers=2, batch_first=True)
+        self.fc = torch.nn.Linear(4 * 6 * 5 + 6, 3)
+
+    def forward(self, image, sequence):
+        x = self.stem(image)
+        x = self.block(x) + x
+        out, h = self.gru(sequence)
+        features = torch.cat([x.view(x.size(0), -1), out[:, -1] + h[-1]], dim=1)
+        return torch.softmax(self.fc(features), dim=1)
+
+
+def test_torch_written_model_imports(tmp_path):
+    model, args = _TorchWritten().eval(), (torch.randn(2, 1, 6, 5), torch.randn(2, 7, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, args, str(tmp_path / "m.onnx"), dynamo=False, opset_version=17,
+                          input_names=["image", "sequence"], output_names=["probs"],
+                          dynamic_axes={"image": {0: "N"}, "sequence": {0: "N"}, "probs": {0: "N"}})
+    graph, got = _run_imported(tmp_path / "m.onnx", {"image": args[0], "sequence": args[1]})
+    with torch.no_grad():
+        _assert_close(got["probs"], model(*args))
+    ids = {n.id: n.type for n in graph.nodes()}
+    assert ids["stem_0"] == "Convolution" and ids["block_1"] == "ReLU" and ids["flatten"] == "Flatten"
+    assert ids["gru"] == "GRU" and graph.node("gru").params == {"hidden_size": 6, "num_layers": 2}
+
+
+def test_truncated_file_is_one_line_naming_the_file(tmp_path):
+    _export(NETWORKS["mlp"](), tmp_path / "mlp.onnx")
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes((tmp_path / "mlp.onnx").read_bytes()[:100])
+    with pytest.raises(gc.GraphError) as info:
+        import_onnx(truncated)
+    assert str(truncated) in str(info.value) and "\n" not in str(info.value)
+    assert "not a readable ONNX model" in str(info.value)
