@@ -158,6 +158,77 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    import signal
+
+    from runtime import search
+
+    if args.resume:
+        folder = Path(args.resume)
+        search.open_study(folder)
+    else:
+        if not args.project:
+            raise GraphError("name a project to search from, or --resume SEARCH to continue a search")
+        project = load(args.project)
+        folder = Path(args.dir) if args.dir else new_search_dir(project.name)
+        try:
+            search.create(project, folder, base_dir=Path(args.project).parent, storage=args.storage)
+        except GraphError as exc:
+            raise locate(exc, args.project) from None
+    print(f"search: {folder} (stop with Ctrl-C; continue with --resume {folder})", file=sys.stderr)
+    # SIGTERM stops a search the way Ctrl-C does: the trial in flight is recorded as interrupted.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def show(report) -> None:
+        error = f"error {report.error:.4f}" if report.error is not None else report.state
+        print(f"trial {report.number}: {error}, {report.macs:,} multiply-adds, {report.params:,} params "
+              f"[{report.kind}] {'; '.join(report.changes)}", file=sys.stderr)
+
+    limits = {"max_trials": args.max_trials, "max_hours": args.hours}
+    workers = []
+    if args.workers > 1:
+        import multiprocessing
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=search.run, args=(folder,), kwargs={"worker": i, **limits})
+                   for i in range(1, args.workers)]
+        for process in workers:
+            process.start()
+    try:
+        mine = search.run(folder, on_trial=show, **limits)
+    finally:
+        for process in workers:
+            process.join()
+    stopped = any(r.state == "interrupted" for r in mine)
+    print(f"{len(mine)} trial(s) in this process{'; stopped' if stopped else ''}", file=sys.stderr)
+    return 130 if stopped else 0
+
+
+def new_search_dir(name: str) -> Path:
+    """A fresh folder ``searches/<name>-<timestamp>``."""
+    from runtime.runs import new_run_dir
+    return new_run_dir(Path("searches"), name)
+
+
+def _search_results(args: argparse.Namespace) -> int:
+    from runtime import search
+    from runtime.plots import search_scatter_png
+
+    if args.export is not None:
+        path = search.export_trial(args.folder, args.export, args.output or f"trial{args.export}.graph.yaml")
+        print(f"{path}: trial {args.export}")
+        return 0
+    trials = search.reports(args.folder)
+    front = search.pareto(trials)
+    print(f"{len(trials)} trials, {sum(t.state == 'complete' for t in trials)} complete; Pareto front:")
+    print(f"{'trial':>5}  {'error':>8}  {'multiply-adds':>14}  {'params':>11}  kind     changes")
+    for t in front:
+        print(f"{t.number:>5}  {t.error:>8.4f}  {t.macs:>14,}  {t.params:>11,}  {t.kind:<7}  {'; '.join(t.changes)}")
+    picture = Path(args.folder) / "search.png"
+    search_scatter_png(trials, front, picture)
+    print(f"scatter plot: {picture}")
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from graphcompiler.importers import import_onnx_file
     result = import_onnx_file(args.model, args.output)
@@ -223,6 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-verify", action="store_true", help="skip onnx.checker and the onnxruntime "
                         "comparison (for huge networks)")
     export.set_defaults(run=_export)
+    searcher = commands.add_parser("search", help="architecture search from a project until stopped (Ctrl-C)")
+    searcher.add_argument("project", nargs="?", help="the base project (its search section sets the limits)")
+    searcher.add_argument("--resume", metavar="SEARCH", help="continue a search folder, numbering on")
+    searcher.add_argument("--dir", help="folder for the search (default: searches/<project>-<timestamp>)")
+    searcher.add_argument("--storage", help="Optuna storage URL (default: SQLite in the folder); "
+                          "postgresql://... for workers on many machines")
+    searcher.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    searcher.add_argument("--max-trials", type=int, help="override search.max_trials")
+    searcher.add_argument("--hours", type=float, help="override search.max_hours")
+    searcher.set_defaults(run=_search)
+    results = commands.add_parser("search-results", help="print a search's Pareto front and plot all trials")
+    results.add_argument("folder", metavar="SEARCH", help="a search folder")
+    results.add_argument("--export", type=int, metavar="K", help="write trial K as a project file")
+    results.add_argument("-o", "--output", help="with --export: the project file (default trialK.graph.yaml)")
+    results.set_defaults(run=_search_results)
     importer = commands.add_parser("import", help="turn an ONNX model into a project (its weights beside it)")
     importer.add_argument("model", help="an .onnx file")
     importer.add_argument("-o", "--output", required=True, help="the .graph.yaml project to write")

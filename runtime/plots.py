@@ -71,3 +71,25 @@ def image_grid_png(images: Tensor, path: Path, low: float = -1.0, high: float = 
         else:
             axis.imshow(picture[:3].transpose(1, 2, 0))
     _save(figure, path)
+
+
+def search_scatter_png(trials, front, path: Path) -> None:
+    """Validation error against multiply-adds of every complete trial, the Pareto front highlighted."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    done = [t for t in trials if t.state == "complete"]
+    for kind, marker in (("base", "*"), ("mutant", "o"), ("control", "x")):
+        points = [t for t in done if t.kind == kind]
+        if points:
+            axes.scatter([t.macs for t in points], [t.error for t in points], marker=marker, alpha=0.6,
+                         s=120 if kind == "base" else 30, label=kind)
+    if front:
+        axes.plot([t.macs for t in front], [t.error for t in front], color="tab:red", marker="o",
+                  fillstyle="none", markersize=10, label="Pareto front")
+        for t in front:
+            axes.annotate(str(t.number), (t.macs, t.error), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("multiply-adds per sample")
+    axes.set_ylabel("validation error")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    _save(figure, path)

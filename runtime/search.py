@@ -1,0 +1,280 @@
+"""Architecture search that runs until stopped: mutate, train, score, keep the Pareto front.
+
+One Optuna study per search, with two objectives (validation error, multiply-adds); every trial
+records its network as project YAML, its parent and what changed. Optuna stores it: SQLite in the
+search folder by default, or any storage URL (PostgreSQL for many machines), so several workers
+share one study and trial numbers stay unique. A trial in flight when the search is stopped is
+recorded as failed with ``interrupted`` set; finished trials are never lost, and a resumed search
+numbers on. Candidates come from the registry's mutations (``graphcompiler.mutations``): most from
+a parent on the current front, every ``control_every``-th a random walk from the base network (the
+control sample of the space).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+import graphcompiler as gc
+from graphcompiler import GraphError, Project
+from graphcompiler.atomic import write_text
+from graphcompiler.mutations import Limits, mutate
+
+from .settings import search_settings
+from .training import Stopped, train
+
+INFO = "search.json"
+BASE = "base.graph.yaml"
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 30
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Heartbeats with ask/tell (not Study.optimize) are what lets a killed worker's trial be found stale;
+# Optuna marks that path experimental and says so on every call.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+@dataclass
+class TrialReport:
+    """One finished or interrupted trial, as the CLI prints it and the GUI plots it."""
+
+    number: int
+    state: str
+    error: float | None
+    macs: int
+    params: int
+    kind: str
+    changes: list[str]
+    seconds: float
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith(("sqlite", "postgresql", "mysql")):
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                          engine_kwargs={"connect_args": {"timeout": 60}}
+                                          if url.startswith("sqlite") else None)
+    return optuna.storages.get_storage(url)
+
+
+def _project_with(base: Project, network: str, graph: gc.Graph) -> Project:
+    project = gc.loads(gc.dumps(base))
+    project.networks[network] = graph
+    return project
+
+
+def create(project: Project, folder: str | Path, *, base_dir: str | Path, storage: str | None = None) -> Path:
+    """Make a search folder for ``project`` (its data relative to ``base_dir``); returns the folder."""
+    folder = Path(folder)
+    if (folder / INFO).exists():
+        raise GraphError("this folder already holds a search; continue it with --resume", file=str(folder))
+    search_settings(project)
+    folder.mkdir(parents=True, exist_ok=True)
+    gc.save(project, folder / BASE)
+    url = storage or f"sqlite:///{(folder / 'study.db').resolve()}"
+    info = {"project": project.name, "base_dir": str(Path(base_dir).resolve()), "storage": url,
+            "study": f"netcanvas-{project.name}-{int(time.time())}"}
+    optuna.create_study(study_name=info["study"], storage=_storage(url), directions=["minimize", "minimize"],
+                        load_if_exists=True)
+    write_text(folder / INFO, json.dumps(info, indent=2) + "\n")
+    return folder
+
+
+def open_study(folder: str | Path) -> tuple[dict, optuna.Study]:
+    """The search folder's settings and its study."""
+    path = Path(folder) / INFO
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GraphError(f"not a search folder (no {INFO}); start one with `netcanvas search PROJECT`",
+                         file=str(folder)) from None
+    return info, optuna.load_study(study_name=info["study"], storage=_storage(info["storage"]))
+
+
+def _fail_dead_trials(study: optuna.Study) -> None:
+    """Mark trials whose worker on this machine is gone as interrupted (others wait for their heartbeat)."""
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") == host and not _alive(attrs.get("pid", 0)):
+            study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    optuna.storages.fail_stale_trials(study)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+def _front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t for t in complete if not any(_dominates(o, t) for o in complete)]
+
+
+def _dominates(a, b) -> bool:
+    return all(x <= y for x, y in zip(a.values, b.values)) and any(x < y for x, y in zip(a.values, b.values))
+
+
+def _candidate(study: optuna.Study, number: int, base: gc.Graph, settings, limits: Limits,
+               rng: random.Random) -> tuple[gc.Graph, str, int | None, list[str], int]:
+    """The network trial ``number`` trains: the base first, then controls and mutants of the front."""
+    if number == 0:
+        return base.copy(), "base", None, [], 0
+    if settings.control_every and number % settings.control_every == 0:
+        graph, changes, invalid = mutate(base, rng, limits, count=settings.control_steps)
+        return graph, "control", None, changes, invalid
+    front = [t for t in _front(study) if "graph" in t.user_attrs]
+    if not front:
+        graph, changes, invalid = mutate(base, rng, limits, count=rng.randint(1, settings.mutations))
+        return graph, "mutant", None, changes, invalid
+    parent = rng.choice(front)
+    network = next(iter(gc.loads(parent.user_attrs["graph"]).networks.values()))
+    graph, changes, invalid = mutate(network, rng, limits, count=rng.randint(1, settings.mutations))
+    return graph, "mutant", parent.number, changes, invalid
+
+
+def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
+        on_trial: Callable[[TrialReport], None] | None = None, worker: int = 0,
+        max_trials: int | None = None, max_hours: float | None = None) -> list[TrialReport]:
+    """Run trials in the search folder until stopped or a limit is reached; return this worker's trials.
+
+    ``should_stop`` is polled during training (the GUI's Stop button, a signal handler); Ctrl-C
+    (KeyboardInterrupt) works too. Either way the trial in flight is recorded as interrupted.
+    ``max_trials`` and ``max_hours`` override the search section's limits for this run.
+    """
+    folder = Path(folder)
+    info, study = open_study(folder)
+    project = gc.load(folder / BASE)
+    settings = search_settings(project)
+    if max_trials is not None:
+        settings.max_trials = max_trials
+    if max_hours is not None:
+        settings.max_hours = max_hours
+    network = settings.network or ("main" if "main" in project.networks else next(iter(project.networks)))
+    base = project.network(network)
+    limits = Limits(frozenset(settings.pinned), settings.max_params or None, settings.max_macs or None)
+    _fail_dead_trials(study)
+    started = time.monotonic()
+    stop = should_stop or (lambda: False)
+    reports: list[TrialReport] = []
+    while not stop():
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if settings.max_trials and finished >= settings.max_trials:
+            break
+        if settings.max_hours and time.monotonic() - started >= settings.max_hours * 3600:
+            break
+        trial = study.ask()
+        report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker)
+        reports.append(report)
+        if on_trial:
+            on_trial(report)
+        if report.state == "interrupted":
+            break
+    return reports
+
+
+def _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker) -> TrialReport:
+    rng = random.Random(f"{settings.seed}-{trial.number}")
+    started = time.perf_counter()
+    storage, trial_id = study._storage, trial._trial_id
+    for key, value in (("host", socket.gethostname()), ("pid", os.getpid()), ("worker", worker)):
+        trial.set_user_attr(key, value)
+    try:
+        graph, kind, parent, changes, invalid = _candidate(study, trial.number, base, settings, limits, rng)
+    except GraphError as exc:
+        trial.set_user_attr("problem", str(exc))
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialReport(trial.number, "failed", None, 0, 0, "mutant", [str(exc)], 0.0)
+    total = gc.cost(gc.infer_shapes(graph))
+    candidate = _project_with(project, network, graph)
+    for key, value in (("graph", gc.dumps(Project(name=f"trial{trial.number}", networks={network: graph}))),
+                       ("kind", kind), ("parent", parent), ("changes", changes), ("invalid_draws", invalid),
+                       ("params", total.params), ("macs", total.macs)):
+        trial.set_user_attr(key, value)
+    training = dict(candidate.sections.get("training") or {})
+    training.update(epochs=settings.trial_epochs, max_seconds=settings.trial_seconds)
+    candidate.sections["training"] = training
+    last_beat = [0.0]
+
+    def heartbeat(_report) -> None:
+        now = time.monotonic()
+        if now - last_beat[0] >= HEARTBEAT_SECONDS and hasattr(storage, "record_heartbeat"):
+            storage.record_heartbeat(trial_id)
+            last_beat[0] = now
+
+    try:
+        result = train(candidate, folder / "trials" / f"{trial.number:05d}", base_dir=info["base_dir"],
+                       on_progress=heartbeat, should_stop=stop)
+    except (Stopped, KeyboardInterrupt):
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialReport(trial.number, "interrupted", None, total.macs, total.params, kind, changes,
+                           time.perf_counter() - started)
+    except GraphError as exc:
+        trial.set_user_attr("problem", str(exc))
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialReport(trial.number, "failed", None, total.macs, total.params, kind, changes,
+                           time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    trial.set_user_attr("seconds", seconds)
+    study.tell(trial, [result["error"], float(total.macs)])
+    return TrialReport(trial.number, "complete", result["error"], total.macs, total.params, kind, changes, seconds)
+
+
+def reports(folder: str | Path) -> list[TrialReport]:
+    """Every trial of the search (all workers), in number order."""
+    _, study = open_study(folder)
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        state = ("interrupted" if attrs.get("interrupted") else
+                 {TrialState.COMPLETE: "complete", TrialState.RUNNING: "running"}.get(t.state, "failed"))
+        out.append(TrialReport(t.number, state, t.values[0] if t.values else None, attrs.get("macs", 0),
+                               attrs.get("params", 0), attrs.get("kind", ""), attrs.get("changes", []),
+                               attrs.get("seconds", 0.0)))
+    return sorted(out, key=lambda r: r.number)
+
+
+def pareto(trials: list[TrialReport]) -> list[TrialReport]:
+    """The complete trials no other complete trial beats on both error and multiply-adds."""
+    done = [t for t in trials if t.state == "complete"]
+    return sorted((t for t in done if not any(
+        o.error <= t.error and o.macs <= t.macs and (o.error < t.error or o.macs < t.macs) for o in done)),
+        key=lambda t: t.macs)
+
+
+def export_trial(folder: str | Path, number: int, output: str | Path) -> Path:
+    """Write trial ``number``'s network into a copy of the base project, ready to open and train."""
+    info, study = open_study(folder)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not trials or "graph" not in trials[0].user_attrs:
+        raise GraphError(f"the search has no trial {number} with a network", file=str(folder))
+    project = gc.load(Path(folder) / BASE)
+    settings = search_settings(project)
+    network = settings.network or ("main" if "main" in project.networks else next(iter(project.networks)))
+    graph = next(iter(gc.loads(trials[0].user_attrs["graph"]).networks.values()))
+    exported = _project_with(project, network, graph)
+    dataset = exported.sections.get("dataset")
+    if isinstance(dataset, dict):
+        # Data paths were relative to the base project's folder; make them work from anywhere.
+        for key in ("training", "validation"):
+            if dataset.get(key):
+                dataset[key] = str(Path(info["base_dir"]) / dataset[key])
+    gc.save(exported, output)
+    return Path(output)
