@@ -322,6 +322,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def print_machine(threads: int) -> None:
+    """The header every benchmark prints: versions, threads, CPU, and how busy the CPUs already are."""
+    print(f"torch {torch.__version__}, {threads} threads, nproc {os.cpu_count()}, CPU: {cpu_model()}, "
+          f"Python {platform.python_version()}")
+    busy = cpu_busy()
+    if busy:
+        print("CPU busy before the run (other processes): " + ", ".join(f"cpu{i} {b:.0%}" for i, b in enumerate(busy)))
+        if sum(b > 0.2 for b in busy) > max(0, (os.cpu_count() or 1) - threads):
+            print("warning: other load leaves fewer idle cores than --threads; timings will be noisy")
+
+
 def cpu_busy(seconds: float = 1.0) -> list[float]:
     """Fraction of each CPU busy over ``seconds`` before the run (other load skews the timings)."""
     def sample():
@@ -348,14 +359,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, nproc {os.cpu_count()}, CPU: {cpu_model()}, "
-          f"Python {platform.python_version()}")
-    busy = cpu_busy()
-    if busy:
-        print("CPU busy before the run (other processes): "
-              + ", ".join(f"cpu{i} {b:.0%}" for i, b in enumerate(busy)))
-        if sum(b > 0.2 for b in busy) > max(0, (os.cpu_count() or 1) - args.threads):
-            print("warning: other load leaves fewer idle cores than --threads; timings will be noisy")
+    print_machine(args.threads)
 
     results = []
     torch.manual_seed(0)

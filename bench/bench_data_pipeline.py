@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
-import platform
 import random
 import statistics
 import sys
@@ -55,7 +53,7 @@ from runtime.data import batch_sampler, batches
 from runtime.example_data import write_dataset
 from runtime.settings import AUGMENTATION, read
 
-from bench_compiled_step import cpu_busy, cpu_model
+from bench_compiled_step import print_machine
 from machine_load import OtherLoad
 
 BATCH = 64
@@ -169,11 +167,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, nproc {os.cpu_count()}, CPU: {cpu_model()}, "
-          f"Python {platform.python_version()}")
-    busy = cpu_busy()
-    if busy:
-        print("CPU busy before the run (other processes): " + ", ".join(f"cpu{i} {b:.0%}" for i, b in enumerate(busy)))
+    print_machine(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         train_csv = write_dataset("digits", tmp, size=28)["training"]

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -57,7 +55,7 @@ from runtime.example_data import write_dataset
 from runtime.settings import dataset_settings, training_settings
 from runtime.training import _Run, _SupervisedLoop, batch_loss
 
-from bench_compiled_step import cpu_busy, cpu_model
+from bench_compiled_step import print_machine
 from machine_load import OtherLoad
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,14 +295,7 @@ def main(argv=None) -> int:
                         help="rounds of the MLP's step-by-step breakdown; 0 skips it (default 100)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, nproc {os.cpu_count()}, CPU: {cpu_model()}, "
-          f"Python {platform.python_version()}")
-    busy = cpu_busy()
-    if busy:
-        print("CPU busy before the run (other processes): " + ", ".join(f"cpu{i} {b:.0%}" for i, b in enumerate(busy)))
-        if sum(b > 0.2 for b in busy) > max(0, (os.cpu_count() or 1) - args.threads):
-            print("warning: other load leaves fewer idle cores than --threads; timings will be noisy "
-                  "(a 2-thread LeNet step can take 20x longer)")
+    print_machine(args.threads)
 
     results, pieces = [], None
     with tempfile.TemporaryDirectory() as tmp:
