@@ -10,7 +10,8 @@ from conftest import EXAMPLES
 from graphcompiler.mutations import Limits, fixed_shapes, mutate, problem
 
 # Big networks get a smaller input (their shape rules do not care) and fewer draws, to keep CI quick.
-SMALL_INPUT = {"vgg16": [3, 32, 32], "resnet18": [3, 32, 32], "unet": [1, 32, 32]}
+SMALL_INPUT = {"vgg16": {"x": [3, 32, 32]}, "resnet18": {"x": [3, 32, 32]},
+               "unet": {"x": [1, 32, 32], "y": [1, 32, 32]}}
 DRAWS = {"vgg16": 40, "resnet18": 60, "unet": 40}
 NETWORKS = [(path, name) for path in EXAMPLES for name in gc.load(path).networks]
 
@@ -37,8 +38,8 @@ def _real_shapes_match(graph: gc.Graph) -> None:
 def test_every_accepted_candidate_validates_compiles_and_has_its_inferred_shapes(path, network):
     stem = path.name.split(".")[0]
     graph = gc.load(path).network(network)
-    if stem in SMALL_INPUT:
-        graph.node("x").params["shape"] = SMALL_INPUT[stem]
+    for node, shape in SMALL_INPUT.get(stem, {}).items():
+        graph.node(node).params["shape"] = shape
     fixed = fixed_shapes(graph)
     rng = random.Random(stem)
     kinds = set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import json
 import keyword
 import math
 import re
@@ -22,7 +23,7 @@ from ..compiler import GraphModule, compile
 from ..errors import GraphError, short_repr
 from ..graph import Graph
 
-_HEADER = ("import torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n")
+_HEADER = "import torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n"
 # Names the file itself uses: a local variable of that name would shadow them or read oddly.
 _RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"torch", "nn", "F", "Tensor", "math", "self"}
 _OWN_PACKAGE = __name__.split(".")[0]
@@ -33,14 +34,20 @@ def pytorch_source(graph: Graph, *, class_name: str | None = None, inference: bo
     # Only the structure is needed, so build on the meta device: no memory or time spent on weights.
     with torch.device("meta"):
         model = compile(graph, inference=inference)
-    name = class_name if class_name is not None else _camel(title) or "Network"
-    if not name.isidentifier() or name in _RESERVED:
-        raise GraphError(f"class name {short_repr(name)} is not a usable Python class name")
     writer = _Writer()
+    # Copied classes keep their names, so they claim them before any block or network class is named.
+    for path, module in model.named_modules():
+        record = getattr(module, "_source_call", None)
+        if record is not None:
+            writer.class_ref(record[0], f"{path} ({type(module).__name__})", path.split(".")[0])
+    if class_name is not None and (not class_name.isidentifier() or class_name in writer.taken):
+        raise GraphError(f"class name {short_repr(class_name)} is not usable: it must be a Python name that is not "
+                         f"a keyword, a builtin or a class the file defines")
+    name = class_name or _camel(title) or "Network"
+    while name in writer.taken:
+        name += "_"
     writer.taken.add(name)
-    top = writer.module_class(name, model, graph, prefix="", inference=inference, title=title)
-    if name in writer.helpers_by_name:
-        raise GraphError(f"class name '{name}' is taken by a layer class the file defines; pass another")
+    top = writer.module_class(name, model, graph, inference=inference, title=title)
     parts = [_docstring(title, name, model, inference), _HEADER + ("import math\n" if writer.needs_math() else "")]
     parts += list(writer.helpers.values())
     # Block classes are written last so that their docstrings can list every use.
@@ -67,7 +74,9 @@ def _docstring(title: str, name: str, model: GraphModule, inference: bool) -> st
 
 def _literal(value) -> str:
     """Python source for a plain constructor argument; ValueError for anything else."""
-    if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float) and math.isfinite(value)):
+    if isinstance(value, str):
+        return json.dumps(value)  # double quotes, as the copied classes write them; JSON escapes are Python's too
+    if value is None or isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
         return repr(value)
     if isinstance(value, (tuple, list)):
         items = [_literal(v) for v in value]
@@ -93,7 +102,6 @@ class _Writer:
 
     def __init__(self):
         self.helpers: dict[type, str] = {}
-        self.helpers_by_name: dict[str, type] = {}
         self.blocks: list[tuple[str, str, str]] = []  # (class name, block name, class body)
         self.block_names: dict[str, str] = {}  # class body -> class name, so equal blocks share a class
         self.block_uses: dict[str, list[str]] = {}
@@ -114,15 +122,16 @@ class _Writer:
             for base in cls.__bases__:  # a copied class's own netcanvas base class must come first
                 if base.__module__.startswith(_OWN_PACKAGE + "."):
                     self.class_ref(base, where, node)
-            if self.helpers_by_name.setdefault(cls.__name__, cls) is not cls:
-                raise GraphError(f"{where}: two layer classes are called {cls.__name__}", node=node)
+            if cls.__name__ in self.taken:
+                raise GraphError(f"{where}: its class {cls.__name__} clashes with another name in the file", node=node)
             self.helpers[cls] = inspect.getsource(cls)
             self.taken.add(cls.__name__)
         return cls.__name__
 
     def constructor(self, module: nn.Module, graph: Graph | None, node_id: str, prefix: str) -> str:
         """The expression that builds one submodule."""
-        where = f"{prefix}{node_id} ({graph.node(node_id).type if graph is not None and node_id in graph else type(module).__name__})"
+        layer_type = graph.node(node_id).type if graph is not None and node_id in graph else type(module).__name__
+        where = f"{prefix}{node_id} ({layer_type})"
         block = getattr(module, "_source_block", None)
         if block is not None and isinstance(module, GraphModule):
             return self.block_class(module, block, f"{prefix}{node_id}") + "()"
@@ -159,10 +168,9 @@ class _Writer:
         self.block_uses[name].append(path)
         return name
 
-    def module_class(self, name: str, model: GraphModule, graph: Graph, prefix: str, inference: bool,
-                     title: str) -> str:
+    def module_class(self, name: str, model: GraphModule, graph: Graph, inference: bool, title: str) -> str:
         """The network's own class, with its input and output names as class attributes."""
-        body = self.class_body(model, graph, prefix, returns_dict=True, inference=inference)
+        body = self.class_body(model, graph, prefix="", returns_dict=True, inference=inference)
         shapes = ", ".join(f'"{n}": {_literal(s)}' for n, s in model.input_shapes.items())
         attrs = (f"    input_names = {_strings(model.input_names)}\n    output_names = {_strings(model.output_names)}\n"
                  f"    input_shapes = {{{shapes}}}\n\n")
