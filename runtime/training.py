@@ -239,6 +239,7 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
                 break
         result = loop.finish()
     except (Stopped, KeyboardInterrupt):
+        _draw_curve(run)
         _write_status(run, "stopped")
         if on_progress:
             on_progress(Progress("stopped", len(run.history), run.settings.epochs))
@@ -246,6 +247,7 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
     except BaseException:
         _write_status(run, "failed")
         raise
+    _draw_curve(run)
     write_text(run.folder / "metrics.json", json.dumps(result, indent=2) + "\n")
     _write_status(run, "done")
     if on_progress:
@@ -254,15 +256,20 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
 
 
 def _write_curve(run: _Run) -> None:
-    from .plots import learning_curve_png
-
     keys = list(run.history[0])
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
     writer.writerows(run.history)
     write_text(run.folder / "learning_curve.csv", text.getvalue())
-    learning_curve_png(run.history, run.folder / "learning_curve.png")
+
+
+def _draw_curve(run: _Run) -> None:
+    # Drawn when the run ends or stops, not every epoch: a picture costs more than a short epoch.
+    from .plots import learning_curve_png
+
+    if run.history:
+        learning_curve_png(run.history, run.folder / "learning_curve.png")
 
 
 def _save_checkpoint(run: _Run, epoch: int, models: dict[str, nn.Module], optimizers: dict, schedules: dict) -> None:
