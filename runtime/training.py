@@ -266,9 +266,8 @@ def _write_curve(run: _Run) -> None:
 
 def _draw_curve(run: _Run) -> None:
     # Drawn when the run ends or stops, not every epoch: a picture costs more than a short epoch.
-    from .plots import learning_curve_png
-
     if run.history:
+        from .plots import learning_curve_png  # matplotlib loads slowly; a run stopped at once needs none
         learning_curve_png(run.history, run.folder / "learning_curve.png")
 
 

@@ -52,7 +52,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_numbers_on(project_file, tmp_pa
     process = _netcanvas("search", str(project_file), "--dir", str(folder), cwd=tmp_path)
     _wait_for(folder, 2, process)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     before = _complete(folder)
