@@ -159,10 +159,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    import signal
-
     from runtime import search
 
+    from .stopping import EXIT_CODE, StopSignals
+
+    signals = StopSignals().install()
     if args.resume:
         folder = Path(args.resume)
         search.open_study(folder)
@@ -176,8 +177,6 @@ def _search(args: argparse.Namespace) -> int:
         except GraphError as exc:
             raise locate(exc, args.project) from None
     print(f"search: {folder} (stop with Ctrl-C; continue with --resume {folder})", file=sys.stderr)
-    # SIGTERM stops a search the way Ctrl-C does: the trial in flight is recorded as interrupted.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     def show(report) -> None:
         error = f"error {report.error:.4f}" if report.error is not None else report.state
@@ -189,18 +188,31 @@ def _search(args: argparse.Namespace) -> int:
     if args.workers > 1:
         import multiprocessing
         context = multiprocessing.get_context("spawn")
-        workers = [context.Process(target=search.run, args=(folder,), kwargs={"worker": i, **limits})
-                   for i in range(1, args.workers)]
-        for process in workers:
-            process.start()
+        workers = [context.Process(target=_search_worker, args=(folder, i, limits)) for i in range(1, args.workers)]
+        with signals.starting_children():
+            for process in workers:
+                process.start()
+                signals.children.append(process.pid)
     try:
-        mine = search.run(folder, on_trial=show, **limits)
+        mine = search.run(folder, should_stop=signals.requested, on_trial=show, **limits)
+    except BaseException:
+        signals.stop_children()
+        raise
     finally:
         for process in workers:
             process.join()
-    stopped = any(r.state == "interrupted" for r in mine)
-    print(f"{len(mine)} trial(s) in this process{'; stopped' if stopped else ''}", file=sys.stderr)
-    return 130 if stopped else 0
+    print(f"{len(mine)} trial(s) in this process{'; stopped' if signals.requested() else ''}", file=sys.stderr)
+    return EXIT_CODE if signals.requested() else 0
+
+
+def _search_worker(folder: Path, worker: int, limits: dict) -> None:
+    """A local worker process of ``netcanvas search --workers N``; stops when its parent says so."""
+    from runtime import search
+
+    from .stopping import StopSignals
+
+    signals = StopSignals(worker=True).install()
+    search.run(folder, should_stop=signals.requested, worker=worker, **limits)
 
 
 def new_search_dir(name: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,13 +31,41 @@ def image_options(settings: SimpleNamespace) -> ImageOptions:
     return ImageOptions(size=settings.image_size, channels=settings.channels, normalize=settings.normalize)
 
 
+_reused: dict[tuple, CsvDataset] | None = None
+
+
+@contextlib.contextmanager
+def reusing_decoded_data() -> Iterator[None]:
+    """Within the block, a cached list opened again with the same options is not decoded again.
+
+    A search trains hundreds of networks on the same files; decoding them once per trial cost it
+    about as much as a LeNet epoch on digits. A list whose size or time stamp changed is read anew.
+    """
+    global _reused
+    outer, _reused = _reused, {} if _reused is None else _reused
+    try:
+        yield
+    finally:
+        _reused = outer
+
+
 def open_dataset(settings: SimpleNamespace, which: str, base_dir: Path) -> CsvDataset:
     """The training or validation list named by the dataset section, relative to ``base_dir``."""
     name = getattr(settings, which)
     if not name:
         raise GraphError(f"no {which} data: set dataset.{which} to an NNC dataset CSV "
                          "(netcanvas dataset digits -o data/digits writes one)", where=f"dataset.{which}")
-    return CsvDataset(base_dir / name, image_options(settings), cache=settings.cache)
+    path, options = base_dir / name, image_options(settings)
+    if _reused is None or not settings.cache:
+        return CsvDataset(path, options, cache=settings.cache)
+    try:
+        stat = path.stat()
+    except OSError:
+        return CsvDataset(path, options, cache=True)  # which says clearly what is wrong with the path
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, options)
+    if key not in _reused:
+        _reused[key] = CsvDataset(path, options, cache=True)
+    return _reused[key]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ control sample of the space).
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import socket
@@ -30,6 +31,7 @@ from graphcompiler import GraphError, Project
 from graphcompiler.atomic import write_text
 from graphcompiler.mutations import Limits, mutate
 
+from .data import reusing_decoded_data
 from .settings import search_settings
 from .training import Stopped, train
 
@@ -122,13 +124,20 @@ def _alive(pid: int) -> bool:
     return pid > 0
 
 
+def _non_dominated(items: list, objectives: Callable) -> list:
+    """The items no other item beats on both (error, cost) objectives; equal items all stay. O(n log n)."""
+    front, best_cost, its_error = [], math.inf, math.inf
+    for item in sorted(items, key=objectives):
+        error, cost = objectives(item)
+        if cost < best_cost or (cost == best_cost and error == its_error):
+            front.append(item)
+        if cost < best_cost:
+            best_cost, its_error = cost, error
+    return front
+
+
 def _front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [t for t in complete if not any(_dominates(o, t) for o in complete)]
-
-
-def _dominates(a, b) -> bool:
-    return all(x <= y for x, y in zip(a.values, b.values)) and any(x < y for x, y in zip(a.values, b.values))
+    return _non_dominated(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), lambda t: tuple(t.values))
 
 
 def _candidate(study: optuna.Study, number: int, base: gc.Graph, settings, limits: Limits,
@@ -173,19 +182,20 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     started = time.monotonic()
     stop = should_stop or (lambda: False)
     reports: list[TrialReport] = []
-    while not stop():
-        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        if settings.max_trials and finished >= settings.max_trials:
-            break
-        if settings.max_hours and time.monotonic() - started >= settings.max_hours * 3600:
-            break
-        trial = study.ask()
-        report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker)
-        reports.append(report)
-        if on_trial:
-            on_trial(report)
-        if report.state == "interrupted":
-            break
+    with reusing_decoded_data():
+        while not stop():
+            finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if settings.max_trials and finished >= settings.max_trials:
+                break
+            if settings.max_hours and time.monotonic() - started >= settings.max_hours * 3600:
+                break
+            trial = study.ask()
+            report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker)
+            reports.append(report)
+            if on_trial:
+                on_trial(report)
+            if report.state == "interrupted":
+                break
     return reports
 
 
@@ -220,7 +230,7 @@ def _run_trial(folder, info, study, trial, project, network, base, settings, lim
 
     try:
         result = train(candidate, folder / "trials" / f"{trial.number:05d}", base_dir=info["base_dir"],
-                       on_progress=heartbeat, should_stop=stop)
+                       on_progress=heartbeat, should_stop=stop, trial=True)
     except (Stopped, KeyboardInterrupt):
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=TrialState.FAIL)
@@ -254,9 +264,7 @@ def reports(folder: str | Path) -> list[TrialReport]:
 def pareto(trials: list[TrialReport]) -> list[TrialReport]:
     """The complete trials no other complete trial beats on both error and multiply-adds."""
     done = [t for t in trials if t.state == "complete"]
-    return sorted((t for t in done if not any(
-        o.error <= t.error and o.macs <= t.macs and (o.error < t.error or o.macs < t.macs) for o in done)),
-        key=lambda t: t.macs)
+    return sorted(_non_dominated(done, lambda t: (t.error, t.macs)), key=lambda t: t.macs)
 
 
 def export_trial(folder: str | Path, number: int, output: str | Path) -> Path:

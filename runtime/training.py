@@ -168,17 +168,20 @@ class _Run:
     settings: SimpleNamespace
     data: SimpleNamespace
     device: torch.device
+    trial: bool = False
+    """A search trial: never resumed and never looked at, so no checkpoint, pictures or evaluation files."""
     train_set: CsvDataset | None = None
     val_set: CsvDataset | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_progress: ProgressCallback | None = None,
-          should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+          should_stop: Callable[[], bool] | None = None, trial: bool = False) -> dict[str, float]:
     """Train the project into ``run_dir`` (created if needed); dataset paths are relative to ``base_dir``.
 
     Returns the final metrics. Raises Stopped when ``should_stop`` answers True; the run can then be
-    continued with ``resume``.
+    continued with ``resume``, unless it is a search ``trial`` (which writes only its curve, weights
+    and metrics, and scores the last epoch's validation pass).
     """
     folder = Path(run_dir)
     if (folder / INFO).exists():
@@ -186,6 +189,7 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
                          "folder", file=str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     run = _prepare(project, folder, Path(base_dir).resolve())
+    run.trial = trial
     gc.save(project, folder / PROJECT_FILE)
     _write_status(run, "running")
     return _execute(run, None, on_progress, should_stop)
@@ -229,7 +233,8 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
             row = loop.epoch(epoch, on_progress, should_stop)
             row["seconds"] = round(time.perf_counter() - started, 3)
             run.history.append(row)
-            loop.save_checkpoint(epoch)
+            if not run.trial:
+                loop.save_checkpoint(epoch)
             _write_curve(run)
             _write_status(run, "running")
             if on_progress:
@@ -266,7 +271,7 @@ def _write_curve(run: _Run) -> None:
 
 def _draw_curve(run: _Run) -> None:
     # Drawn when the run ends or stops, not every epoch: a picture costs more than a short epoch.
-    if run.history:
+    if run.history and not run.trial:
         from .plots import learning_curve_png  # matplotlib loads slowly; a run stopped at once needs none
         learning_curve_png(run.history, run.folder / "learning_curve.png")
 
@@ -392,6 +397,10 @@ class _SupervisedLoop:
         run = self.run
         with atomic_path(run.folder / WEIGHTS) as tmp:
             torch.save(self.model.state_dict(), tmp)
+        if run.trial:
+            # The weights have not changed since the last epoch's validation pass; its scores stand.
+            last = run.history[-1]
+            return {"task": self.task.kind, "error": last["val_error"], "loss": last["val_loss"]}
         outputs = collect(self.model, self.task, run.val_set, self.binding, run.settings.batch_size, run.device)
         return {"task": self.task.kind, **write_report(self.task, outputs, run.val_set, run.folder / "evaluation")}
 

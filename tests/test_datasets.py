@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ import graphcompiler as gc
 from graphcompiler import GraphError
 from netcanvas.cli import main
 from runtime.csvdata import CsvDataset, DataError, ImageOptions
-from runtime.data import batch_sampler, batches, bind, open_dataset
+from runtime.data import batch_sampler, batches, bind, open_dataset, reusing_decoded_data
 from runtime.example_data import write_dataset
 from runtime.runs import evaluate_run
 from runtime.settings import dataset_settings
@@ -552,3 +553,19 @@ def test_utf8_bom_crlf_and_quoted_cells(tmp_path):
     assert dataset[0]["x"].tolist() == [0.5, 1.0]
     assert dataset[0]["img"].shape == (1, 3, 3) and dataset[0]["img"].min() == 1.0
     assert dataset.labels("y").tolist() == [2]
+
+
+def test_a_search_decodes_a_cached_list_once_and_a_changed_list_again(tmp_path):
+    write_dataset("digits", tmp_path / "d", count=60)
+    section = SimpleNamespace(training="d/train.csv", image_size=None, channels="keep", normalize="unit", cache=True)
+    assert open_dataset(section, "training", tmp_path) is not open_dataset(section, "training", tmp_path)
+    with reusing_decoded_data():
+        first = open_dataset(section, "training", tmp_path)
+        assert open_dataset(section, "training", tmp_path) is first
+        assert open_dataset(SimpleNamespace(**{**vars(section), "normalize": "symmetric"}), "training",
+                            tmp_path) is not first
+        path = tmp_path / "d/train.csv"
+        path.write_text(path.read_text(encoding="utf-8") + path.read_text(encoding="utf-8").splitlines()[1] + "\n",
+                        encoding="utf-8")
+        again = open_dataset(section, "training", tmp_path)
+        assert again is not first and len(again) == len(first) + 1

@@ -248,3 +248,14 @@ def test_class_balanced_sampler_draws_rare_classes_as_often_as_common_ones(tmp_p
     drawn = torch.cat([dataset.tensors["y"][torch.as_tensor(b)] for b in sampler]).flatten()
     assert len(drawn) == 1000
     assert 0.4 < float(drawn.mean()) < 0.6
+
+
+def test_search_trial_writes_no_checkpoint_or_pictures_and_scores_like_a_full_evaluation(data_root, tmp_path):
+    run = tmp_path / "trial"
+    result = train(_example("mlp", epochs=2), run, base_dir=data_root, trial=True)
+    assert not (run / "checkpoint.pt").exists() and not (run / "evaluation").exists()
+    assert not list(run.glob("*.png")) and (run / "weights.pt").exists()
+    assert [int(r["epoch"]) for r in _curve(run)] == [1, 2]
+    full = evaluate_run(run)
+    assert result["error"] == pytest.approx(full["error"], abs=1e-9)
+    assert result["loss"] == pytest.approx(full["loss"], rel=1e-5)
