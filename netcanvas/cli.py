@@ -101,60 +101,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_target(target: str, network: str | None) -> tuple:
-    """The project, network name, weights (None for a project file) and metadata an export needs."""
-    folder = Path(target)
-    if folder.is_dir():
-        from runtime.runs import PROJECT_FILE, load_weights, read_info
-        read_info(folder)
-        project = load(folder / PROJECT_FILE)
-        name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
-        weights = load_weights(folder, name)
-    else:
-        project = load(target)
-        name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
-        weights = None
-    graph = project.network(name)
-    metadata = {"netcanvas.project": project.name, "netcanvas.network": name,
-                "netcanvas.weights": "trained" if weights is not None else "initial (untrained)"}
-    dataset = project.sections.get("dataset")
-    if isinstance(dataset, dict):
-        preprocessing = {k: dataset[k] for k in ("image_size", "channels", "normalize") if k in dataset}
-        metadata["netcanvas.preprocessing"] = json.dumps({"normalize": "unit", **preprocessing})
-    if any(graph.spec(n.type).is_loss for n in graph.nodes()):
-        from runtime.tasks import task_of
-        task = task_of(graph)
-        metadata["netcanvas.task"] = task.kind
-        if task.classes:
-            metadata["netcanvas.classes"] = json.dumps([str(c) for c in range(task.classes)])
-    return project, name, graph, weights, metadata
-
-
 def _export(args: argparse.Namespace) -> int:
+    from runtime.exporting import export, export_target
+
     if not Path(args.target).is_dir() and _report(check_file(args.target)):
         return 1
-    project, name, graph, weights, metadata = _export_target(args.target, args.network)
-    stem = project.name if len(project.networks) == 1 else f"{project.name}-{name}"
-    if args.format == "onnx":
-        from graphcompiler.export.onnx_export import export_onnx
-        report = export_onnx(graph, args.output or f"{stem}.onnx", weights=weights, opset=args.opset, fp16=args.fp16,
-                             verify_with=None if args.no_verify else (1, 3), metadata=metadata)
-        print(report.summary())
-        return 0
-    from graphcompiler.atomic import write_text
-    from graphcompiler.export.pytorch_source import pytorch_source
-    output = Path(args.output or f"{stem}.py")
-    write_text(output, pytorch_source(graph, title=f"{project.name} / network '{name}'"))
-    if weights is not None:
-        import torch
-
-        from graphcompiler.atomic import atomic_path
-        from graphcompiler.export.onnx_export import inference_module
-        with atomic_path(output.with_suffix(".pt")) as tmp:
-            torch.save(inference_module(graph, weights).state_dict(), tmp)
-        print(f"{output}: PyTorch source; weights in {output.with_suffix('.pt')}")
-    else:
-        print(f"{output}: PyTorch source")
+    target = export_target(args.target, args.network)
+    output = args.output or f"{target.stem}.{'onnx' if args.format == 'onnx' else 'py'}"
+    print(export(target, output, args.format, opset=args.opset, fp16=args.fp16, verify=not args.no_verify))
     return 0
 
 

@@ -1,0 +1,81 @@
+"""Export a project's network or a trained run to ONNX or PyTorch source: what `netcanvas export` and the designer call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from graphcompiler import Graph, GraphError, Project, check_file, load
+from graphcompiler.atomic import atomic_path, write_text
+
+from .runs import PROJECT_FILE, load_weights, read_info
+from .tasks import task_of
+
+
+@dataclass
+class ExportTarget:
+    """A network to export, with its trained weights (None for a project file) and the metadata to store."""
+
+    project: Project
+    network: str
+    graph: Graph
+    weights: dict[str, Tensor] | None
+    metadata: dict[str, str]
+
+    @property
+    def stem(self) -> str:
+        """Default file name without suffix: the project's name, and the network's when it has several."""
+        return self.project.name if len(self.project.networks) == 1 else f"{self.project.name}-{self.network}"
+
+
+def export_target(target: str | Path, network: str | None = None) -> ExportTarget:
+    """What exporting ``target`` (a .graph.yaml project or a run folder) writes; a bad project raises its first problem."""
+    folder = Path(target)
+    if folder.is_dir():
+        read_info(folder)
+        project = load(folder / PROJECT_FILE)
+    else:
+        problems = check_file(target)
+        if problems:
+            raise problems[0]
+        project = load(target)
+    name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
+    weights = load_weights(folder, name) if folder.is_dir() else None
+    graph = project.network(name)
+    metadata = {"netcanvas.project": project.name, "netcanvas.network": name,
+                "netcanvas.weights": "trained" if weights is not None else "initial (untrained)"}
+    dataset = project.sections.get("dataset")
+    if isinstance(dataset, dict):
+        preprocessing = {k: dataset[k] for k in ("image_size", "channels", "normalize") if k in dataset}
+        metadata["netcanvas.preprocessing"] = json.dumps({"normalize": "unit", **preprocessing})
+    if any(graph.spec(n.type).is_loss for n in graph.nodes()):
+        task = task_of(graph)
+        metadata["netcanvas.task"] = task.kind
+        if task.classes:
+            metadata["netcanvas.classes"] = json.dumps([str(c) for c in range(task.classes)])
+    return ExportTarget(project, name, graph, weights, metadata)
+
+
+def export(target: ExportTarget, output: str | Path, fmt: str = "onnx", *, opset: int = 17, fp16: bool = False,
+           verify: bool = True) -> str:
+    """Write ``target`` as ONNX (checked with onnxruntime unless ``verify`` is off) or PyTorch source; returns a summary."""
+    if fmt == "onnx":
+        from graphcompiler.export.onnx_export import export_onnx
+        report = export_onnx(target.graph, output, weights=target.weights, opset=opset, fp16=fp16,
+                             verify_with=(1, 3) if verify else None, metadata=target.metadata)
+        return report.summary()
+    if fmt != "pytorch":
+        raise GraphError(f"unknown export format '{fmt}': onnx or pytorch")
+    from graphcompiler.export.onnx_export import inference_module
+    from graphcompiler.export.pytorch_source import pytorch_source
+    output = Path(output)
+    write_text(output, pytorch_source(target.graph, title=f"{target.project.name} / network '{target.network}'"))
+    if target.weights is None:
+        return f"{output}: PyTorch source"
+    with atomic_path(output.with_suffix(".pt")) as tmp:
+        torch.save(inference_module(target.graph, target.weights).state_dict(), tmp)
+    return f"{output}: PyTorch source; weights in {output.with_suffix('.pt')}"
