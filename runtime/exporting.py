@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from graphcompiler import Graph, GraphError, Project, check_file, load
+from graphcompiler import Graph, GraphError, Project, check_file, load, validate
 from graphcompiler.atomic import atomic_path, write_text
 
 from .runs import PROJECT_FILE, load_weights, read_info
@@ -32,19 +32,19 @@ class ExportTarget:
         return self.project.name if len(self.project.networks) == 1 else f"{self.project.name}-{self.network}"
 
 
-def export_target(target: str | Path, network: str | None = None) -> ExportTarget:
-    """What exporting ``target`` (a .graph.yaml project or a run folder) writes; a bad project raises its first problem."""
-    folder = Path(target)
-    if folder.is_dir():
+def export_target(target: str | Path | Project, network: str | None = None) -> ExportTarget:
+    """What exporting ``target`` (a project, its .graph.yaml file or a run folder) writes; a bad project raises its first problem."""
+    folder = None if isinstance(target, Project) else Path(target)
+    if folder is not None and folder.is_dir():
         read_info(folder)
         project = load(folder / PROJECT_FILE)
     else:
-        problems = check_file(target)
+        problems = validate(target) if folder is None else check_file(folder)
         if problems:
             raise problems[0]
-        project = load(target)
+        project = target if folder is None else load(folder)
     name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
-    weights = load_weights(folder, name) if folder.is_dir() else None
+    weights = load_weights(folder, name) if folder is not None and folder.is_dir() else None
     graph = project.network(name)
     metadata = {"netcanvas.project": project.name, "netcanvas.network": name,
                 "netcanvas.weights": "trained" if weights is not None else "initial (untrained)"}
