@@ -8,6 +8,7 @@ view knows to redraw.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, i
                            save, shape_errors)
 from graphcompiler.graph import GraphData
 from graphcompiler.layout import auto_layout
+from runtime.settings import SECTIONS, read
 
 HISTORY_LIMIT = 200
 LAYOUT_WIDTH = 1000.0
@@ -48,6 +50,8 @@ class _Snapshot:
     label: str
     data: GraphData
     state: int
+    sections: dict
+    """The project's dataset, training and search sections, which the tabs edit."""
 
 
 class EditorModel:
@@ -116,14 +120,15 @@ class EditorModel:
 
     def _edit(self, label: str, change: Callable[[Graph], Any]) -> Any:
         """Run ``change`` on the network and record an undo entry; if it fails, put everything back."""
-        before = self.graph.snapshot()
+        before, sections = self.graph.snapshot(), copy.deepcopy(self.project.sections)
         try:
             result = change(self.graph)
         except BaseException:
             self.project.networks[self.network] = Graph.from_snapshot(before, self.graph.blocks)
+            self.project.sections = sections
             self._refresh()
             raise
-        self._undo.append(_Snapshot(label, before, self._state))
+        self._undo.append(_Snapshot(label, before, self._state, sections))
         del self._undo[:-HISTORY_LIMIT]
         self._redo.clear()
         self._state = self._next_state
@@ -148,8 +153,10 @@ class EditorModel:
         if not source:
             return None
         snapshot = source.pop()
-        target.append(_Snapshot(snapshot.label, self.graph.snapshot(), self._state))
+        target.append(_Snapshot(snapshot.label, self.graph.snapshot(), self._state,
+                                copy.deepcopy(self.project.sections)))
         self.project.networks[self.network] = Graph.from_snapshot(snapshot.data, self.graph.blocks)
+        self.project.sections = snapshot.sections
         self._state = snapshot.state
         self._refresh()
         return snapshot.label
@@ -240,6 +247,24 @@ class EditorModel:
             for link in [l for l in graph.links() if l.src == node_id and l.src_port not in outputs]:
                 graph.disconnect(link.dst, link.dst_port)
         self._edit(f"set {node_id}.{name}", change)
+
+    def set_setting(self, section: str, path: str, value: Any) -> None:
+        """Set one field of the dataset, training or search section (``path`` like ``optimizer.lr``); undoable.
+
+        The value is checked against the section's declarations before it is kept, so a bad value is
+        refused with the field named and the section stays as it was.
+        """
+        def change(graph: Graph) -> None:
+            tree = self.project.sections.setdefault(section, {})
+            *parents, leaf = path.split(".")
+            for key in parents:
+                tree = tree.setdefault(key, {})
+            if value is None:
+                tree.pop(leaf, None)
+            else:
+                tree[leaf] = value
+            read(self.project.sections[section], SECTIONS[section], section)
+        self._edit(f"set {section}.{path}", change)
 
     def rename(self, old: str, new: str) -> None:
         """Give a node a new id; refused if the id is taken or invalid."""

@@ -153,6 +153,9 @@ SEARCH = (
     Int("seed", 0, "seed of the search's random choices", lo=0),
 )
 
+SECTIONS = {"dataset": DATASET, "training": TRAINING, "search": SEARCH}
+"""The project sections declared here, by name: what the designer's forms are built from."""
+
 
 def read(data: Any, fields: tuple, where: str) -> SimpleNamespace:
     """Check a section against its fields and fill in defaults; GraphError names the field."""

@@ -230,3 +230,18 @@ def test_split_outputs_link_by_port_and_fewer_outputs_drop_their_links():
     assert model.graph.source_of("add1", "x1") is None and model.graph.source_of("add1", "x0") == ("split1", "y0")
     model.undo()
     assert model.graph.source_of("add1", "x1") == ("split1", "y3")
+
+
+def test_settings_edits_are_checked_and_undoable():
+    model = EditorModel(gc.load(ROOT / "examples/lenet.graph.yaml"))
+    model.set_setting("training", "optimizer.lr", 0.01)
+    model.set_setting("training", "augmentation.mixup.alpha", 0.2)
+    assert model.project.sections["training"]["augmentation"]["mixup"] == {"alpha": 0.2} and model.dirty
+    with pytest.raises(gc.GraphError, match=r"training\.optimizer\.lr"):
+        model.set_setting("training", "optimizer.lr", -1.0)
+    assert model.project.sections["training"]["optimizer"]["lr"] == 0.01
+    model.undo()
+    model.undo()
+    assert model.project.sections["training"]["optimizer"]["lr"] == 0.002 and not model.dirty
+    model.redo()
+    assert model.project.sections["training"]["optimizer"]["lr"] == 0.01

@@ -1,0 +1,373 @@
+"""The designer's dataset, training, evaluation and search tabs as plain state, testable without a screen.
+
+The view draws these and forwards button presses; the work itself runs in background jobs
+(``designer.jobs``) that call the same runtime functions as the CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import graphcompiler as gc
+from graphcompiler import Graph, GraphError
+from graphcompiler.diff import graph_diff
+from runtime import search
+from runtime.csvdata import CsvDataset
+from runtime.data import bind, image_options
+from runtime.runs import new_run_dir, read_info
+from runtime.settings import dataset_settings, search_settings
+from runtime.tasks import task_of
+from runtime.training import Progress
+
+from .jobs import Event, Job, export_job, resume_job, search_job, train_job
+from .model import EditorModel
+
+PREVIEW_ROWS = 8
+
+
+# ---------------------------------------------------------------- dataset
+
+@dataclass
+class VariableSummary:
+    """One CSV variable: what it holds per row and, for labels, how often each value occurs."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    histogram: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class DatasetPreview:
+    """The first rows of a dataset list, a summary per variable, and what does not fit the network."""
+
+    path: Path
+    count: int
+    header: list[str]
+    rows: list[list[str]]
+    images: dict[tuple[int, str], Path]
+    """(row, variable) -> image file, for thumbnails."""
+    variables: list[VariableSummary]
+    problems: list[str]
+
+
+def preview_dataset(model: EditorModel, which: str, base_dir: Path) -> DatasetPreview | None:
+    """Open the project's training or validation list and check it against the network's Inputs."""
+    settings = dataset_settings(model.project)
+    name = getattr(settings, which)
+    if not name:
+        return None
+    dataset = CsvDataset(base_dir / name, image_options(settings))
+    header = [f"{v.name}:{v.hint}" if v.hint else v.name for v in dataset.variables.values()]
+    rows, images = [], {}
+    for index in range(min(PREVIEW_ROWS, len(dataset))):
+        row = dataset.rows[index]
+        rows.append([row[v.columns[0]] if v.kind != "vector" else f"{len(v.columns)} values"
+                     for v in dataset.variables.values()])
+        for var in dataset.variables.values():
+            if var.kind == "image":
+                images[(index, var.name)] = dataset.root / row[var.columns[0]]
+    summaries = []
+    for var in dataset.variables.values():
+        histogram = {}
+        if var.is_label and var.kind == "number":
+            histogram = dict(sorted(Counter(int(v) for v in dataset.labels(var.name).tolist()).items()))
+        summaries.append(VariableSummary(var.name, var.kind, dataset.shapes[var.name], histogram))
+    return DatasetPreview(dataset.path, len(dataset), header, rows, images, summaries,
+                          _mapping_problems(model.graph, dataset, settings.inputs))
+
+
+def _mapping_problems(graph: Graph, dataset: CsvDataset, mapping: dict[str, str]) -> list[str]:
+    """What stops this list from feeding the network: a missing or misshapen variable, too many classes."""
+    try:
+        binding = bind(graph, dataset, mapping)
+    except GraphError as exc:
+        return [str(exc)]
+    try:
+        task = task_of(graph)
+    except GraphError:
+        return []
+    problems = []
+    for node in task.label_inputs:
+        var = dataset.variables[binding.variables[node]]
+        if task.classes and var.is_label and var.kind == "number":
+            highest = int(dataset.labels(var.name).max())
+            if highest >= task.classes:
+                problems.append(f"label '{var.name}' goes up to {highest}, but the network's last layer has "
+                                f"{task.classes} classes; give it {highest + 1} outputs")
+    return problems
+
+
+def relative_data_path(chosen: str | Path, base_dir: Path) -> str:
+    """A chosen CSV as the project stores it: relative to the project's folder where it can be."""
+    try:
+        return os.path.relpath(Path(chosen).resolve(), base_dir.resolve())
+    except ValueError:  # another drive on Windows
+        return str(Path(chosen).resolve())
+
+
+# ---------------------------------------------------------------- training
+
+@dataclass
+class RunSummary:
+    """One run folder of the project, for the run list."""
+
+    folder: Path
+    status: str
+    epochs_done: int
+    epochs: int
+
+
+def list_runs(runs_dir: Path) -> list[RunSummary]:
+    """The training runs under ``runs_dir``, newest first; folders that are not runs are left out."""
+    found = []
+    for folder in sorted(runs_dir.iterdir(), reverse=True) if runs_dir.is_dir() else ():
+        try:
+            info = read_info(folder)
+        except GraphError:
+            continue
+        found.append(RunSummary(folder, info.get("status", "?"), info.get("epochs_done", 0), info.get("epochs", 0)))
+    return found
+
+
+class TrainingSession:
+    """The training tab: at most one training job, its live learning curve and progress."""
+
+    def __init__(self) -> None:
+        self.job: Job | None = None
+        self.run_dir: Path | None = None
+        self.curve: list[dict[str, float]] = []
+        self.progress: Progress | None = None
+        self.started = 0.0
+
+    @property
+    def running(self) -> bool:
+        """Whether a training job is going."""
+        return self.job is not None and self.job.running
+
+    def start(self, model: EditorModel, base_dir: Path, runs_dir: Path) -> Path:
+        """Train the project as it is in the editor (saved or not) into a new run folder."""
+        self._refuse_if_running()
+        self.run_dir = new_run_dir(runs_dir, model.project.name)
+        self.curve, self.progress, self.started = [], None, time.monotonic()
+        self.job = Job("training", train_job, gc.dumps(model.project), str(self.run_dir), str(base_dir))
+        return self.run_dir
+
+    def resume(self, run_dir: Path) -> None:
+        """Continue a stopped run; its finished epochs come back into the curve."""
+        self._refuse_if_running()
+        self.run_dir = Path(run_dir)
+        self.curve, self.progress, self.started = read_curve(self.run_dir), None, time.monotonic()
+        self.job = Job("training", resume_job, str(self.run_dir))
+
+    def _refuse_if_running(self) -> None:
+        if self.running:
+            raise GraphError("a training run is going: stop it first")
+
+    def stop(self) -> None:
+        """Ask the job to stop after the batch in flight; the finished epochs stay in the run."""
+        if self.job:
+            self.job.stop()
+
+    def poll(self) -> list[Event]:
+        """Take the job's news into the curve and progress; returns it."""
+        if self.job is None:
+            return []
+        events = self.job.poll()
+        for event in events:
+            if event.kind == "progress":
+                self.progress = event.data
+                if event.data.kind == "epoch":
+                    self.curve.append(event.data.metrics)
+        return events
+
+    def status(self) -> str:
+        """One line: what the job is doing and how long it has left."""
+        if self.job is None:
+            return "no training run yet"
+        if not self.job.running:
+            return {"done": "finished", "stopped": "stopped (resume it from the run list)",
+                    "failed": f"failed: {self.job.error}"}[self.job.state]
+        p = self.progress
+        if p is None:
+            return "starting..."
+        left = time_left(p, time.monotonic() - self.started, len(self.curve))
+        loss = f", loss {p.loss:.4f}" if p.loss is not None else ""
+        return f"epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}{loss}{left}"
+
+
+def time_left(progress: Progress, elapsed: float, finished_epochs: int) -> str:
+    """", about 1 min 20 s left" from the pace so far (empty until there is a pace)."""
+    done = (progress.epoch - 1 + (progress.batch / progress.batches if progress.batches else 0)) \
+        if progress.kind == "batch" else finished_epochs
+    if done <= 0 or elapsed <= 0:
+        return ""
+    seconds = elapsed / done * (progress.epochs - done)
+    minutes, secs = divmod(int(math.ceil(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f", about {hours} h {minutes} min left"
+    return f", about {minutes} min {secs} s left" if minutes else f", about {secs} s left"
+
+
+def read_curve(run_dir: Path) -> list[dict[str, float]]:
+    """A run's learning_curve.csv as numbers (empty before the first epoch)."""
+    path = Path(run_dir) / "learning_curve.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+# ---------------------------------------------------------------- evaluation
+
+@dataclass
+class Evaluation:
+    """A run's evaluation files: confusion matrix, per-class report, and every validation row's result."""
+
+    run_dir: Path
+    metrics: dict
+    labels: list[str]
+    confusion: list[list[int]]
+    report: list[list[str]]
+    """Header row, then one row per class and the averages."""
+    columns: list[str]
+    results: list[list[str]]
+    data_dir: Path
+    """The folder the validation list's image paths are relative to."""
+
+    def result_rows(self, by_score: bool = False, mistakes_only: bool = False) -> list[list[str]]:
+        """The output result table, optionally sorted by score (lowest first) and only the mistakes."""
+        rows = self.results
+        if mistakes_only and "correct" in self.columns:
+            column = self.columns.index("correct")
+            rows = [r for r in rows if r[column] == "0"]
+        if by_score and "score" in self.columns:
+            column = self.columns.index("score")
+            rows = sorted(rows, key=lambda r: float(r[column]))
+        return rows
+
+    def image_of(self, row: list[str]) -> Path | None:
+        """The image a result row was computed from, if its first variable is an image."""
+        if self.columns and self.columns[0].endswith(":image"):
+            return self.data_dir / row[0]
+        return None
+
+
+def load_evaluation(run_dir: Path) -> Evaluation:
+    """Read the evaluation files a finished run (or `netcanvas evaluate`) wrote."""
+    folder = Path(run_dir) / "evaluation"
+    info = read_info(run_dir)
+    if not (folder / "metrics.json").exists():
+        raise GraphError("this run has no evaluation yet: it is still training, or was stopped before the end "
+                         "(resume it, or run `netcanvas evaluate` on it)", file=str(run_dir))
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    labels, confusion = [], []
+    if (folder / "confusion_matrix.csv").exists():
+        table = _read_csv(folder / "confusion_matrix.csv")
+        labels = table[0][1:]
+        confusion = [[int(v) for v in row[1:]] for row in table[1:]]
+    report = _read_csv(folder / "classification_report.csv") if (folder / "classification_report.csv").exists() else []
+    results = _read_csv(folder / "output_result.csv")
+    project = gc.load(Path(run_dir) / "project.graph.yaml")
+    validation = Path(info["base_dir"]) / dataset_settings(project).validation
+    return Evaluation(Path(run_dir), metrics, labels, confusion, report, results[0], results[1:], validation.parent)
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+# ---------------------------------------------------------------- search
+
+class SearchSession:
+    """The search tab: at most one search job and the trials of its study."""
+
+    def __init__(self) -> None:
+        self.job: Job | None = None
+        self.folder: Path | None = None
+        self.trials: list[search.TrialReport] = []
+        self.front: list[search.TrialReport] = []
+
+    @property
+    def running(self) -> bool:
+        """Whether a search job is going."""
+        return self.job is not None and self.job.running
+
+    def start(self, model: EditorModel, base_dir: Path, searches_dir: Path) -> Path:
+        """Search from the project as it is in the editor, in a new folder."""
+        if self.running:
+            raise GraphError("a search is going: stop it first")
+        self.folder = new_run_dir(searches_dir, model.project.name)
+        self.trials, self.front = [], []
+        self.job = Job("search", search_job, str(self.folder), gc.dumps(model.project), str(base_dir))
+        return self.folder
+
+    def stop(self) -> None:
+        """Ask the search to stop: the trial in flight is recorded as interrupted."""
+        if self.job:
+            self.job.stop()
+
+    def poll(self) -> list[Event]:
+        """Take the job's news; after each trial, reread the study (other workers' trials too)."""
+        if self.job is None:
+            return []
+        events = self.job.poll()
+        if any(e.kind in ("trial", "done", "stopped") for e in events):
+            self.refresh()
+        return events
+
+    def refresh(self) -> None:
+        """Read every trial of the study and its Pareto front."""
+        if self.folder and (self.folder / search.INFO).exists():
+            self.trials = search.reports(self.folder)
+            self.front = search.pareto(self.trials)
+
+    def candidate(self, number: int) -> tuple[Graph, list[str]]:
+        """Trial ``number``'s network and its differences from the base network."""
+        _, study = search.open_study(self.folder)
+        trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+        if trial is None or "graph" not in trial.user_attrs:
+            raise GraphError(f"the search has no trial {number} with a network", file=str(self.folder))
+        graph = next(iter(gc.loads(trial.user_attrs["graph"]).networks.values()))
+        base = gc.load(self.folder / search.BASE)
+        return graph, graph_diff(base.network(search_settings(base).network or None), graph)
+
+
+# ---------------------------------------------------------------- export
+
+class ExportSession:
+    """File > Export: one export job at a time and the verification it reported."""
+
+    def __init__(self) -> None:
+        self.job: Job | None = None
+        self.output: Path | None = None
+        self.message = ""
+
+    def start(self, model: EditorModel, output: Path, fmt: str, run_dir: Path | None = None) -> None:
+        """Export the network being edited, or a run's trained network when ``run_dir`` is given."""
+        if self.job and self.job.running:
+            raise GraphError("an export is going: wait for it to finish")
+        self.output, self.message = Path(output), f"exporting to {output}..."
+        source = None if run_dir else gc.dumps(model.project)
+        self.job = Job("export", export_job, str(run_dir) if run_dir else None, source,
+                       None if run_dir else model.network, str(output), fmt)
+
+    def poll(self) -> list[Event]:
+        """Take the job's result into the message."""
+        if self.job is None:
+            return []
+        events = self.job.poll()
+        if self.job.state == "done":
+            self.message = self.job.result
+        elif self.job.state == "failed":
+            self.message = f"export failed: {self.job.error}"
+        return events
