@@ -10,10 +10,11 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 
 from graphcompiler import GraphError, Project, get_spec
-from graphcompiler.layers import Bool, Choice, Float, Int, Ints, categories
+from graphcompiler.layers import categories
 
 from .model import EditorModel, node_captions
 from .recent import recent_files, remember
+from .widgets import param_widget
 
 PAYLOAD = "netcanvas-layer"
 ERROR_COLOUR = (190, 60, 40)
@@ -335,34 +336,13 @@ class DesignerApp:
                                callback=lambda s, value: self._run(lambda: self.model.rename(node.id, value.strip())))
             for param in spec.params:
                 value = node.params.get(param.name, param.default)
-                self._param_widget(node.id, param, value)
+                param_widget(param, value, f"prop_{param.name}", self._setter(node.id, param.name))
             dpg.add_text(f"output: {info.describe()}")
             if info.error:
                 dpg.add_text(str(info.error), color=ERROR_COLOUR, wrap=SIDE_WIDTH - 30)
 
-    def _param_widget(self, node_id: str, param: Any, value: Any) -> None:
-        tag = f"prop_{param.name}"
-        common = dict(label=param.name, tag=tag,
-                      callback=lambda s, v: self._run(lambda: self.model.set_param(node_id, param.name,
-                                                                                   _from_widget(param, v))))
-        if isinstance(param, Bool):
-            dpg.add_checkbox(default_value=value, **common)
-        elif isinstance(param, Choice):
-            dpg.add_combo(items=list(param.choices), default_value=value, width=150, **common)
-        elif isinstance(param, Int):
-            bounds = {}
-            if param.lo is not None:
-                bounds.update(min_value=param.lo, min_clamped=True)
-            if param.hi is not None:
-                bounds.update(max_value=param.hi, max_clamped=True)
-            dpg.add_input_int(default_value=value, on_enter=True, width=150, **bounds, **common)
-        elif isinstance(param, Float):
-            dpg.add_input_float(default_value=value, on_enter=True, format="%.6g", step=0, width=150, **common)
-        else:
-            dpg.add_input_text(default_value=", ".join(map(str, value)), on_enter=True, width=150, **common)
-        if param.doc:
-            with dpg.tooltip(tag):
-                dpg.add_text(f"{param.doc} ({param.expected()})", wrap=300)
+    def _setter(self, node_id: str, name: str) -> Callable[[Any], None]:
+        return lambda value: self._run(lambda: self.model.set_param(node_id, name, value))
 
     def _sync_statistics(self) -> None:
         # A per-layer table of hundreds of rows is only rebuilt while someone can see it.
@@ -613,16 +593,6 @@ def _rect(item: Any) -> list[float]:
     state = dpg.get_item_state(item)
     (x, y), (w, h) = state.get("rect_min", state.get("pos", (0, 0))), state.get("rect_size", (0, 0))
     return [x, y, w, h]
-
-
-def _from_widget(param: Any, value: Any) -> Any:
-    """Turn a widget's value into the param's plain value (its spec checks the range)."""
-    if isinstance(param, Ints):
-        try:
-            return [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
-        except ValueError:
-            return value
-    return value
 
 
 def run_designer(path: str | None = None, frames: int | None = None, screenshot: str | None = None) -> int:
