@@ -14,12 +14,13 @@ from graphcompiler.layers import categories
 
 from .model import EditorModel, node_captions
 from .recent import recent_files, remember
-from .widgets import param_widget
+from .tabs import Workspace
+from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
 
 PAYLOAD = "netcanvas-layer"
 ERROR_COLOUR = (190, 60, 40)
 FOCUS_COLOUR = (200, 160, 30)
-PALETTE_WIDTH, SIDE_WIDTH, BOTTOM_HEIGHT = 190, 310, 130
+PALETTE_WIDTH, SIDE_WIDTH = 190, 310
 
 
 class _NodeView:
@@ -53,6 +54,7 @@ class DesignerApp:
         self.status = "ready"
         self.pending: Callable[[], None] | None = None
         self.running = True
+        self.workspace = Workspace(self)
 
     # ------------------------------------------------------------------ build
 
@@ -67,17 +69,22 @@ class DesignerApp:
         with dpg.viewport_menu_bar():
             self._menus()
         with dpg.window(tag="main", no_scrollbar=True):
-            with dpg.group(horizontal=True):
-                self._palette()
-                with dpg.child_window(tag="canvas", width=-SIDE_WIDTH - 8, height=-BOTTOM_HEIGHT,
-                                      drop_callback=self._on_drop, payload_type=PAYLOAD, no_scrollbar=True):
-                    self._add_editor()
-                with dpg.child_window(tag="side", width=SIDE_WIDTH, height=-BOTTOM_HEIGHT):
-                    with dpg.tab_bar(tag="side_tabs", callback=lambda *args: self._sync_statistics()):
-                        with dpg.tab(label="Properties"):
-                            dpg.add_group(tag="properties")
-                        with dpg.tab(label="Statistics", tag="statistics_tab"):
-                            dpg.add_group(tag="statistics")
+            # The primary window starts under the viewport's menu bar; without this the tab row is hidden.
+            dpg.add_spacer(height=12)
+            with dpg.tab_bar(tag="main_tabs"):
+                with dpg.tab(label="Network", tag="tab_network"):
+                    with dpg.group(horizontal=True):
+                        self._palette()
+                        with dpg.child_window(tag="canvas", width=-SIDE_WIDTH - 8, height=-BOTTOM_HEIGHT,
+                                              drop_callback=self._on_drop, payload_type=PAYLOAD, no_scrollbar=True):
+                            self._add_editor()
+                        with dpg.child_window(tag="side", width=SIDE_WIDTH, height=-BOTTOM_HEIGHT):
+                            with dpg.tab_bar(tag="side_tabs", callback=lambda *args: self._sync_statistics()):
+                                with dpg.tab(label="Properties"):
+                                    dpg.add_group(tag="properties")
+                                with dpg.tab(label="Statistics", tag="statistics_tab"):
+                                    dpg.add_group(tag="statistics")
+                self.workspace.build()
             with dpg.child_window(tag="bottom", height=-1):
                 dpg.add_text("", tag="status")
                 dpg.add_text("Problems", color=(170, 170, 170))
@@ -118,6 +125,10 @@ class DesignerApp:
             dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=self.save)
             dpg.add_menu_item(label="Save As...", callback=lambda: dpg.show_item("save_dialog"))
             dpg.add_menu(label="Recent files", tag="recent_menu")
+            dpg.add_separator()
+            dpg.add_menu_item(label="Export to ONNX...", callback=lambda: self.workspace.show_export("ONNX"))
+            dpg.add_menu_item(label="Export to PyTorch source...",
+                              callback=lambda: self.workspace.show_export("PyTorch source"))
             dpg.add_separator()
             dpg.add_menu_item(label="Quit", callback=lambda: self._confirm_discard(self._quit))
         with dpg.menu(label="Edit"):
@@ -188,6 +199,7 @@ class DesignerApp:
         count = 0
         state_file = os.environ.get("NETCANVAS_UI_STATE")
         while self.running and dpg.is_dearpygui_running():
+            self.workspace.sync()
             self.sync()
             dpg.render_dearpygui_frame()
             count += 1
@@ -197,6 +209,7 @@ class DesignerApp:
                 dpg.output_frame_buffer(file=screenshot)
             if frames and count >= frames:
                 break
+        self.workspace.shutdown()
         dpg.destroy_context()
 
     def _quit(self) -> None:
@@ -369,7 +382,9 @@ class DesignerApp:
     def _sync_problems(self) -> None:
         dpg.delete_item("problems", children_only=True)
         problems = self.model.problems()
-        if not problems:
+        for problem in self.workspace.job_problems:
+            dpg.add_selectable(label=problem, parent="problems")
+        if not problems and not self.workspace.job_problems:
             dpg.add_text("none", parent="problems", color=(120, 170, 120))
         for problem in problems:
             dpg.add_selectable(label=str(problem), parent="problems", user_data=problem.node,
@@ -429,7 +444,7 @@ class DesignerApp:
         self._run(lambda: self.model.add_node(layer_type, grid))
 
     def _on_palette_double_click(self, sender: Any, app_data: Any, layer_type: str) -> None:
-        x0, y0, w, h = _rect("canvas")
+        x0, y0, w, h = rect("canvas")
         centre = self._screen_to_grid(x0 + w / 2 - 60, y0 + h / 2 - 40)
         self._run(lambda: self.model.add_node(layer_type, centre))
 
@@ -441,7 +456,7 @@ class DesignerApp:
             sx, sy = dpg.get_item_rect_min(view.tag)
             gx, gy = dpg.get_item_pos(view.tag)
             return (round(x - (sx - gx) + self.origin[0]), round(y - (sy - gy) + self.origin[1]))
-        x0, y0, _, _ = _rect("canvas")
+        x0, y0, _, _ = rect("canvas")
         return (round(x - x0 - 16 + self.origin[0]), round(y - y0 - 16 + self.origin[1]))
 
     def _on_mouse_release(self) -> None:
@@ -458,7 +473,8 @@ class DesignerApp:
     def _on_key(self, sender: Any, key: int) -> None:
         ctrl = dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl) or \
             dpg.is_key_down(dpg.mvKey_RControl)
-        typing = any(dpg.get_item_state(item).get("active") for item in ["palette_filter", *_descendants("properties")])
+        # Any text field of any tab: a key typed there is text, not a command.
+        typing = any(dpg.get_item_state(item).get("active") for item in descendants("main"))
         shortcuts = {dpg.mvKey_S: self.save, dpg.mvKey_Z: self.model.undo, dpg.mvKey_Y: self.model.redo,
                      dpg.mvKey_C: self.model.copy, dpg.mvKey_V: self.model.paste,
                      dpg.mvKey_A: self.model.select_all, dpg.mvKey_L: self.model.auto_layout,
@@ -466,12 +482,15 @@ class DesignerApp:
                      dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog"))}
         if ctrl and key in shortcuts and (not typing or key == dpg.mvKey_S):
             self._run(shortcuts[key])
-        elif key == dpg.mvKey_Delete and not typing and self._mouse_over_canvas():
+        elif key == dpg.mvKey_Delete and not typing and self._network_shown() and self._mouse_over_canvas():
             self._run(self._delete_selected)
+
+    def _network_shown(self) -> bool:
+        return dpg.get_value("main_tabs") in ("tab_network", dpg.get_alias_id("tab_network"))
 
     def _mouse_over_canvas(self) -> bool:
         x, y = dpg.get_mouse_pos(local=False)
-        left, top, width, height = _rect("canvas")
+        left, top, width, height = rect("canvas")
         return left <= x < left + width and top <= y < top + height
 
     def _add_editor(self) -> None:
@@ -561,38 +580,25 @@ class DesignerApp:
         state = {
             "frame": frame,
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
-            "palette": {t: _rect(f"palette_{t}") for ts in [*categories().values(), self.shown_blocks] for t in ts},
-            "canvas": _rect("canvas"), "statistics_tab": _rect("statistics_tab"),
-            "palette_filter": _rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
+            "palette": {t: rect(f"palette_{t}") for ts in [*categories().values(), self.shown_blocks] for t in ts},
+            "canvas": rect("canvas"), "statistics_tab": rect("statistics_tab"),
+            "palette_filter": rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
-            "nodes": {node_id: {"rect": _rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
-                                "inputs": {p: _rect(view.labels[p]) for p in view.inputs},
-                                "outputs": {p: _rect(view.labels.get(p, view.shape)) for p in view.outputs}}
+            "nodes": {node_id: {"rect": rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
+                                "inputs": {p: rect(view.labels[p]) for p in view.inputs},
+                                "outputs": {p: rect(view.labels.get(p, view.shape)) for p in view.outputs}}
                       for node_id, view in self.nodes.items()},
-            "properties": {name.removeprefix("prop_"): _rect(name) for name in
-                           [dpg.get_item_alias(i) for i in _descendants("properties")] if name and
+            "properties": {name.removeprefix("prop_"): rect(name) for name in
+                           [dpg.get_item_alias(i) for i in descendants("properties")] if name and
                            name.startswith("prop_")},
             "problems": [dpg.get_item_label(i) for i in dpg.get_item_children("problems", 1) or []
                          if dpg.get_item_type(i).endswith("Selectable")],
+            "workspace": self.workspace.ui_state(),
         }
         tmp = f"{target}.tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(state, handle)
         os.replace(tmp, target)
-
-
-def _descendants(item: Any) -> list[int]:
-    found = []
-    for child in dpg.get_item_children(item, 1) or []:
-        found.append(child)
-        found.extend(_descendants(child))
-    return found
-
-
-def _rect(item: Any) -> list[float]:
-    state = dpg.get_item_state(item)
-    (x, y), (w, h) = state.get("rect_min", state.get("pos", (0, 0))), state.get("rect_size", (0, 0))
-    return [x, y, w, h]
 
 
 def run_designer(path: str | None = None, frames: int | None = None, screenshot: str | None = None) -> int:

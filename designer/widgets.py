@@ -10,6 +10,8 @@ from graphcompiler.layers import Bool, Choice, Float, Int, Ints
 from runtime.settings import Names
 
 WIDTH = 150
+BOTTOM_HEIGHT = 130
+"""Height of the status and problems panel under every tab."""
 
 
 def param_widget(param: Any, value: Any, tag: str, on_change: Callable[[Any], None], label: str | None = None) -> None:
@@ -48,3 +50,19 @@ def from_widget(param: Any, value: Any) -> Any:
     if isinstance(param, Names):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value
+
+
+def rect(item: Any) -> list[float]:
+    """An item's [x, y, width, height] on screen, as tests that drive the mouse need it."""
+    state = dpg.get_item_state(item)
+    (x, y), (w, h) = state.get("rect_min", state.get("pos", (0, 0))), state.get("rect_size", (0, 0))
+    return [x, y, w, h]
+
+
+def descendants(item: Any) -> list[int]:
+    """Every item inside ``item``, depth first."""
+    found = []
+    for child in dpg.get_item_children(item, 1) or []:
+        found.append(child)
+        found.extend(descendants(child))
+    return found

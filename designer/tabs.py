@@ -1,0 +1,624 @@
+"""The Dataset, Training, Evaluation and Search tabs and the Export window: dearpygui views over the workbench.
+
+Everything here draws state from ``designer.workbench`` and forwards presses to it; the work runs in
+background jobs, so a frame only drains their queues and redraws what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import dearpygui.dearpygui as dpg
+import numpy as np
+from PIL import Image
+
+from graphcompiler import GraphError
+from runtime import search
+from runtime.settings import SECTIONS, Group, Mapping
+
+from .workbench import (Evaluation, ExportSession, SearchSession, TrainingSession, list_runs, load_evaluation,
+                        preview_dataset, relative_data_path)
+from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
+
+THUMB = 28
+MAX_RESULT_ROWS = 200
+"""Rows of the output result table drawn at once; sorting and the mistakes filter pick which."""
+RUN_LIST_SECONDS = 1.0
+HEADER_COLOUR = (150, 180, 220)
+ERROR_COLOUR = (190, 60, 40)
+
+
+class Workspace:
+    """The tabs beside the network editor, and the jobs they started."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.training = TrainingSession()
+        self.search = SearchSession()
+        self.exporter = ExportSession()
+        self.job_problems: list[str] = []
+        self.runs: list = []
+        self.runs_read = 0.0
+        self.selected_run: Path | None = None
+        self.evaluation: Evaluation | None = None
+        self.evaluation_shown: tuple | None = None
+        self.preview_key: str | None = None
+        self.forms: dict[str, str] = {}
+        self.curve_points = -1
+        self.trials_shown: list = []
+        self.selected_trial: int | None = None
+        self.textures: dict[Path, int] = {}
+        self.confusion_shown: list[list[int]] = []
+
+    @property
+    def model(self):
+        return self.app.model
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder the project's data paths are relative to: the project file's, or here when unsaved."""
+        return self.model.path.resolve().parent if self.model.path else Path.cwd()
+
+    # ---------------------------------------------------------------- build
+
+    def build(self) -> None:
+        """Add the four tabs to the current tab bar, and the windows they open."""
+        self._dataset_tab()
+        self._training_tab()
+        self._evaluation_tab()
+        self._search_tab()
+        self._export_window()
+        dpg.add_file_dialog(tag="csv_dialog", show=False, callback=self._on_csv_chosen, width=700, height=450,
+                            modal=True)
+        dpg.add_file_extension(".csv", parent="csv_dialog")
+        dpg.add_texture_registry(tag="thumbnails")
+
+    def _dataset_tab(self) -> None:
+        with dpg.tab(label="Dataset", tag="tab_dataset"):
+            for which in ("training", "validation"):
+                with dpg.group(horizontal=True):
+                    dpg.add_input_text(label=f"{which} CSV", tag=f"data_{which}", width=420, on_enter=True,
+                                       callback=lambda s, v, w: self._set_data(w, v), user_data=which)
+                    dpg.add_button(label="Choose...", tag=f"choose_{which}", user_data=which,
+                                   callback=lambda s, a, w: self._choose_csv(w))
+            dpg.add_radio_button(("training", "validation"), tag="preview_which", horizontal=True,
+                                 callback=lambda: self._invalidate_preview())
+            dpg.add_group(tag="preview_problems")
+            with dpg.group(horizontal=True):
+                dpg.add_child_window(tag="preview_rows", width=520, height=-BOTTOM_HEIGHT - 80)
+                dpg.add_child_window(tag="preview_summary", height=-BOTTOM_HEIGHT - 80)
+            dpg.add_text("Input nodes and the CSV variables they read", color=HEADER_COLOUR)
+            dpg.add_group(tag="mapping")
+
+    def _training_tab(self) -> None:
+        with dpg.tab(label="Training", tag="tab_training"):
+            with dpg.group(horizontal=True):
+                dpg.add_child_window(tag="form_training", width=340, height=-BOTTOM_HEIGHT)
+                with dpg.child_window(height=-BOTTOM_HEIGHT):
+                    with dpg.group(horizontal=True):
+                        dpg.add_button(label="Train", tag="train_button", callback=self._train)
+                        dpg.add_button(label="Stop", tag="stop_button", callback=lambda: self.training.stop())
+                        dpg.add_button(label="Resume selected run", tag="resume_button", callback=self._resume)
+                    dpg.add_text("no training run yet", tag="training_status")
+                    with dpg.plot(tag="curve_plot", height=320, width=-1):
+                        dpg.add_plot_legend()
+                        dpg.add_plot_axis(dpg.mvXAxis, label="epoch", tag="curve_x")
+                        with dpg.plot_axis(dpg.mvYAxis, label="loss / error", tag="curve_y"):
+                            for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
+                                               ("val_error", "validation error")):
+                                dpg.add_line_series([], [], label=label, tag=f"curve_{key}")
+                    dpg.add_text("Runs (select one to resume, evaluate or export it)", color=HEADER_COLOUR)
+                    dpg.add_listbox([], tag="run_list", num_items=8, width=-1, callback=self._on_run_selected)
+
+    def _evaluation_tab(self) -> None:
+        with dpg.tab(label="Evaluation", tag="tab_evaluation"):
+            dpg.add_text("Select a run in the Training tab's run list.", tag="eval_title")
+            dpg.add_text("", tag="eval_metrics", wrap=1200)
+            with dpg.group(horizontal=True):
+                with dpg.child_window(width=560, height=420):
+                    with dpg.plot(tag="confusion_plot", height=260, width=-1, no_mouse_pos=True):
+                        dpg.add_plot_axis(dpg.mvXAxis, label="predicted", tag="confusion_x", lock_min=True,
+                                          lock_max=True, no_gridlines=True)
+                        dpg.add_plot_axis(dpg.mvYAxis, label="true", tag="confusion_y", lock_min=True, lock_max=True,
+                                          no_gridlines=True)
+                    dpg.add_group(tag="confusion_counts")
+                dpg.add_child_window(tag="eval_report", height=420)
+            with dpg.group(horizontal=True):
+                dpg.add_checkbox(label="mistakes only", tag="eval_mistakes", callback=lambda: self._show_results())
+                dpg.add_checkbox(label="sort by score (least sure first)", tag="eval_sort",
+                                 callback=lambda: self._show_results())
+            dpg.add_child_window(tag="eval_results", height=-BOTTOM_HEIGHT)
+
+    def _search_tab(self) -> None:
+        with dpg.tab(label="Search", tag="tab_search"):
+            with dpg.group(horizontal=True):
+                dpg.add_child_window(tag="form_search", width=340, height=-BOTTOM_HEIGHT)
+                with dpg.child_window(height=-BOTTOM_HEIGHT):
+                    with dpg.group(horizontal=True):
+                        dpg.add_button(label="Start search", tag="search_start", callback=self._start_search)
+                        dpg.add_button(label="Stop", tag="search_stop", callback=lambda: self.search.stop())
+                    dpg.add_text("no search yet", tag="search_status")
+                    with dpg.plot(tag="search_plot", height=340, width=-1):
+                        dpg.add_plot_legend()
+                        dpg.add_plot_axis(dpg.mvXAxis, label="multiply-adds", tag="search_x", scale=dpg.mvPlotScale_Log10)
+                        dpg.set_axis_limits("search_x", 1e3, 1e9)  # until the first trial: sane log ticks
+                        with dpg.plot_axis(dpg.mvYAxis, label="validation error", tag="search_y"):
+                            for kind in ("base", "mutant", "control"):
+                                dpg.add_scatter_series([], [], label=kind, tag=f"search_{kind}")
+                            dpg.add_line_series([], [], label="Pareto front", tag="search_front")
+                    with dpg.item_handler_registry(tag="search_plot_handlers"):
+                        dpg.add_item_clicked_handler(callback=self._on_plot_clicked)
+                    dpg.bind_item_handler_registry("search_plot", "search_plot_handlers")
+                    with dpg.group(horizontal=True):
+                        dpg.add_listbox([], tag="search_trials", num_items=9, width=560,
+                                        callback=lambda s, item: self._select_trial(int(item.split()[1].rstrip(":"))))
+                        with dpg.group():
+                            dpg.add_button(label="Open this candidate in a new window", tag="candidate_open",
+                                           callback=self._open_candidate)
+                            dpg.add_text("Click a point or a trial to see how it differs from the base network.",
+                                         tag="candidate_diff", wrap=500)
+
+    def _export_window(self) -> None:
+        with dpg.window(tag="export_window", label="Export", show=False, width=620, height=230, pos=(400, 200)):
+            dpg.add_combo(("ONNX", "PyTorch source"), tag="export_format", label="format", width=200,
+                          default_value="ONNX", callback=lambda: self._default_export_path())
+            dpg.add_combo([], tag="export_source", label="network", width=420,
+                          callback=lambda: self._default_export_path())
+            dpg.add_input_text(tag="export_output", label="file", width=420)
+            dpg.add_button(label="Export", tag="export_button", callback=self._export)
+            dpg.add_text("", tag="export_message", wrap=600)
+
+    def _form(self, section: str, parent: str) -> None:
+        """Rebuild a settings form from the section's declarations when the section changed."""
+        data = self.model.project.sections.get(section) or {}
+        key = json.dumps(data, sort_keys=True, default=str)
+        if self.forms.get(section) == key:
+            return
+        self.forms[section] = key
+        dpg.delete_item(parent, children_only=True)
+        dpg.push_container_stack(parent)
+        try:
+            self._fields(section, SECTIONS[section], data, "")
+        finally:
+            dpg.pop_container_stack()
+
+    def _fields(self, section: str, fields: tuple, data: dict, prefix: str) -> None:
+        for field in fields:
+            path = f"{prefix}{field.name}"
+            if isinstance(field, Group):
+                with dpg.collapsing_header(label=field.name, default_open=field.name in ("optimizer", "augmentation")):
+                    with dpg.group(indent=10):
+                        self._fields(section, field.fields, data.get(field.name) or {}, f"{path}.")
+            elif not isinstance(field, Mapping):
+                value = data.get(field.name, field.default)
+                param_widget(field, value, f"{section}.{path}", self._setting(section, path))
+
+    def _setting(self, section: str, path: str) -> Callable[[Any], None]:
+        def change(value: Any) -> None:
+            self.app._run(lambda: self.model.set_setting(section, path, value))
+            self.forms.pop(section, None)  # a refused value is put back on the next frame
+        return change
+
+    # ---------------------------------------------------------------- sync
+
+    def sync(self) -> None:
+        """Drain the jobs and redraw what changed; called every frame."""
+        for session in (self.training, self.search, self.exporter):
+            for event in session.poll():
+                if event.kind == "error":
+                    self.job_problems.append(f"{session.job.name} job: {event.data}")
+                    self.app.shown_revision = -1  # the problems list redraws
+                if event.kind in ("done", "stopped", "error", "started"):
+                    self.runs_read = 0.0
+        tab = dpg.get_item_alias(dpg.get_value("main_tabs")) if dpg.get_value("main_tabs") else ""
+        if tab == "tab_dataset":
+            self._sync_dataset()
+        elif tab == "tab_training":
+            self._form("training", "form_training")
+            self._sync_training()
+        elif tab == "tab_evaluation":
+            self._sync_evaluation()
+        elif tab == "tab_search":
+            self._form("search", "form_search")
+            self._sync_search()
+        if dpg.is_item_shown("export_window"):
+            dpg.set_value("export_message", self.exporter.message)
+
+    def _sync_dataset(self) -> None:
+        section = self.model.project.sections.get("dataset") or {}
+        for which in ("training", "validation"):
+            if not dpg.is_item_active(f"data_{which}"):
+                dpg.set_value(f"data_{which}", section.get(which, ""))
+        key = json.dumps([section, dpg.get_value("preview_which"), self.model.state, str(self.base_dir)],
+                         sort_keys=True, default=str)
+        if key != self.preview_key:
+            self.preview_key = key
+            self._show_preview()
+
+    def _invalidate_preview(self) -> None:
+        self.preview_key = None
+
+    def _show_preview(self) -> None:
+        for tag in ("preview_problems", "preview_rows", "preview_summary", "mapping"):
+            dpg.delete_item(tag, children_only=True)
+        which = dpg.get_value("preview_which") or "training"
+        try:
+            preview = preview_dataset(self.model, which, self.base_dir)
+        except GraphError as exc:
+            dpg.add_text(str(exc), parent="preview_problems", color=ERROR_COLOUR, wrap=1200)
+            return
+        if preview is None:
+            dpg.add_text(f"Choose the {which} CSV (an NNC dataset list).", parent="preview_problems")
+            return
+        for problem in preview.problems:
+            dpg.add_text(problem, parent="preview_problems", color=ERROR_COLOUR, wrap=1200)
+        if not preview.problems:
+            dpg.add_text(f"{preview.path}: {preview.count} rows; fits the network", parent="preview_problems",
+                         color=(120, 170, 120))
+        with dpg.table(parent="preview_rows", header_row=True, borders_innerH=True, tag="preview_table"):
+            for column in preview.header:
+                dpg.add_table_column(label=column)
+            names = [v.name for v in preview.variables]
+            for index, row in enumerate(preview.rows):
+                with dpg.table_row():
+                    for name, cell in zip(names, row):
+                        image = preview.images.get((index, name))
+                        texture = self._thumbnail(image) if image else None
+                        if texture:
+                            dpg.add_image(texture, width=THUMB, height=THUMB)
+                        else:
+                            dpg.add_text(cell)
+        for var in preview.variables:
+            dpg.add_text(f"{var.name}: {var.kind}, {' x '.join(map(str, var.shape)) or 'scalar'} per row",
+                         parent="preview_summary")
+            if var.histogram:
+                with dpg.plot(parent="preview_summary", height=150, width=-1, no_mouse_pos=True):
+                    dpg.add_plot_axis(dpg.mvXAxis, label=f"{var.name} value", auto_fit=True)
+                    with dpg.plot_axis(dpg.mvYAxis, label="rows", auto_fit=True):
+                        dpg.add_bar_series(list(map(float, var.histogram)), list(map(float, var.histogram.values())),
+                                           weight=0.8)
+        mapping = (self.model.project.sections.get("dataset") or {}).get("inputs") or {}
+        for node in (n for n in self.model.graph.nodes() if n.type == "Input"):
+            dpg.add_combo(names, label=f"Input '{node.id}' {tuple(node.params.get('shape', ()))}", parent="mapping",
+                          default_value=mapping.get(node.id, node.id), width=200, user_data=node.id,
+                          callback=lambda s, var, node_id: self.app._run(
+                              lambda: self.model.set_setting("dataset", f"inputs.{node_id}", var)))
+
+    def _thumbnail(self, path: Path) -> int | None:
+        """A texture of the image file, made once per file."""
+        if path in self.textures:
+            return self.textures[path]
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGBA").resize((THUMB, THUMB)), dtype=np.float32) / 255.0
+        except OSError:
+            return None
+        self.textures[path] = dpg.add_static_texture(THUMB, THUMB, pixels.ravel().tolist(), parent="thumbnails")
+        return self.textures[path]
+
+    def _sync_training(self) -> None:
+        dpg.set_value("training_status", self.training.status())
+        if len(self.training.curve) != self.curve_points:
+            self.curve_points = len(self.training.curve)
+            for key in ("train_loss", "val_loss", "val_error"):
+                rows = [r for r in self.training.curve if key in r]
+                dpg.set_value(f"curve_{key}", [[r["epoch"] for r in rows], [r[key] for r in rows]])
+            dpg.fit_axis_data("curve_x")
+            dpg.fit_axis_data("curve_y")
+        self._sync_runs()
+
+    def _sync_runs(self) -> None:
+        if time.monotonic() - self.runs_read < RUN_LIST_SECONDS:
+            return
+        self.runs_read = time.monotonic()
+        self.runs = list_runs(self.base_dir / "runs")
+        items = [_run_label(r) for r in self.runs]
+        dpg.configure_item("run_list", items=items)
+        if self.selected_run is None and self.runs:
+            self.selected_run = self.runs[0].folder
+        selected = next((_run_label(r) for r in self.runs if r.folder == self.selected_run), None)
+        if selected:
+            dpg.set_value("run_list", selected)
+
+    def _on_run_selected(self, sender: Any, label: str) -> None:
+        self.selected_run = next((r.folder for r in self.runs if _run_label(r) == label), None)
+
+    def _train(self) -> None:
+        try:
+            run = self.training.start(self.model, self.base_dir, self.base_dir / "runs")
+        except GraphError as exc:
+            self.app.status = f"refused: {exc}"
+            return
+        self.selected_run, self.runs_read, self.curve_points = run, 0.0, -1
+        self.app.status = f"training into {run}"
+
+    def _resume(self) -> None:
+        if self.selected_run is None:
+            self.app.status = "select a stopped run to resume"
+            return
+        try:
+            self.training.resume(self.selected_run)
+        except GraphError as exc:
+            self.app.status = f"refused: {exc}"
+            return
+        self.curve_points = -1
+        self.app.status = f"resuming {self.selected_run}"
+
+    def _sync_evaluation(self) -> None:
+        self._sync_runs()
+        run = self.selected_run
+        status = next((r.status for r in self.runs if r.folder == run), None)
+        if (run, status) == self.evaluation_shown:
+            return
+        self.evaluation_shown = (run, status)
+        self.evaluation = None
+        for tag in ("confusion_counts", "eval_report", "eval_results"):
+            dpg.delete_item(tag, children_only=True)
+        for series in dpg.get_item_children("confusion_y", 1) or []:
+            dpg.delete_item(series)
+        self.confusion_shown = []
+        if run is None:
+            return
+        dpg.set_value("eval_title", f"Run {run.name}")
+        try:
+            self.evaluation = load_evaluation(run)
+        except GraphError as exc:
+            dpg.set_value("eval_metrics", str(exc))
+            return
+        metrics = {k: v for k, v in self.evaluation.metrics.items() if isinstance(v, (int, float, str))}
+        dpg.set_value("eval_metrics", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                for k, v in metrics.items()))
+        self._show_confusion()
+        self._show_report()
+        self._show_results()
+
+    def _show_confusion(self) -> None:
+        matrix, labels = self.evaluation.confusion, self.evaluation.labels
+        if not matrix:
+            return
+        n = len(labels)
+        values = [float(v) for row in matrix for v in row]
+        dpg.add_heat_series(values, n, n, parent="confusion_y", scale_min=0.0, scale_max=max(values) or 1.0,
+                            bounds_min=(0.0, 0.0), bounds_max=(float(n), float(n)), format="%.0f")
+        ticks = tuple((label, i + 0.5) for i, label in enumerate(labels))
+        dpg.set_axis_ticks("confusion_x", ticks)
+        dpg.set_axis_ticks("confusion_y", tuple((label, n - i - 0.5) for i, label in enumerate(labels)))
+        dpg.set_axis_limits("confusion_x", 0.0, float(n))
+        dpg.set_axis_limits("confusion_y", 0.0, float(n))
+        with dpg.table(parent="confusion_counts", header_row=True, borders_innerV=True, tag="confusion_table"):
+            dpg.add_table_column(label="true \\ predicted")
+            for label in labels:
+                dpg.add_table_column(label=label)
+            for label, row in zip(labels, matrix):
+                with dpg.table_row():
+                    dpg.add_text(label)
+                    for count in row:
+                        dpg.add_text(str(count))
+        self.confusion_shown = [list(row) for row in matrix]
+
+    def _show_report(self) -> None:
+        report = self.evaluation.report
+        if not report:
+            return
+        with dpg.table(parent="eval_report", header_row=True, borders_innerH=True):
+            for column in report[0]:
+                dpg.add_table_column(label=column)
+            for row in report[1:]:
+                with dpg.table_row():
+                    for cell in row:
+                        dpg.add_text(_short(cell))
+
+    def _show_results(self) -> None:
+        if self.evaluation is None:
+            return
+        dpg.delete_item("eval_results", children_only=True)
+        rows = self.evaluation.result_rows(by_score=dpg.get_value("eval_sort"),
+                                           mistakes_only=dpg.get_value("eval_mistakes"))
+        dpg.add_text(f"{len(rows)} rows{f' (the first {MAX_RESULT_ROWS} shown)' if len(rows) > MAX_RESULT_ROWS else ''}",
+                     parent="eval_results", tag="eval_results_count")
+        with dpg.table(parent="eval_results", header_row=True, borders_innerH=True, tag="eval_results_table"):
+            dpg.add_table_column(label="")
+            for column in self.evaluation.columns:
+                dpg.add_table_column(label=column)
+            for row in rows[:MAX_RESULT_ROWS]:
+                with dpg.table_row():
+                    image = self.evaluation.image_of(row)
+                    texture = self._thumbnail(image) if image else None
+                    if texture:
+                        dpg.add_image(texture, width=THUMB, height=THUMB)
+                    else:
+                        dpg.add_text("")
+                    for cell in row:
+                        dpg.add_text(_short(cell))
+
+    def _start_search(self) -> None:
+        try:
+            folder = self.search.start(self.model, self.base_dir, self.base_dir / "searches")
+        except GraphError as exc:
+            self.app.status = f"refused: {exc}"
+            return
+        self.trials_shown, self.selected_trial = [], None
+        self.app.status = f"searching in {folder}"
+
+    def _sync_search(self) -> None:
+        session = self.search
+        if session.job is None:
+            return
+        complete = sum(t.state == "complete" for t in session.trials)
+        state = {"running": "running", "done": "finished", "stopped": "stopped",
+                 "failed": f"failed: {session.job.error}"}[session.job.state]
+        dpg.set_value("search_status", f"{session.folder}: {state}; {len(session.trials)} trials, {complete} complete, "
+                                       f"{len(session.front)} on the Pareto front")
+        if session.trials == self.trials_shown:
+            return
+        self.trials_shown = list(session.trials)
+        for kind in ("base", "mutant", "control"):
+            points = [t for t in session.trials if t.state == "complete" and t.kind == kind]
+            dpg.set_value(f"search_{kind}", [[float(t.macs) for t in points], [t.error for t in points]])
+        dpg.set_value("search_front", [[float(t.macs) for t in session.front], [t.error for t in session.front]])
+        done = [t for t in session.trials if t.state == "complete"]
+        if done:
+            # Fitted with a margin: fit_axis_data puts the extreme points on the frame, half hidden.
+            macs = [max(t.macs, 1) for t in done]
+            errors = [t.error for t in done]
+            pad = (max(errors) - min(errors)) * 0.08 or 0.05
+            dpg.set_axis_limits("search_x", min(macs) / 1.6, max(macs) * 1.6)
+            dpg.set_axis_limits("search_y", min(errors) - pad, max(errors) + pad)
+        dpg.configure_item("search_trials", items=[_trial_label(t) for t in session.trials])
+
+    def _on_plot_clicked(self, *args: Any) -> None:
+        x, y = dpg.get_plot_mouse_pos()
+        points = [t for t in self.search.trials if t.state == "complete"]
+        if not points or x <= 0:
+            return
+        (x0, x1), (y0, y1) = dpg.get_axis_limits("search_x"), dpg.get_axis_limits("search_y")
+        span_x = math.log10(max(x1, 1e-9)) - math.log10(max(x0, 1e-9)) or 1.0
+        span_y = (y1 - y0) or 1.0
+
+        def distance(t) -> float:
+            return math.hypot((math.log10(t.macs) - math.log10(x)) / span_x, (t.error - y) / span_y)
+        self._select_trial(min(points, key=distance).number)
+
+    def _select_trial(self, number: int) -> None:
+        self.selected_trial = number
+        try:
+            _, diff = self.search.candidate(number)
+        except GraphError as exc:
+            dpg.set_value("candidate_diff", str(exc))
+            return
+        report = next(t for t in self.search.trials if t.number == number)
+        error = f"error {report.error:.4f}" if report.error is not None else report.state
+        dpg.set_value("candidate_diff", f"trial {number} ({report.kind}, {error}, {report.macs:,} multiply-adds)\n"
+                                        + ("\n".join(diff) if diff else "the base network itself"))
+        label = _trial_label(report)
+        dpg.set_value("search_trials", label)
+
+    def _open_candidate(self) -> None:
+        if self.selected_trial is None or self.search.folder is None:
+            self.app.status = "select a trial first"
+            return
+        path = self.search.folder / f"trial{self.selected_trial}.graph.yaml"
+        try:
+            search.export_trial(self.search.folder, self.selected_trial, path)
+        except GraphError as exc:
+            self.app.status = f"refused: {exc}"
+            return
+        subprocess.Popen([sys.executable, "-m", "netcanvas", "design", str(path)])
+        self.app.status = f"opened {path} in a new window"
+
+    # ---------------------------------------------------------------- export
+
+    def show_export(self, fmt: str) -> None:
+        """Open the Export window for ONNX or PyTorch source."""
+        self._sync_runs()
+        dpg.set_value("export_format", fmt)
+        dpg.configure_item("export_source", items=["the network being edited", *(f"run {r.folder.name}"
+                                                                                 for r in self.runs)])
+        dpg.set_value("export_source", "the network being edited")
+        self._default_export_path()
+        self.exporter.message = ""
+        dpg.show_item("export_window")
+
+    def _default_export_path(self) -> None:
+        suffix = ".onnx" if dpg.get_value("export_format") == "ONNX" else ".py"
+        source = dpg.get_value("export_source") or ""
+        stem = source.removeprefix("run ") if source.startswith("run ") else self.model.project.name
+        dpg.set_value("export_output", str(self.base_dir / f"{stem}{suffix}"))
+
+    def _export(self) -> None:
+        source = dpg.get_value("export_source") or ""
+        run = next((r.folder for r in self.runs if source == f"run {r.folder.name}"), None)
+        fmt = "onnx" if dpg.get_value("export_format") == "ONNX" else "pytorch"
+        try:
+            self.exporter.start(self.model, Path(dpg.get_value("export_output")), fmt, run)
+        except GraphError as exc:
+            self.exporter.message = f"refused: {exc}"
+
+    # ---------------------------------------------------------------- data files
+
+    def _set_data(self, which: str, value: str) -> None:
+        path = value.strip()
+        if path and Path(path).is_absolute():
+            path = relative_data_path(path, self.base_dir)
+        self.app._run(lambda: self.model.set_setting("dataset", which, path or None))
+
+    def _choose_csv(self, which: str) -> None:
+        dpg.set_item_user_data("csv_dialog", which)
+        dpg.show_item("csv_dialog")
+
+    def _on_csv_chosen(self, sender: Any, app_data: dict, which: str) -> None:
+        self._set_data(which, app_data["file_path_name"])
+
+    # ---------------------------------------------------------------- the app's needs
+
+    def shutdown(self) -> None:
+        """Ask every job to stop (they also stop by themselves when the editor is gone)."""
+        for session in (self.training, self.search):
+            session.stop()
+
+    def ui_state(self) -> dict:
+        """Where the tabs' widgets are and what they show, for tests that drive the real window."""
+        rects = {tag: rect(tag) for tag in (
+            "tab_network", "tab_dataset", "tab_training", "tab_evaluation", "tab_search", "data_training",
+            "data_validation", "train_button", "stop_button", "resume_button", "search_start", "search_stop",
+            "search_plot", "export_button", "export_output", "candidate_open") if dpg.does_item_exist(tag)}
+        epochs = (dpg.get_value("curve_val_error") or [[]])[0]
+        scatter = [[float(v) for v in (dpg.get_value(f"search_{kind}") or [[]])[0]] for kind in ("base", "mutant", "control")]
+        for form in ("form_training", "form_search"):
+            for item in descendants(form):
+                alias = dpg.get_item_alias(item)
+                if alias:
+                    rects[alias] = rect(item)
+        return {
+            "rects": rects,
+            "training_pid": self.training.job.process.pid if self.training.job else None,
+            "tab": dpg.get_item_alias(dpg.get_value("main_tabs")) if dpg.get_value("main_tabs") else "",
+            "curve_points": len(epochs),
+            "training_state": self.training.job.state if self.training.job else None,
+            "training_status": dpg.get_value("training_status"),
+            "run_dir": str(self.training.run_dir) if self.training.run_dir else None,
+            "selected_run": str(self.selected_run) if self.selected_run else None,
+            "confusion": self._shown_confusion(),
+            "eval_metrics": dpg.get_value("eval_metrics"),
+            "search_state": self.search.job.state if self.search.job else None,
+            "search_folder": str(self.search.folder) if self.search.folder else None,
+            "search_points": sum(len(s) for s in scatter),
+            "search_numbers": [t.number for t in self.trials_shown if t.state == "complete"],
+            "candidate": dpg.get_value("candidate_diff"),
+            "export_message": self.exporter.message,
+            "job_problems": list(self.job_problems),
+            "preview_problems": [dpg.get_value(i) for i in dpg.get_item_children("preview_problems", 1) or []],
+        }
+
+    def _shown_confusion(self) -> list[list[int]]:
+        """The counts as the confusion table on screen holds them (read back from its cells)."""
+        if not dpg.does_item_exist("confusion_table"):
+            return []
+        rows = []
+        for row in dpg.get_item_children("confusion_table", 1) or []:
+            cells = dpg.get_item_children(row, 1) or []
+            rows.append([int(dpg.get_value(c)) for c in cells[1:]])
+        return rows
+
+
+def _run_label(run) -> str:
+    return f"{run.folder.name}  {run.status}, {run.epochs_done}/{run.epochs} epochs"
+
+
+def _trial_label(t) -> str:
+    error = f"{t.error:.4f}" if t.error is not None else t.state
+    return f"trial {t.number}: {t.kind}, {error}, {t.macs:,} multiply-adds; {'; '.join(t.changes)}"
+
+
+def _short(cell: str) -> str:
+    try:
+        value = float(cell)
+    except ValueError:
+        return cell
+    return cell if value.is_integer() else f"{value:.4f}"
