@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +22,9 @@ PAYLOAD = "netcanvas-layer"
 ERROR_COLOUR = (190, 60, 40)
 FOCUS_COLOUR = (200, 160, 30)
 PALETTE_WIDTH, SIDE_WIDTH = 190, 310
+ACTIVE_FPS, IDLE_FPS, IDLE_AFTER = 60, 10, 1.0
+"""Frame rates while the mouse or keyboard was used in the last IDLE_AFTER seconds, and otherwise."""
+FRAME_HISTORY = 600
 
 
 class _NodeView:
@@ -55,6 +59,9 @@ class DesignerApp:
         self.pending: Callable[[], None] | None = None
         self.running = True
         self.workspace = Workspace(self)
+        self.last_input = time.monotonic()
+        self.frame_seconds: list[float] = []
+        """How long the latest frames took to build and draw (for the frame-time benchmark)."""
 
     # ------------------------------------------------------------------ build
 
@@ -93,6 +100,9 @@ class DesignerApp:
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
             dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Left, callback=self._on_mouse_release)
+            for handler in (dpg.add_mouse_move_handler, dpg.add_mouse_down_handler, dpg.add_mouse_wheel_handler,
+                            dpg.add_key_down_handler):
+                handler(callback=self._on_input)
         dpg.add_file_dialog(tag="open_dialog", show=False, callback=self._on_open_chosen, width=700, height=450,
                             modal=True)
         dpg.add_file_extension(".yaml", parent="open_dialog")
@@ -199,9 +209,12 @@ class DesignerApp:
         count = 0
         state_file = os.environ.get("NETCANVAS_UI_STATE")
         while self.running and dpg.is_dearpygui_running():
+            started = time.perf_counter()
             self.workspace.sync()
             self.sync()
             dpg.render_dearpygui_frame()
+            self.frame_seconds.append(time.perf_counter() - started)
+            del self.frame_seconds[:-FRAME_HISTORY]
             count += 1
             if state_file:
                 self._write_ui_state(state_file, count)
@@ -209,8 +222,22 @@ class DesignerApp:
                 dpg.output_frame_buffer(file=screenshot)
             if frames and count >= frames:
                 break
+            self._pace(started)
         self.workspace.shutdown()
         dpg.destroy_context()
+
+    def _on_input(self, *args: Any) -> None:
+        self.last_input = time.monotonic()
+
+    def _pace(self, started: float) -> None:
+        """Sleep out the rest of the frame: full speed while someone works, a few frames a second otherwise.
+
+        Without a screen's vsync (a virtual display, software OpenGL) dearpygui redraws as fast as the
+        CPU allows, which starves a training job of the cores it shares with the editor.
+        """
+        idle = time.monotonic() - self.last_input > IDLE_AFTER
+        period = 1.0 / (IDLE_FPS if idle else ACTIVE_FPS)
+        time.sleep(max(0.0, period - (time.perf_counter() - started)))
 
     def _quit(self) -> None:
         self.running = False
@@ -594,6 +621,7 @@ class DesignerApp:
             "problems": [dpg.get_item_label(i) for i in dpg.get_item_children("problems", 1) or []
                          if dpg.get_item_type(i).endswith("Selectable")],
             "workspace": self.workspace.ui_state(),
+            "frame_ms": [round(t * 1000, 2) for t in self.frame_seconds[-120:]],
         }
         tmp = f"{target}.tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
