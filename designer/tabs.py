@@ -30,6 +30,7 @@ THUMB = 28
 MAX_RESULT_ROWS = 200
 """Rows of the output result table drawn at once; sorting and the mistakes filter pick which."""
 RUN_LIST_SECONDS = 1.0
+EDITED = "the network being edited"
 HEADER_COLOUR = (150, 180, 220)
 ERROR_COLOUR = (190, 60, 40)
 
@@ -97,6 +98,10 @@ class Workspace:
             dpg.add_group(tag="mapping")
 
     def _training_tab(self) -> None:
+        # Markers on the curve: after one epoch a line of one point draws nothing.
+        with dpg.theme(tag="curve_markers"):
+            with dpg.theme_component(dpg.mvLineSeries):
+                dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, dpg.mvPlotMarker_Circle, category=dpg.mvThemeCat_Plots)
         with dpg.tab(label="Training", tag="tab_training"):
             with dpg.group(horizontal=True):
                 dpg.add_child_window(tag="form_training", width=340, height=-BOTTOM_HEIGHT)
@@ -105,6 +110,8 @@ class Workspace:
                         dpg.add_button(label="Train", tag="train_button", callback=self._train)
                         dpg.add_button(label="Stop", tag="stop_button", callback=lambda: self.training.stop())
                         dpg.add_button(label="Resume selected run", tag="resume_button", callback=self._resume)
+                        dpg.add_button(label="Export...", tag="export_open",
+                                       callback=lambda: self.show_export("ONNX", self.selected_run))
                     dpg.add_text("no training run yet", tag="training_status")
                     with dpg.plot(tag="curve_plot", height=320, width=-1):
                         dpg.add_plot_legend()
@@ -113,6 +120,7 @@ class Workspace:
                             for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
                                                ("val_error", "validation error")):
                                 dpg.add_line_series([], [], label=label, tag=f"curve_{key}")
+                                dpg.bind_item_theme(f"curve_{key}", "curve_markers")
                     dpg.add_text("Runs (select one to resume, evaluate or export it)", color=HEADER_COLOUR)
                     dpg.add_listbox([], tag="run_list", num_items=8, width=-1, callback=self._on_run_selected)
 
@@ -514,13 +522,13 @@ class Workspace:
 
     # ---------------------------------------------------------------- export
 
-    def show_export(self, fmt: str) -> None:
-        """Open the Export window for ONNX or PyTorch source."""
+    def show_export(self, fmt: str, run: Path | None = None) -> None:
+        """Open the Export window for ONNX or PyTorch source, on the edited network or a run's trained one."""
+        self.runs_read = 0.0
         self._sync_runs()
         dpg.set_value("export_format", fmt)
-        dpg.configure_item("export_source", items=["the network being edited", *(f"run {r.folder.name}"
-                                                                                 for r in self.runs)])
-        dpg.set_value("export_source", "the network being edited")
+        dpg.configure_item("export_source", items=[EDITED, *(f"run {r.folder.name}" for r in self.runs)])
+        dpg.set_value("export_source", f"run {run.name}" if run else EDITED)
         self._default_export_path()
         self.exporter.message = ""
         dpg.show_item("export_window")
@@ -567,7 +575,8 @@ class Workspace:
         rects = {tag: rect(tag) for tag in (
             "tab_network", "tab_dataset", "tab_training", "tab_evaluation", "tab_search", "data_training",
             "data_validation", "train_button", "stop_button", "resume_button", "search_start", "search_stop",
-            "search_plot", "export_button", "export_output", "candidate_open") if dpg.does_item_exist(tag)}
+            "search_plot", "export_button", "export_output", "export_source", "candidate_open",
+            "export_open") if dpg.does_item_exist(tag)}
         epochs = (dpg.get_value("curve_val_error") or [[]])[0]
         scatter = [[float(v) for v in (dpg.get_value(f"search_{kind}") or [[]])[0]] for kind in ("base", "mutant", "control")]
         for form in ("form_training", "form_search"):
@@ -592,6 +601,7 @@ class Workspace:
             "search_numbers": [t.number for t in self.trials_shown if t.state == "complete"],
             "candidate": dpg.get_value("candidate_diff"),
             "export_message": self.exporter.message,
+            "export_source": dpg.get_value("export_source"),
             "job_problems": list(self.job_problems),
             "preview_problems": [dpg.get_value(i) for i in dpg.get_item_children("preview_problems", 1) or []],
         }

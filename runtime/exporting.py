@@ -63,6 +63,9 @@ def export_target(target: str | Path | Project, network: str | None = None) -> E
 def export(target: ExportTarget, output: str | Path, fmt: str = "onnx", *, opset: int = 17, fp16: bool = False,
            verify: bool = True) -> str:
     """Write ``target`` as ONNX (checked with onnxruntime unless ``verify`` is off) or PyTorch source; returns a summary."""
+    folder = Path(output).resolve().parent
+    if not folder.is_dir():
+        raise GraphError(f"the folder {folder} does not exist: create it, or write the file elsewhere", file=str(output))
     if fmt == "onnx":
         from graphcompiler.export.onnx_export import export_onnx
         report = export_onnx(target.graph, output, weights=target.weights, opset=opset, fp16=fp16,

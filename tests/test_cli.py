@@ -248,3 +248,9 @@ def test_an_unsplittable_example_dataset_is_a_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "netcanvas", "dataset", "digits", "-o", str(tmp_path),
                            "--count", "20"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.startswith("error:")
+
+
+def test_export_into_a_missing_folder_says_so(tmp_path, capsys):
+    assert main(["export", str(ROOT / "examples/mlp.graph.yaml"), "-o", str(tmp_path / "nowhere/mlp.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "nowhere" in err and "Traceback" not in err

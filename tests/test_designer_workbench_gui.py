@@ -127,3 +127,28 @@ def test_killing_the_training_job_leaves_the_editor_and_the_project_alone(screen
         assert path.read_bytes() == before
     finally:
         app.close()
+
+
+def test_export_a_trained_run_to_onnx_shows_the_verification(screen, data, tmp_path):
+    dataset = {"training": "data/digits-vectors/train.csv", "validation": "data/digits-vectors/validation.csv"}
+    path = _project(data, tmp_path, "mlp", dataset, epochs=1)
+    app = Designer(screen, path, tmp_path)
+    try:
+        _tab(app, "training")
+        _press(app, "train_button")
+        state = app.wait(lambda s: s["workspace"]["training_state"] == "done", "the run", timeout=120)
+        run = Path(state["workspace"]["run_dir"])
+        app.wait(lambda s: s["workspace"]["selected_run"] == str(run), "the run to be selected")
+        _press(app, "export_open")
+        state = app.wait(lambda s: s["workspace"]["rects"]["export_button"][2] > 0, "the Export window")
+        assert state["workspace"]["export_source"] == f"run {run.name}"
+        _press(app, "export_button")
+        target = tmp_path / f"{run.name}.onnx"
+        state = app.wait(lambda s: "onnxruntime" in s["workspace"]["export_message"], "the verification", timeout=120)
+        assert "onnxruntime agrees with torch" in state["workspace"]["export_message"]
+        import onnx
+        model = onnx.load(target)
+        assert {p.key: p.value for p in model.metadata_props}["netcanvas.weights"] == "trained"
+        app.screenshot("export-window.png")
+    finally:
+        app.close()
