@@ -137,20 +137,30 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     return found
 
 
-class TrainingSession:
+class _Session:
+    """A tab that runs at most one background job at a time."""
+
+    job: Job | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether its job is going."""
+        return self.job is not None and self.job.running
+
+    def stop(self) -> None:
+        """Ask the job to stop cleanly: an epoch or trial in flight is recorded as stopped or interrupted."""
+        if self.job:
+            self.job.stop()
+
+
+class TrainingSession(_Session):
     """The training tab: at most one training job, its live learning curve and progress."""
 
     def __init__(self) -> None:
-        self.job: Job | None = None
         self.run_dir: Path | None = None
         self.curve: list[dict[str, float]] = []
         self.progress: Progress | None = None
         self.started = 0.0
-
-    @property
-    def running(self) -> bool:
-        """Whether a training job is going."""
-        return self.job is not None and self.job.running
 
     def start(self, model: EditorModel, base_dir: Path, runs_dir: Path) -> Path:
         """Train the project as it is in the editor (saved or not) into a new run folder."""
@@ -170,11 +180,6 @@ class TrainingSession:
     def _refuse_if_running(self) -> None:
         if self.running:
             raise GraphError("a training run is going: stop it first")
-
-    def stop(self) -> None:
-        """Ask the job to stop after the batch in flight; the finished epochs stay in the run."""
-        if self.job:
-            self.job.stop()
 
     def poll(self) -> list[Event]:
         """Take the job's news into the curve and progress; returns it."""
@@ -288,19 +293,13 @@ def _read_csv(path: Path) -> list[list[str]]:
 
 # ---------------------------------------------------------------- search
 
-class SearchSession:
+class SearchSession(_Session):
     """The search tab: at most one search job and the trials of its study."""
 
     def __init__(self) -> None:
-        self.job: Job | None = None
         self.folder: Path | None = None
         self.trials: list[search.TrialReport] = []
         self.front: list[search.TrialReport] = []
-
-    @property
-    def running(self) -> bool:
-        """Whether a search job is going."""
-        return self.job is not None and self.job.running
 
     def start(self, model: EditorModel, base_dir: Path, searches_dir: Path) -> Path:
         """Search from the project as it is in the editor, in a new folder."""
@@ -310,11 +309,6 @@ class SearchSession:
         self.trials, self.front = [], []
         self.job = Job("search", search_job, str(self.folder), gc.dumps(model.project), str(base_dir))
         return self.folder
-
-    def stop(self) -> None:
-        """Ask the search to stop: the trial in flight is recorded as interrupted."""
-        if self.job:
-            self.job.stop()
 
     def poll(self) -> list[Event]:
         """Take the job's news; after each trial, reread the study (other workers' trials too)."""
@@ -344,17 +338,16 @@ class SearchSession:
 
 # ---------------------------------------------------------------- export
 
-class ExportSession:
+class ExportSession(_Session):
     """File > Export: one export job at a time and the verification it reported."""
 
     def __init__(self) -> None:
-        self.job: Job | None = None
         self.output: Path | None = None
         self.message = ""
 
     def start(self, model: EditorModel, output: Path, fmt: str, run_dir: Path | None = None) -> None:
         """Export the network being edited, or a run's trained network when ``run_dir`` is given."""
-        if self.job and self.job.running:
+        if self.running:
             raise GraphError("an export is going: wait for it to finish")
         self.output, self.message = Path(output), f"exporting to {output}..."
         source = None if run_dir else gc.dumps(model.project)
