@@ -61,8 +61,9 @@ def test_ctrl_c_keeps_finished_trials_and_resume_numbers_on(project_file, tmp_pa
     before = _complete(folder)
     trials = search.reports(folder)
     assert len(before) >= 2 and trials[0].kind == "base"
-    assert [t.state for t in trials].count("interrupted") <= 1
-    assert all(t.state in ("complete", "interrupted") for t in trials)
+    # A candidate may also fail on its own (a loss that diverges): that is recorded, not lost.
+    states = [t.state for t in trials]
+    assert states.count("interrupted") <= 1 and "running" not in states, states
     resumed = _netcanvas("search", "--resume", str(folder), "--max-trials", str(len(before) + 2), cwd=tmp_path)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
@@ -96,7 +97,8 @@ def test_second_ctrl_c_quits_at_once_and_resume_marks_the_trial_interrupted(proj
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert _complete(folder) == before
-    assert all(t.state in ("complete", "interrupted") for t in search.reports(folder))
+    states = [t.state for t in search.reports(folder)]
+    assert "running" not in states and states.count("interrupted") <= 1, states
 
 
 def test_sigterm_to_the_parent_stops_every_worker(project_file, tmp_path):
@@ -107,7 +109,8 @@ def test_sigterm_to_the_parent_stops_every_worker(project_file, tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err, err
     trials = search.reports(folder)
-    assert all(t.state in ("complete", "interrupted") for t in trials), [t.state for t in trials]
+    states = [t.state for t in trials]
+    assert "running" not in states and states.count("interrupted") <= 2, states
     assert len(_complete(folder)) >= 2
 
 
