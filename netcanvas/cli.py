@@ -196,6 +196,18 @@ def _search_results(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    if Path(args.model).suffix.lower() == ".sdcproj":
+        from graphcompiler import save
+        from graphcompiler.importers import import_sdcproj
+        result = import_sdcproj(args.model, partial=args.partial)
+        save(result.project, args.output)
+        for line in [*result.notes, *(f"left out: {u}" for u in result.unmapped)]:
+            print(f"warning: {line}", file=sys.stderr)
+        print(f"{args.output}: imported from {args.model} ({len(result.project.networks)} network(s)"
+              f"{f', {len(result.unmapped)} layer(s) left out' if result.unmapped else ''})")
+        return 0
+    if args.partial:
+        raise GraphError("--partial is for Neural Network Console projects (.sdcproj)")
     from graphcompiler.importers import import_onnx_file
     result = import_onnx_file(args.model, args.output)
     print(f"{args.output}: imported from {args.model}" + (f"; weights in {result}" if result else ""))
@@ -275,9 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--export", type=int, metavar="K", help="write trial K as a project file")
     results.add_argument("-o", "--output", help="with --export: the project file (default trialK.graph.yaml)")
     results.set_defaults(run=_search_results)
-    importer = commands.add_parser("import", help="turn an ONNX model into a project (its weights beside it)")
-    importer.add_argument("model", help="an .onnx file")
+    importer = commands.add_parser("import", help="turn an ONNX model (its weights beside it) or a Neural Network "
+                                   "Console project into a project")
+    importer.add_argument("model", help="an .onnx file or an NNC .sdcproj")
     importer.add_argument("-o", "--output", required=True, help="the .graph.yaml project to write")
+    importer.add_argument("--partial", action="store_true", help=".sdcproj: import what maps and list the rest, "
+                          "instead of failing")
     importer.set_defaults(run=_import)
     settings = commands.add_parser("settings", help="print the reference of the dataset and training sections")
     settings.set_defaults(run=_settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .rules import normalise_axis
+from .nnc import NncProperties
 from .spec import Bool, Float, Int, LayerSpec, ShapeError, call
 
 
@@ -13,10 +14,16 @@ def _same(ins, p):
 
 
 def _elementwise(type_: str, doc: str, build, params=(), summary=None, cost=None, shape=_same,
-                 swap_group: str = "") -> LayerSpec:
+                 swap_group: str = "", nnc=None) -> LayerSpec:
     extra = {"cost": cost} if cost else {}
     return LayerSpec(type=type_, category="Activation", doc=doc, shape_doc="unchanged", params=params, shape=shape,
-                     build=build, summary=summary, swap_group=swap_group, **extra)
+                     build=build, summary=summary, swap_group=swap_group, nnc=nnc, **extra)
+
+
+def _nnc_prelu(p: NncProperties) -> dict:
+    """BaseAxis 0 (the sample's channel axis) is one slope per channel."""
+    p.require("BaseAxis", "0")
+    return {"shared": False}
 
 
 def _prelu_build(ins, p):
@@ -29,7 +36,7 @@ def _softmax(type_: str, doc: str, module) -> LayerSpec:
                                  doc="axis of the sample, batch not counted; negative counts from the end"),),
                      shape=_softmax_shape,
                      build=lambda ins, p: call(module, dim=normalise_axis(p.axis, len(ins[0])) + 1),
-                     summary=lambda p: f"axis {p.axis}")
+                     summary=lambda p: f"axis {p.axis}", nnc=lambda p: {"axis": p.int("Axis", "0")})
 
 
 def _softmax_shape(ins, p):
@@ -47,17 +54,19 @@ SPECS = (
     _elementwise("ReLU", "max(x, 0).", lambda ins, p: call(nn.ReLU), swap_group="activation"),
     _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", lambda ins, p: call(nn.LeakyReLU, p.alpha),
                  params=(Float("alpha", default=0.1, lo=0.0, doc="slope for negative inputs (NNC default 0.1)"),),
-                 summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation"),
+                 summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation",
+                 nnc=lambda p: {"alpha": p.number("Alpha", "0.1")}),
     _elementwise("Sigmoid", "1 / (1 + exp(-x)).", lambda ins, p: call(nn.Sigmoid)),
     _elementwise("Tanh", "Hyperbolic tangent.", lambda ins, p: call(nn.Tanh), swap_group="activation"),
     _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", lambda ins, p: call(nn.ELU, p.alpha),
-                 params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation"),
+                 params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation",
+                 nnc=lambda p: {"alpha": p.number("Alpha", "1.0")}),
     _elementwise("SELU", "Self-normalising ELU with the fixed scale and alpha of Klambauer et al.",
                  lambda ins, p: call(nn.SELU), swap_group="activation"),
     _elementwise("PReLU", "LeakyReLU whose negative slope is learned, per channel or shared.", _prelu_build,
                  params=(Bool("shared", default=False, doc="one slope for all channels instead of one per channel"),
                          Float("init", default=0.25, lo=0.0, doc="initial slope")),
-                 cost=lambda ins, outs, p: (1 if p.shared else ins[0][0], 0)),
+                 cost=lambda ins, outs, p: (1 if p.shared else ins[0][0], 0), nnc=_nnc_prelu),
     _elementwise("GELU", "x times the standard normal CDF of x.", lambda ins, p: call(nn.GELU), swap_group="activation"),
     _elementwise("Swish", "x * sigmoid(x), also called SiLU.", lambda ins, p: call(nn.SiLU), swap_group="activation"),
     _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", lambda ins, p: call(nn.Softplus, p.beta),

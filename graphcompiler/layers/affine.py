@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .rules import numel
+from .nnc import NncProperties, product
 from .spec import Bool, Int, LayerSpec, call
 
 
@@ -21,6 +22,13 @@ def _cost(ins, outs, p):
     return weights + (p.out_features if p.bias else 0), weights
 
 
+def _nnc_affine(p: NncProperties) -> dict | list[tuple[str, dict]]:
+    """OutShape of several axes is an Affine to their product, then a Reshape, as NNC computes it."""
+    shape = p.ints("OutShape")
+    params = {"out_features": product(shape), "bias": p.flag("WithBias", "True")}
+    return params if len(shape) == 1 else [("Affine", params), ("Reshape", {"shape": shape})]
+
+
 AFFINE = LayerSpec(
     insert=lambda ins: [("Affine", {"out_features": ins[0][0]}), ("ReLU", {})] if len(ins[0]) == 1 else None,
     type="Affine", shape_doc="any -> out_features",
@@ -32,6 +40,7 @@ AFFINE = LayerSpec(
     build=lambda ins, p: call(FlatLinear, numel(ins[0]), p.out_features, bias=p.bias),
     cost=_cost,
     summary=lambda p: str(p.out_features),
+    nnc=_nnc_affine,
 )
 
 SPECS = (AFFINE,)

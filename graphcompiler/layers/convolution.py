@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .rules import axis_name, need_rank, window_out
+from .nnc import NncProperties, Unmappable
 from .spec import Bool, Int, Ints, LayerSpec, ShapeError, call
 
 _WINDOW = (
@@ -54,6 +55,20 @@ def _conv_cost(ins, outs, p):
     return weights + (p.out_channels if p.bias else 0), weights * out_h * out_w
 
 
+def _nnc_window(p: NncProperties) -> dict:
+    """KernelShape, Strides, Padding (BorderMode full pads the whole kernel), Dilation, Group, WithBias, OutMaps."""
+    p.require("ChannelLast", "False")
+    kernel = p.ints("KernelShape")
+    if len(kernel) != 2:
+        raise Unmappable(f"KernelShape {','.join(map(str, kernel))}: only 2-D kernels are mapped")
+    dilation = p.ints("Dilation", "1,1")
+    pad = p.ints("Padding", "0,0")
+    if p.text("BorderMode", "valid") == "full":
+        pad = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return {"out_channels": p.int("OutMaps"), "kernel": kernel, "stride": p.ints("Strides", "1,1"), "pad": pad,
+            "dilation": dilation, "groups": p.int("Group", "1"), "bias": p.flag("WithBias", "True")}
+
+
 CONVOLUTION = LayerSpec(
     # A size-keeping 3x3 convolution with its activation, so the rest of the network still fits.
     insert=lambda ins: [("Convolution", {"out_channels": ins[0][0], "kernel": [3, 3], "pad": [1, 1]}),
@@ -67,6 +82,7 @@ CONVOLUTION = LayerSpec(
                                 dilation=p.dilation, groups=p.groups, bias=p.bias),
     cost=_conv_cost,
     summary=_summary,
+    nnc=_nnc_window,
 )
 
 
@@ -104,6 +120,7 @@ DECONVOLUTION = LayerSpec(
                                 dilation=p.dilation),
     cost=_deconv_cost,
     summary=_summary,
+    nnc=_nnc_window,
 )
 
 def _depthwise_shape(ins, p):

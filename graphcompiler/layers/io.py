@@ -13,6 +13,7 @@ INPUT = LayerSpec(
     inputs=(),
     shape=lambda ins, p: (p.shape,),
     summary=lambda p: fmt(p.shape),
+    nnc=lambda p: {"shape": p.ints("Size")},
 )
 
 SPECS = (INPUT,)

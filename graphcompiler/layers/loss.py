@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .nnc import NncProperties
 from .rules import fmt, same_shapes
 from .spec import Float, LayerSpec, ShapeError, call
 
@@ -86,6 +87,12 @@ def _kl_shape(ins, p):
     return ((1,) + ins[0][1:],)
 
 
+def _nnc_class_axis(p: NncProperties) -> dict:
+    """Classes along the sample's first axis, as ours; the target comes from T.Dataset (see the importer)."""
+    p.require("Axis", "0")
+    return {}
+
+
 def _elementwise(type_: str, kind: str, doc: str, params=()) -> LayerSpec:
     return LayerSpec(type=type_, category="Loss", id_prefix="loss", doc=doc, inputs=("x", "target"),
                      shape_doc="x and target equal, unchanged (a loss per element)",
@@ -97,11 +104,11 @@ SPECS = (
     LayerSpec(type="SoftmaxCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="Softmax over axis 0 then cross entropy against class indices in target.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: call(SoftmaxCrossEntropy),
-              is_loss=True),
+              is_loss=True, nnc=_nnc_class_axis),
     LayerSpec(type="CategoricalCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="-log x[target]: cross entropy of probabilities (after Softmax) against class indices.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: call(CategoricalCrossEntropy),
-              is_loss=True),
+              is_loss=True, nnc=_nnc_class_axis),
     _elementwise("SigmoidCrossEntropy", "sigmoid",
                  "Binary cross entropy of logits x (sigmoid applied inside) against 0/1 targets, per element."),
     _elementwise("BinaryCrossEntropy", "binary",

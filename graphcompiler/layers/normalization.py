@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .rules import fmt, need_rank, numel
+from .nnc import NncProperties
 from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, call
 
 
@@ -20,6 +21,13 @@ def _bn_build(ins, p):
     return call(kind, ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine)
 
 
+def _nnc_batch_normalization(p: NncProperties) -> dict:
+    """Axes 0 (the sample's channel axis) with batch statistics; DecayRate is 1 - our momentum."""
+    p.require("Axes", "0")
+    p.require("BatchStat", "True")
+    return {"eps": p.number("Epsilon", "1e-5"), "momentum": round(1.0 - p.number("DecayRate", "0.9"), 12)}
+
+
 BATCH_NORMALIZATION = LayerSpec(
     insert=lambda ins: [("BatchNormalization", {})] if len(ins[0]) in (1, 3) else None,
     type="BatchNormalization", shape_doc="F or C x H x W, unchanged",
@@ -32,7 +40,9 @@ BATCH_NORMALIZATION = LayerSpec(
     shape=_bn_shape,
     build=_bn_build,
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
+    nnc=_nnc_batch_normalization,
 )
+
 
 def _normalized(ins, p) -> tuple[int, ...]:
     return ins[0] if p.over == "all" else ins[0][-1:]
@@ -100,6 +110,7 @@ DROPOUT = LayerSpec(
     shape=lambda ins, p: (ins[0],),
     build=lambda ins, p: call(nn.Dropout, p.p),
     summary=lambda p: f"p {p.p:g}",
+    nnc=lambda p: {"p": p.number("P", "0.5")},
 )
 
 SPECS = (BATCH_NORMALIZATION, LAYER_NORMALIZATION, INSTANCE_NORMALIZATION, GROUP_NORMALIZATION, DROPOUT)

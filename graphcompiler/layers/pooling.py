@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .rules import axis_name, need_rank, window_out
+from .nnc import NncProperties, Unmappable
 from .spec import Bool, Choice, Ints, LayerSpec, ShapeError, call
 
 _POOL = (
@@ -30,6 +31,24 @@ def _window_summary(p) -> str:
     return f"{p.kernel[0]}x{p.kernel[1]}" + (f", s{p.stride[0]}x{p.stride[1]}" if p.stride != p.kernel else "")
 
 
+def _nnc_pool(p: NncProperties, average: bool = False) -> dict:
+    """KernelShape, Strides (NNC's default: the kernel), Padding; IgnoreBorder False keeps the partial window."""
+    p.require("ChannelLast", "False")
+    kernel = p.ints("KernelShape")
+    if len(kernel) != 2:
+        raise Unmappable(f"KernelShape {','.join(map(str, kernel))}: only 2-D pooling is mapped")
+    params = {"kernel": kernel, "stride": p.ints("Strides", ",".join(map(str, kernel))),
+              "pad": p.ints("Padding", "0,0")}
+    keep_edge = not p.flag("IgnoreBorder", "True")
+    if average:
+        if keep_edge:
+            raise Unmappable("IgnoreBorder = False is not supported for AveragePooling")
+        params["including_pad"] = p.flag("IncludingPad", "True")
+    else:
+        params["ceil_mode"] = keep_edge
+    return params
+
+
 MAX_POOLING = LayerSpec(
     swap_group="pooling", insert=lambda ins: [("MaxPooling", {})] if len(ins[0]) == 3 and min(ins[0][1:]) >= 4 else None,
     type="MaxPooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1 (ceil with ceil_mode, never starting in the padding)",
@@ -39,6 +58,7 @@ MAX_POOLING = LayerSpec(
     shape=_pool_shape,
     build=lambda ins, p: call(nn.MaxPool2d, p.kernel, stride=p.stride, padding=p.pad, ceil_mode=p.ceil_mode),
     summary=_window_summary,
+    nnc=_nnc_pool,
 )
 
 AVERAGE_POOLING = LayerSpec(
@@ -51,6 +71,7 @@ AVERAGE_POOLING = LayerSpec(
     build=lambda ins, p: call(nn.AvgPool2d, p.kernel, stride=p.stride, padding=p.pad,
                                 count_include_pad=p.including_pad),
     summary=_window_summary,
+    nnc=lambda p: _nnc_pool(p, average=True),
 )
 
 
@@ -105,6 +126,7 @@ UNPOOLING = LayerSpec(
     build=lambda ins, p: call(nn.Upsample, scale_factor=tuple(float(f) for f in p.factor), mode=p.mode,
                                 align_corners=False if p.mode == "bilinear" else None),
     summary=lambda p: f"x{p.factor[0]}x{p.factor[1]} {p.mode}",
+    nnc=lambda p: {"factor": p.ints("KernelShape")},
 )
 
 SPECS = (MAX_POOLING, AVERAGE_POOLING, SUM_POOLING, GLOBAL_AVERAGE_POOLING, GLOBAL_MAX_POOLING, UNPOOLING)

@@ -209,6 +209,9 @@ class LayerSpec:
     """The architecture search may replace a node by another layer of the same group."""
     insert: Callable[[tuple[Shape, ...]], list[tuple[str, dict]] | None] | None = None
     """The layers (type, params) the search inserts after a value of these shapes; None where unfit."""
+    nnc: Callable[[Any], dict | list[tuple[str, dict]]] | None = None
+    """How Neural Network Console's layer of this type becomes ours: its properties (``layers.nnc.NncProperties``)
+    as params, or a short chain of (type, params); None for a type whose NNC properties carry nothing to map."""
 
     _by_name: dict = field(default=None, init=False, repr=False, compare=False)
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -1,0 +1,250 @@
+"""Turn a Neural Network Console project (.sdcproj) into a netcanvas project.
+
+Layers map through the registry: our layer names follow NNC's, and each spec's ``nnc`` translator reads
+NNC's properties of its type. A loss layer's ``T.Dataset`` becomes a label Input wired to its target (or
+the Input already reading that variable, as in an autoencoder). The network the optimizer trains becomes
+``main``. Datasets, epochs, batch size and the solver become the project's dataset and training sections.
+What does not map is listed (network, layer, type, why) and the import fails unless asked for a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GraphError
+from ..graph import Graph
+from ..layers import get_spec
+from ..layers.nnc import IGNORED, NncProperties, Unmappable
+from ..project import Project
+from ..shapes import infer_shapes
+from .sdcproj import NncLayer, NncNetwork, NncProject, read_sdcproj
+
+CANVAS_SCALE = (1.0, 2.0)
+"""NNC draws layers 240 x 48 on a 24-unit grid, one under the other; our nodes are narrower and taller."""
+CLASS_TARGET_LOSSES = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
+"""Losses whose target is one class index per position rather than the prediction's shape."""
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """One thing of the NNC project that has no netcanvas counterpart yet."""
+
+    network: str
+    layer: str
+    type: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.network} / {self.layer} ({self.type}): {self.why}"
+
+
+@dataclass
+class NncImport:
+    """The imported project, what could not be mapped, and settings only partly carried over."""
+
+    project: Project
+    unmapped: list[Unmapped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
+    """Import an .sdcproj; raises GraphError listing every unmapped layer unless ``partial``."""
+    nnc = read_sdcproj(path)
+    result = NncImport(Project(name=_identifier(Path(path).stem.removesuffix(".sdcproj")), networks={}))
+    trained = next((o.get("Optimizer_NetworkName") for o in nnc.optimizers), None) or next(iter(nnc.networks))
+    inputs: dict[str, str] = {}
+    comments: list[str] = []
+    for name, network in nnc.networks.items():
+        ours = "main" if name == trained else _identifier(name)
+        result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments).graph
+    if comments:
+        result.project.description = "\n".join(comments)
+    result.project.sections = _sections(nnc, inputs, result.notes)
+    if result.unmapped and not partial:
+        listing = "\n".join(f"  {u}" for u in result.unmapped)
+        raise GraphError(f"{len(result.unmapped)} layer(s) cannot be imported yet:\n{listing}\n(--partial imports "
+                         "the rest and leaves these out)", file=str(path))
+    return result
+
+
+def _identifier(text: str) -> str:
+    """NNC names (``Convolution_2``, ``Main_``, ``Top-1 Error``) as node and network ids."""
+    cleaned = re.sub(r"\W", "_", text)
+    return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"n_{cleaned}"
+
+
+class _NetworkImport:
+    """One NNC network into one Graph: layers through the registry, links by pin, loss targets as Inputs."""
+
+    def __init__(self, network: NncNetwork, unmapped: list[Unmapped], inputs: dict[str, str], comments: list[str]):
+        self.network, self.unmapped, self.inputs = network, unmapped, inputs
+        self.graph = Graph()
+        self.ends: dict[int, tuple[str, str]] = {}
+        """NNC layer id -> (first node, last node) of what it became."""
+        self.reads: dict[str, str] = {}
+        """Dataset variable -> the Input node reading it."""
+        self.fed: dict[str, int] = {}
+        """Node -> how many of its inputs are linked so far."""
+        fan_in = {layer_id: sum(l.dst == layer_id for l in network.links) for layer_id in network.layers}
+        targets = []
+        for layer in network.layers.values():
+            if layer.type == "Comment":
+                comments.append(f"{network.name}: {layer.properties.get('Text', '').strip()}")
+                continue
+            if self._layer(layer, fan_in[layer.id]) and "T.Dataset" in layer.properties:
+                targets.append(layer)
+        for link in network.links:
+            self._link(link)
+        for layer in targets:
+            self._target(layer)
+
+    def _refuse(self, layer: NncLayer, why: str) -> None:
+        self.unmapped.append(Unmapped(self.network.name, layer.name or layer.section, layer.type, why))
+
+    def _layer(self, layer: NncLayer, fan_in: int) -> bool:
+        try:
+            spec = get_spec(layer.type)
+        except GraphError:
+            self._refuse(layer, "netcanvas has no such layer yet")
+            return False
+        properties = NncProperties(layer.type, layer.properties)
+        try:
+            if spec.nnc is not None:
+                chain = spec.nnc(properties)
+            elif spec.params:
+                raise Unmappable("its properties have no translation to our params yet")
+            else:
+                chain = {}
+                unread = sorted(k for k in layer.properties if k not in IGNORED and not k.startswith("T."))
+                if unread:
+                    raise Unmappable(f"properties {', '.join(unread)} have no counterpart")
+        except Unmappable as exc:
+            self._refuse(layer, str(exc))
+            return False
+        chain = chain if isinstance(chain, list) else [(layer.type, chain)]
+        if any(p.name == "num_inputs" for p in spec.params):
+            chain[0][1]["num_inputs"] = fan_in
+        x, y = layer.pos
+        stem = _identifier(layer.name or f"{layer.type}_{layer.id}")
+        ids = []
+        for step, (layer_type, params) in enumerate(chain):
+            node_id = self.graph.unique_id(stem) if stem in self.graph or step else stem
+            pos = (x * CANVAS_SCALE[0] + 180 * step, y * CANVAS_SCALE[1])
+            try:
+                self.graph.add_node(node_id, layer_type, params, pos)
+            except GraphError as exc:
+                self._refuse(layer, f"its properties give invalid params: {exc}")
+                for added in ids:
+                    self.graph.remove_node(added)
+                return False
+            if ids:
+                self.graph.connect(ids[-1], node_id)
+            ids.append(node_id)
+        self.ends[layer.id] = (ids[0], ids[-1])
+        if layer.type == "Input":
+            variable = layer.properties.get("Dataset", ids[0])
+            self.reads.setdefault(variable, ids[0])
+            if variable != ids[0]:
+                self.inputs[ids[0]] = variable
+        return True
+
+    def _link(self, link) -> None:
+        if link.src not in self.ends or link.dst not in self.ends:
+            return  # an end was not imported; it is in the unmapped list already
+        src, dst = self.ends[link.src][1], self.ends[link.dst][0]
+        outputs, inputs = self.graph.output_ports(src), self.graph.input_ports(dst)
+        # NNC gives every link into a layer pin 0: its inputs are taken in the order the links are listed.
+        taken = self.fed.get(dst, 0)
+        self.fed[dst] = taken + 1
+        if link.src_pin >= len(outputs) or taken >= len(inputs):
+            self._refuse(self.network.layers[link.dst], f"it has more inputs than our {self.graph.node(dst).type} "
+                                                        f"({len(inputs)})")
+            return
+        self.graph.connect(src, dst, outputs[link.src_pin], inputs[taken])
+
+    def _target(self, layer: NncLayer) -> None:
+        """Wire the loss's target: the Input reading T.Dataset, or a new label Input of the right shape."""
+        loss = self.ends[layer.id][0]
+        variable = layer.properties["T.Dataset"]
+        if variable in self.reads:
+            self.graph.connect(self.reads[variable], loss, None, "target")
+            return
+        shapes = infer_shapes(self.graph)
+        source = self.graph.source_of(loss, "x")
+        predicted = shapes[source[0]].outputs.get(source[1]) if source and shapes[source[0]].outputs else None
+        if predicted is None:
+            self._refuse(layer, "the shape of its input is unknown, so its target Input cannot be sized")
+            return
+        shape = (1,) + tuple(predicted[1:]) if layer.type in CLASS_TARGET_LOSSES else tuple(predicted)
+        node_id = _identifier(variable) if _identifier(variable) not in self.graph else \
+            self.graph.unique_id(_identifier(variable))
+        x, y = self.graph.node(loss).pos
+        self.graph.add_node(node_id, "Input", {"shape": list(shape)}, (x - 200, y))
+        self.graph.connect(node_id, loss, None, "target")
+        self.reads[variable] = node_id
+        if variable != node_id:
+            self.inputs[node_id] = variable
+
+
+def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str]) -> dict:
+    """The dataset and training sections from NNC's datasets, config and first optimizer."""
+    sections: dict = {}
+    datasets = {d.get("Name", ""): d for d in nnc.datasets}
+    optimizer = nnc.optimizers[0] if nnc.optimizers else {}
+    training_set = datasets.get(optimizer.get("Optimizer_DatasetName", "Training"))
+    validation_set = next((datasets[m["Monitor_DatasetName"]] for m in nnc.monitors
+                           if m.get("Monitor_DatasetName") in datasets
+                           and m.get("Monitor_DatasetName") != optimizer.get("Optimizer_DatasetName")),
+                          datasets.get("Validation"))
+    dataset: dict = {}
+    for key, source in (("training", training_set), ("validation", validation_set)):
+        if source and source.get("URI"):
+            dataset[key] = _data_path(source["URI"])
+    if training_set:
+        dataset["cache"] = training_set.get("EnableCache", "1") == "1"
+        dataset["normalize"] = "unit" if training_set.get("ImageNormalization", "1") == "1" else "none"
+    if inputs:
+        dataset["inputs"] = dict(inputs)
+    if dataset:
+        sections["dataset"] = dataset
+    training: dict = {}
+    if nnc.config.get("MaxEpoch"):
+        training["epochs"] = int(nnc.config["MaxEpoch"])
+    if nnc.config.get("BatchSize"):
+        training["batch_size"] = int(nnc.config["BatchSize"])
+    if optimizer:
+        training["optimizer"] = _solver(optimizer, notes)
+    if training:
+        sections["training"] = training
+    return sections
+
+
+def _data_path(uri: str) -> str:
+    """NNC's dataset URI as a path: forward slashes, the {SDCPATH} of NNC's install left out."""
+    return uri.replace("{SDCPATH}", "").replace("\\", "/")
+
+
+def _solver(optimizer: dict[str, str], notes: list[str]) -> dict:
+    count = int(optimizer.get("SolverParameterNum", "0"))
+    values = {optimizer.get(f"SolverParameterName_{i}"): optimizer.get(f"SolverParameter_{i}") for i in range(count)}
+    name = optimizer.get("SolverName", "Adam")
+    if name in ("Adam", "AdamW"):
+        settings = {"type": name, "lr": float(values.get("Alpha", 0.001)), "beta1": float(values.get("Beta1", 0.9)),
+                    "beta2": float(values.get("Beta2", 0.999))}
+    elif name in ("Sgd", "Momentum", "Nesterov"):
+        settings = {"type": "SGD", "lr": float(values.get("LearningRate", values.get("Lr", 0.01))),
+                    "momentum": float(values.get("Momentum", 0.0)), "nesterov": name == "Nesterov"}
+    else:
+        notes.append(f"solver {name} has no counterpart; Adam with NNC's defaults instead")
+        settings = {"type": "Adam"}
+    if float(optimizer.get("WeightDecay", "0") or 0):
+        settings["weight_decay"] = float(optimizer["WeightDecay"])
+    multiplier = float(optimizer.get("LearningRateMultiplier", "1") or 1)
+    if optimizer.get("LearningRateScheduler") == "Cosine" or multiplier != 1:
+        notes.append(f"learning-rate schedule {optimizer.get('LearningRateScheduler', 'step')} (multiplier "
+                     f"{multiplier:g} every {optimizer.get('LearningRateUpdateInterval', '?')} updates) is not "
+                     "carried over; set training.schedule")
+    return settings
