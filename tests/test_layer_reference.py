@@ -132,6 +132,47 @@ def slice_draw(draw):
 
 
 @st.composite
+def sum_draw(draw):
+    shape = draw(ANY)
+    rank = len(shape)
+    axes = draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank,
+                         unique_by=lambda a: a % rank))
+    return draw(st.fixed_dictionaries({"axes": st.just(axes)}, optional={"keep_dims": st.booleans()})), {"x": shape}
+
+
+@st.composite
+def pad_draw(draw):
+    shape = draw(ANY)
+    count = draw(st.integers(1, len(shape)))
+    width = draw(st.lists(st.integers(0, 3), min_size=2 * count, max_size=2 * count))
+    optional = {"mode": st.sampled_from(["constant", "reflect", "replicate"]), "value": st.floats(-2, 2)}
+    return draw(st.fixed_dictionaries({"width": st.just(width)}, optional=optional)), {"x": shape}
+
+
+def pad_reference(m, p, ins):
+    x = ins["x"]
+    pairs = [p.width[i:i + 2] for i in range(0, len(p.width), 2)]
+    first = x.dim() - len(pairs)
+    for k, (before, after) in enumerate(pairs):
+        axis = first + k
+        size = x.shape[axis]
+        if p.mode == "constant":
+            index = None
+            parts = [torch.full_like(x.narrow(axis, 0, 1).expand(*[n if i != axis else before for i, n in
+                                                                      enumerate(x.shape)]), p.value), x,
+                     torch.full_like(x.narrow(axis, 0, 1).expand(*[n if i != axis else after for i, n in
+                                                                     enumerate(x.shape)]), p.value)]
+            x = torch.cat(parts, axis)
+            continue
+        if p.mode == "reflect":
+            index = [abs(i) if i < size else 2 * (size - 1) - i for i in range(-before, size + after)]
+        else:
+            index = [min(max(i, 0), size - 1) for i in range(-before, size + after)]
+        x = x.index_select(axis, torch.tensor(index))
+    return x
+
+
+@st.composite
 def concat_draw(draw):
     shape = list(draw(ANY))
     count, axis = draw(st.integers(2, 4)), draw(st.integers(-len(shape), len(shape) - 1))
@@ -166,6 +207,11 @@ def classes_draw(draw):
 
 def randn(shapes, batch, p, gen):
     return {port: torch.randn((batch,) + s, generator=gen) for port, s in shapes.items()}
+
+
+def positive(shapes, batch, p, gen):
+    """Inputs in [0.1, 2.1): where log and fractional powers are defined."""
+    return {port: torch.rand((batch,) + s, generator=gen) * 2 + 0.1 for port, s in shapes.items()}
 
 
 def token_ids(shapes, batch, p, gen):
@@ -459,6 +505,22 @@ CASES: dict[str, Case] = {
     "Split": Case(split_draw(), lambda m, p, ins: torch.chunk(ins["x"], p.num_outputs, p.axis % (ins["x"].dim() - 1) + 1)),
     "Concatenate": Case(concat_draw(), lambda m, p, ins: torch.cat(
         [ins[f"x{i}"] for i in range(p.num_inputs)], p.axis % (ins["x0"].dim() - 1) + 1)),
+    # Arithmetic with a constant, functions, sums, padding
+    "AddScalar": Case(one(value=st.floats(-3, 3)), x_only(lambda x, p: x + p.value)),
+    "MulScalar": Case(one(value=st.floats(-3, 3)), x_only(lambda x, p: x * p.value)),
+    "RSubScalar": Case(one(value=st.floats(-3, 3)), x_only(lambda x, p: p.value - x)),
+    "PowScalar": Case(one(value=st.floats(-2, 3)), x_only(lambda x, p: torch.exp(p.value * torch.log(x))), make=positive),
+    "MinimumScalar": Case(one(value=st.floats(-2, 2)), x_only(lambda x, p: torch.where(x < p.value, x, p.value))),
+    "MaximumScalar": Case(one(value=st.floats(-2, 2)), x_only(lambda x, p: torch.where(x > p.value, x, p.value))),
+    "Exp": Case(one(), x_only(lambda x, p: math.e ** x)),
+    "Log": Case(one(), x_only(lambda x, p: torch.log2(x) * math.log(2)), make=positive),
+    "Abs": Case(one(), x_only(lambda x, p: torch.where(x < 0, -x, x))),
+    "Sum": Case(sum_draw(), x_only(lambda x, p: x.sum(tuple(a % (x.dim() - 1) + 1 for a in p.axes),
+                                                      keepdim=p.keep_dims).reshape(
+        (x.shape[0],) + (tuple(1 if i in {a % (x.dim() - 1) for a in p.axes} else d for i, d in enumerate(x.shape[1:]))
+                         if p.keep_dims else tuple(d for i, d in enumerate(x.shape[1:])
+                                                   if i not in {a % (x.dim() - 1) for a in p.axes}) or (1,))))),
+    "Pad": Case(pad_draw(), pad_reference),
     # Loss: per-sample values
     "SoftmaxCrossEntropy": Case(classes_draw(), lambda m, p, ins: -(
         ins["x"] - torch.logsumexp(ins["x"], 1, keepdim=True)).gather(1, ins["target"].long()),
