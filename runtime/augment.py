@@ -1,6 +1,6 @@
 """Augmentation of training batches, on whatever device the batch is on.
 
-Geometric changes (flip, rotation, scale) are one affine resampling per sample, applied alike to
+Geometric changes (flip, rotation, scale, shift) are one affine resampling per sample, applied alike to
 the images and to any label image of the same size (masks, resampled by nearest neighbour), so
 they stay aligned. Brightness, contrast, noise and cutout change the data images only. Mixup
 blends every data input of a sample with another sample's; the loss is then mixed with the same
@@ -41,9 +41,9 @@ class Augmenter:
 
     @property
     def geometric(self) -> bool:
-        """Whether samples are flipped, rotated or scaled."""
+        """Whether samples are flipped, rotated, scaled or shifted."""
         s = self.s
-        return s.flip_x or s.flip_y or s.rotate > 0 or s.scale > 0
+        return s.flip_x or s.flip_y or s.rotate > 0 or s.scale > 0 or s.shift > 0
 
     @property
     def active(self) -> bool:
@@ -80,6 +80,10 @@ class Augmenter:
         theta = torch.zeros(n, 2, 3, device=device)
         theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * height / width
         theta[:, 1, 0], theta[:, 1, 1] = sin * width / height, cos
+        if s.shift > 0:
+            # Whole pixels, as NNC's RandomShift; the grid spans 2 over the image's width (height).
+            theta[:, 0, 2] = torch.round(_uniform(n, s.shift, generator, device)) * 2 / width
+            theta[:, 1, 2] = torch.round(_uniform(n, s.shift, generator, device)) * 2 / height
         for axis, enabled in ((0, s.flip_x), (1, s.flip_y)):
             if enabled:
                 flip = torch.rand(n, generator=generator, device=device) < 0.5

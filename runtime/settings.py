@@ -85,6 +85,7 @@ AUGMENTATION = (
     Bool("flip_y", False, "mirror top-bottom with probability 1/2"),
     Float("rotate", 0.0, "rotate by up to this many degrees either way", lo=0.0, hi=180.0),
     Float("scale", 0.0, "zoom by a factor in [1 - scale, 1 + scale]", lo=0.0, hi=0.9),
+    Int("shift", 0, "move by up to this many whole pixels either way, along each axis", lo=0),
     Float("brightness", 0.0, "add up to this much brightness either way", lo=0.0, hi=1.0),
     Float("contrast", 0.0, "scale contrast by a factor in [1 - contrast, 1 + contrast]", lo=0.0, hi=1.0),
     Float("noise", 0.0, "standard deviation of added Gaussian noise", lo=0.0),

@@ -107,3 +107,29 @@ def test_augmentation_never_touches_validation_batches(tmp_path):
     validation = CsvDataset(tmp_path / "data/digits-28/validation.csv", cache=True).tensors["x"]
     assert torch.equal(torch.cat(seen["eval"][: len(seen["eval"]) // 2]), validation)
     assert seen["train"] and all(batch.min() < 0 for batch in seen["train"]), "training batches were augmented"
+
+
+def test_shift_moves_whole_pixels_within_the_limit_and_masks_follow():
+    image = torch.rand(40, 1, 10, 12)
+    mask = (image > 0.5).float()
+    out = _augmenter(labels=("y",), shift=2)({"x": image, "y": mask}, _rng())
+    seen = set()
+    for i in range(40):
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                moved = torch.zeros_like(image[i])
+                moved[:, max(dy, 0):10 + min(dy, 0), max(dx, 0):12 + min(dx, 0)] = \
+                    image[i][:, max(-dy, 0):10 + min(-dy, 0), max(-dx, 0):12 + min(-dx, 0)]
+                if torch.allclose(out["x"][i], moved, atol=1e-5):
+                    moved_mask = torch.zeros_like(mask[i])
+                    moved_mask[:, max(dy, 0):10 + min(dy, 0), max(dx, 0):12 + min(dx, 0)] = \
+                        mask[i][:, max(-dy, 0):10 + min(-dy, 0), max(-dx, 0):12 + min(-dx, 0)]
+                    assert torch.equal(out["y"][i], moved_mask)
+                    seen.add((dy, dx))
+                    break
+            else:
+                continue
+            break
+        else:
+            pytest.fail(f"sample {i} is not its input moved by at most 2 whole pixels")
+    assert len(seen) > 5

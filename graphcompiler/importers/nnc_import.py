@@ -20,7 +20,7 @@ from ..layers import get_spec
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .sdcproj import NncLayer, NncNetwork, NncProject, read_sdcproj
+from .sdcproj import NncLayer, NncLink, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
 """NNC draws layers 240 x 48 on a 24-unit grid, one under the other; our nodes are narrower and taller."""
@@ -58,6 +58,8 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     inputs: dict[str, str] = {}
     comments: list[str] = []
     for name, network in nnc.networks.items():
+        for problem in unroll_repeats(network):
+            result.unmapped.append(Unmapped(name, problem.split(":")[0], "RepeatStart", problem.split(": ", 1)[1]))
         ours = "main" if name == trained else _identifier(name)
         result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments).graph
     if comments:
@@ -74,6 +76,81 @@ def _identifier(text: str) -> str:
     """NNC names (``Convolution_2``, ``Main_``, ``Top-1 Error``) as node and network ids."""
     cleaned = re.sub(r"\W", "_", text)
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"n_{cleaned}"
+
+
+def unroll_repeats(network: NncNetwork) -> list[str]:
+    """Replace each RepeatStart ... RepeatEnd loop by ``Times`` copies of its body in a chain, innermost first.
+
+    Each copy has its own layers (and so its own weights, as each NNC repetition has), named
+    ``<name>_r<k>`` from the second on; a link into the body from outside the loop feeds every copy.
+    Returns the loops that could not be unrolled, with why.
+    """
+    problems = []
+    while True:
+        starts = [l for l in network.layers.values() if l.type == "RepeatStart"]
+        loop = next((found for start in starts if (found := _loop(network, start))), None)
+        if loop is None:
+            problems += [f"{s.name}: no RepeatEnd closes it" for s in starts]
+            return problems
+        start, end, body = loop
+        try:
+            times = int(start.properties.get("Times", "1"))
+        except ValueError:
+            problems.append(f"{start.name}: Times = {start.properties.get('Times')} is not a whole number")
+            times = 1
+        _unroll(network, start, end, body, max(times, 1))
+
+
+def _loop(network: NncNetwork, start: NncLayer):
+    """(start, end, body ids) when no other loop begins inside this one; else None."""
+    successors: dict[int, list[int]] = {}
+    for link in network.links:
+        successors.setdefault(link.src, []).append(link.dst)
+    body, end, frontier = set(), None, list(successors.get(start.id, []))
+    while frontier:
+        layer_id = frontier.pop()
+        layer = network.layers[layer_id]
+        if layer.type == "RepeatEnd":
+            end = end or layer
+            continue
+        if layer.type == "RepeatStart":
+            return None
+        if layer_id not in body:
+            body.add(layer_id)
+            frontier.extend(successors.get(layer_id, []))
+    return (start, end, body) if end is not None else None
+
+
+def _unroll(network: NncNetwork, start: NncLayer, end: NncLayer, body: set[int], times: int) -> None:
+    touched = {start.id, end.id, *body}
+    entering = [l for l in network.links if l.dst == start.id]
+    into_body = [l for l in network.links if l.dst in body]
+    to_end = [l for l in network.links if l.dst == end.id]
+    leaving = [l for l in network.links if l.src == end.id]
+    network.links = [l for l in network.links if l.src not in touched and l.dst not in touched]
+    value = (entering[0].src, entering[0].src_pin) if entering else None
+    next_id = max(network.layers) + 1
+    for copy in range(times):
+        ids = {layer_id: layer_id for layer_id in body}
+        for layer_id in sorted(body) if copy else ():
+            original = network.layers[layer_id]
+            name = f"{original.name}_r{copy + 1}"
+            network.layers[next_id] = NncLayer(next_id, original.type, name, dict(original.properties, Name=name),
+                                               (original.pos[0] + 280 * copy, original.pos[1]), original.section)
+            ids[layer_id] = next_id
+            next_id += 1
+        for link in into_body:
+            if link.src == start.id:
+                source = value
+            else:
+                source = (ids.get(link.src, link.src), link.src_pin)
+            if source is not None:
+                network.links.append(NncLink(source[0], source[1], ids[link.dst], link.dst_pin))
+        if to_end:
+            value = (ids.get(to_end[0].src, to_end[0].src), to_end[0].src_pin)
+    if value is not None:
+        network.links += [NncLink(value[0], value[1], l.dst, l.dst_pin) for l in leaving]
+    del network.layers[start.id], network.layers[end.id]
 
 
 class _NetworkImport:
