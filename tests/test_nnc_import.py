@@ -18,7 +18,7 @@ SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {SAMPLES}")
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
 COMPLETE = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
-            "LeNet.sdcproj", "iris.sdcproj"]
+            "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "iris.sdcproj"]
 """The samples every layer of which maps today; the others need layers not built yet (see issue 9's note)."""
 
 
@@ -75,6 +75,25 @@ def test_autoencoder_loss_reads_the_networks_own_input():
     graph = import_sdcproj(SAMPLES / "06_auto_encoder.sdcproj").project.network()
     source = graph.source_of(next(n.id for n in graph.nodes() if n.type == "SquaredError"), "target")
     assert graph.node(source[0]).type == "Input" and sum(n.type == "Input" for n in graph.nodes()) == 1
+
+
+def test_repeat_loops_become_copies_with_their_own_weights():
+    graph = import_sdcproj(SAMPLES / "12_residual_learning.sdcproj").project.network()
+    assert not any(n.type.startswith("Repeat") for n in graph.nodes())
+    # Each of the two loops (Times = 2) holds a residual block of 3 convolutions: 13 in the file, 19 unrolled.
+    assert sum(n.type == "Convolution" for n in graph.nodes()) == 19
+    assert graph.node("Convolution_5_r2").params == graph.node("Convolution_5").params
+    assert graph.source_of("Convolution_5_r2", "x")[0] != graph.source_of("Convolution_5", "x")[0]
+
+
+def test_augmentation_layers_become_the_training_augmentation():
+    result = import_sdcproj(SAMPLES / "digits.sdcproj")
+    graph = result.project.network()
+    assert not any(n.type in ("ImageAugmentation", "RandomShift") for n in graph.nodes())
+    augmentation = result.project.sections["training"]["augmentation"]
+    assert augmentation["shift"] == 1 and augmentation["rotate"] == pytest.approx(4.583662)
+    assert augmentation["brightness"] == pytest.approx(10 / 255)
+    assert any("Distortion" in note for note in result.notes)
 
 
 def test_imported_lenet_trains_on_digits(tmp_path):

@@ -9,6 +9,7 @@ What does not map is listed (network, layer, type, why) and the import fails unl
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -57,14 +58,16 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     trained = next((o.get("Optimizer_NetworkName") for o in nnc.optimizers), None) or next(iter(nnc.networks))
     inputs: dict[str, str] = {}
     comments: list[str] = []
+    augmentation: dict = {}
     for name, network in nnc.networks.items():
+        fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for problem in unroll_repeats(network):
             result.unmapped.append(Unmapped(name, problem.split(":")[0], "RepeatStart", problem.split(": ", 1)[1]))
         ours = "main" if name == trained else _identifier(name)
         result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments).graph
     if comments:
         result.project.description = "\n".join(comments)
-    result.project.sections = _sections(nnc, inputs, result.notes)
+    result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
     if result.unmapped and not partial:
         listing = "\n".join(f"  {u}" for u in result.unmapped)
         raise GraphError(f"{len(result.unmapped)} layer(s) cannot be imported yet:\n{listing}\n(--partial imports "
@@ -76,6 +79,81 @@ def _identifier(text: str) -> str:
     """NNC names (``Convolution_2``, ``Main_``, ``Top-1 Error``) as node and network ids."""
     cleaned = re.sub(r"\W", "_", text)
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"n_{cleaned}"
+
+
+def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
+    """Take NNC's augmentation layers out of the network into the training section's augmentation.
+
+    ImageAugmentation, RandomShift and RandomFlip change training samples only (NNC skips them at
+    test time), which is what our augmentation does to every training batch. An ImageAugmentation
+    that crops to a smaller Shape becomes the Input's shape and a resize of the images
+    (dataset.image_size): a resize, not a random crop, which the notes say.
+    """
+    for layer in [l for l in network.layers.values() if l.type in _AUGMENTERS]:
+        _AUGMENTERS[layer.type](layer, network, augmentation, notes)
+        entering = [l for l in network.links if l.dst == layer.id]
+        leaving = [l for l in network.links if l.src == layer.id]
+        network.links = [l for l in network.links if layer.id not in (l.src, l.dst)]
+        if entering:
+            network.links += [NncLink(entering[0].src, entering[0].src_pin, l.dst, l.dst_pin) for l in leaving]
+        del network.layers[layer.id]
+
+
+def _image_augmentation(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
+    p = layer.properties
+
+    def value(name: str, default: str) -> float:
+        return _number(p.get(name, default))
+
+    low, high = value("MinScale", "1"), value("MaxScale", "1")
+    if low != 1 or high != 1:
+        augmentation["scale"] = round(min(max(1 - low, high - 1), 0.9), 6)
+        if abs((1 - low) - (high - 1)) > 1e-6:
+            notes.append(f"{layer.name}: zoom {low:g}-{high:g} became the symmetric 1 +- {augmentation['scale']:g}")
+    if value("Angle", "0"):
+        augmentation["rotate"] = round(math.degrees(value("Angle", "0")), 6)
+    for ours, theirs in (("flip_x", "FlipLR"), ("flip_y", "FlipUD")):
+        if p.get(theirs) == "True":
+            augmentation[ours] = True
+    if value("Brightness", "0"):
+        augmentation["brightness"] = value("Brightness", "0")
+    if value("Contrast", "1") > 1:
+        augmentation["contrast"] = min(value("Contrast", "1") - 1, 1.0)
+    if value("Noise", "0"):
+        augmentation["noise"] = value("Noise", "0")
+    if value("AspectRatio", "1") != 1 or value("Distortion", "0") or any(int(v) for v in p.get("Pad", "0").split(",")):
+        notes.append(f"{layer.name}: AspectRatio {p.get('AspectRatio')}, Distortion {p.get('Distortion')} and Pad "
+                     f"{p.get('Pad')} are not carried over")
+    source = next((network.layers[l.src] for l in network.links if l.dst == layer.id), None)
+    shape = p.get("Shape", "*Input")  # *Input: the input's own shape
+    if not shape.startswith("*") and source is not None and source.type == "Input" and source.properties.get("Size") != shape:
+        notes.append(f"{layer.name}: its random crop of {source.properties.get('Size')} to {shape} became a resize "
+                     f"of the images to {shape} (dataset.image_size)")
+        source.properties["Size"] = shape
+        augmentation.setdefault("_image_size", [int(v) for v in shape.split(",")][-2:])
+
+
+def _number(text: str) -> float:
+    """NNC writes some values as fractions (Brightness = 10/255)."""
+    if "/" in text:
+        top, bottom = text.split("/", 1)
+        return float(top) / float(bottom)
+    return float(text)
+
+
+def _random_shift(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
+    augmentation["shift"] = max(int(v) for v in layer.properties.get("Shift", "0").split(","))
+    if layer.properties.get("BorderMode", "nearest") != "constant":
+        notes.append(f"{layer.name}: shifted-in borders are zeros here, {layer.properties.get('BorderMode')} in NNC")
+
+
+def _random_flip(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
+    for axis in layer.properties.get("Axes", "").split(","):
+        # Sample axes: 2 is the width of C x H x W, 1 the height.
+        augmentation[{"2": "flip_x", "1": "flip_y"}.get(axis.strip(), "flip_x")] = True
+
+
+_AUGMENTERS = {"ImageAugmentation": _image_augmentation, "RandomShift": _random_shift, "RandomFlip": _random_flip}
 
 
 def unroll_repeats(network: NncNetwork) -> list[str]:
@@ -266,7 +344,7 @@ class _NetworkImport:
             self.inputs[node_id] = variable
 
 
-def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str]) -> dict:
+def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str], augmentation: dict) -> dict:
     """The dataset and training sections from NNC's datasets, config and first optimizer."""
     sections: dict = {}
     datasets = {d.get("Name", ""): d for d in nnc.datasets}
@@ -285,6 +363,8 @@ def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str]) -> dict
         dataset["normalize"] = "unit" if training_set.get("ImageNormalization", "1") == "1" else "none"
     if inputs:
         dataset["inputs"] = dict(inputs)
+    if "_image_size" in augmentation:
+        dataset["image_size"] = augmentation.pop("_image_size")
     if dataset:
         sections["dataset"] = dataset
     training: dict = {}
@@ -294,6 +374,10 @@ def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str]) -> dict
         training["batch_size"] = int(nnc.config["BatchSize"])
     if optimizer:
         training["optimizer"] = _solver(optimizer, notes)
+        if optimizer.get("LearningRateScheduler") == "Cosine":
+            training["schedule"] = {"type": "cosine"}
+    if augmentation:
+        training["augmentation"] = augmentation
     if training:
         sections["training"] = training
     return sections
@@ -320,7 +404,7 @@ def _solver(optimizer: dict[str, str], notes: list[str]) -> dict:
     if float(optimizer.get("WeightDecay", "0") or 0):
         settings["weight_decay"] = float(optimizer["WeightDecay"])
     multiplier = float(optimizer.get("LearningRateMultiplier", "1") or 1)
-    if optimizer.get("LearningRateScheduler") == "Cosine" or multiplier != 1:
+    if multiplier != 1 or optimizer.get("LearningRateScheduler") not in (None, "None", "Cosine", "Exponential"):
         notes.append(f"learning-rate schedule {optimizer.get('LearningRateScheduler', 'step')} (multiplier "
                      f"{multiplier:g} every {optimizer.get('LearningRateUpdateInterval', '?')} updates) is not "
                      "carried over; set training.schedule")
