@@ -528,6 +528,10 @@ CASES: dict[str, Case] = {
     "CategoricalCrossEntropy": Case(classes_draw(),
                                     lambda m, p, ins: -torch.log(ins["x"].gather(1, ins["target"].long())),
                                     make=scores_and_classes(probabilities=True)),
+    "TopNError": Case(st.tuples(st.fixed_dictionaries({}, optional={"n": dim(1, 4)}), ANY.map(
+        lambda s: {"x": s, "target": (1,) + s[1:]})), lambda m, p, ins: (
+        torch.argsort(torch.argsort(-ins["x"], dim=1, stable=True), dim=1).gather(1, ins["target"].long()) >= p.n).float(),
+        make=scores_and_classes(probabilities=False)),
     "SigmoidCrossEntropy": Case(two(), lambda m, p, ins: ins["x"].clamp_min(0) - ins["x"] * ins["target"]
                                 + torch.log1p(torch.exp(-ins["x"].abs())), make=logits_and_targets),
     "BinaryCrossEntropy": Case(two(), lambda m, p, ins: -(ins["target"] * torch.log(ins["x"])

@@ -58,6 +58,24 @@ def test_complete_samples_validate_compile_and_run_forward(name):
                 assert tuple(value.shape[1:]) == next(iter(shapes[node].outputs.values())), node
 
 
+def test_vgg16_units_become_blocks_with_the_published_parameter_count():
+    result = import_sdcproj(SAMPLES / "vgg-16.sdcproj")
+    project = result.project
+    assert gc.validate(project) == []
+    assert set(project.blocks) == {"VGG16Train", "VGG16"}
+    ours = gc.cost(gc.infer_shapes(gc.load(ROOT / "examples/vgg16.graph.yaml").network())).params
+    assert gc.cost(gc.infer_shapes(project.network())).params == ours == 138_357_544
+    # The validation and runtime networks use the same unit with NNC's centre crop (two Slices).
+    runtime = project.networks["Runtime"]
+    assert [n.type for n in runtime.nodes()].count("Slice") == 2
+    assert gc.infer_shapes(runtime)["VGG16"].outputs["y"] == (1000,)
+    assert project.sections["dataset"]["image_size"] == [224, 224]
+    model = gc.compile(project.network())
+    with torch.no_grad():
+        out = model.trace(TrainingInput=torch.rand(1, 3, 224, 224), y=torch.zeros(1, 1))
+    assert tuple(out["VGG16"].shape) == (1, 1000) and torch.isfinite(out["CategoricalCrossEntropy"]).all()
+
+
 def test_lenet_keeps_nnc_layers_positions_and_settings():
     project = import_sdcproj(SAMPLES / "LeNet.sdcproj").project
     graph = project.network()
@@ -125,8 +143,9 @@ def test_a_corrupted_project_names_the_line(tmp_path, capsys):
 
 
 def test_partial_import_from_the_command_line_lists_what_it_left_out(tmp_path, capsys):
-    output = tmp_path / "vgg.graph.yaml"
-    assert main(["import", str(SAMPLES / "vgg-16.sdcproj"), "-o", str(output), "--partial"]) == 0
+    output = tmp_path / "resnet18.graph.yaml"
+    assert main(["import", str(SAMPLES / "resnet-18.sdcproj"), "-o", str(output), "--partial"]) == 0
     err = capsys.readouterr().err
-    assert "left out: Training / VGG16 (Unit)" in err
+    left_out = import_sdcproj(SAMPLES / "resnet-18.sdcproj", partial=True).unmapped
+    assert left_out and all(f"left out: {u}" in err for u in left_out)
     assert gc.load(output).networks

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..blocks import Block, block_spec
 from ..errors import GraphError
 from ..graph import Graph
 from ..layers import get_spec
@@ -25,7 +26,7 @@ from .sdcproj import NncLayer, NncLink, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
 """NNC draws layers 240 x 48 on a 24-unit grid, one under the other; our nodes are narrower and taller."""
-CLASS_TARGET_LOSSES = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
+CLASS_TARGET_LOSSES = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy", "TopNError")
 """Losses whose target is one class index per position rather than the prediction's shape."""
 
 
@@ -63,8 +64,12 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for problem in unroll_repeats(network):
             result.unmapped.append(Unmapped(name, problem.split(":")[0], "RepeatStart", problem.split(": ", 1)[1]))
+    specs = _units(nnc, result, comments)
+    for name, network in nnc.networks.items():
+        if name in result.project.blocks or _identifier(name) in result.project.blocks:
+            continue
         ours = "main" if name == trained else _identifier(name)
-        result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments).graph
+        result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs).graph
     if comments:
         result.project.description = "\n".join(comments)
     result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
@@ -73,6 +78,35 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         raise GraphError(f"{len(result.unmapped)} layer(s) cannot be imported yet:\n{listing}\n(--partial imports "
                          "the rest and leaves these out)", file=str(path))
     return result
+
+
+def _units(nnc: NncProject, result: NncImport, comments: list[str]) -> dict:
+    """The networks that Unit layers use, as the project's blocks (a unit inside a unit comes first)."""
+    wanted = {l.properties.get("Network", "") for n in nnc.networks.values() for l in n.layers.values()
+              if l.type == "Unit"}
+    specs: dict = {}
+    pending = [name for name in nnc.networks if name in wanted]
+    while pending:
+        ready = [name for name in pending if all(l.properties.get("Network") not in pending
+                                                 for l in nnc.networks[name].layers.values() if l.type == "Unit")]
+        for name in ready or pending:
+            pending.remove(name)
+            network = nnc.networks[name]
+            arguments = [l for l in network.layers.values() if l.type == "Argument"]
+            for layer in arguments:
+                result.unmapped.append(Unmapped(name, layer.name, layer.type, "units with arguments are not mapped yet"))
+            graph = _NetworkImport(network, result.unmapped, {}, comments, specs).graph
+            fed = {link.src for link in graph.links()}
+            sinks = [n.id for n in graph.nodes() if n.id not in fed]
+            if arguments or len(sinks) != 1:
+                if len(sinks) != 1:
+                    result.unmapped.append(Unmapped(name, name, "Unit", f"a unit needs one output layer, it has "
+                                                                       f"{len(sinks)}"))
+                continue
+            block = Block(_identifier(name), graph, sinks[0])
+            result.project.blocks[block.name] = block
+            specs[block.name] = block_spec(block)
+    return specs
 
 
 def _identifier(text: str) -> str:
@@ -234,15 +268,18 @@ def _unroll(network: NncNetwork, start: NncLayer, end: NncLayer, body: set[int],
 class _NetworkImport:
     """One NNC network into one Graph: layers through the registry, links by pin, loss targets as Inputs."""
 
-    def __init__(self, network: NncNetwork, unmapped: list[Unmapped], inputs: dict[str, str], comments: list[str]):
+    def __init__(self, network: NncNetwork, unmapped: list[Unmapped], inputs: dict[str, str], comments: list[str],
+                 blocks: dict):
         self.network, self.unmapped, self.inputs = network, unmapped, inputs
-        self.graph = Graph()
+        self.graph = Graph(blocks=blocks)
         self.ends: dict[int, tuple[str, str]] = {}
         """NNC layer id -> (first node, last node) of what it became."""
         self.reads: dict[str, str] = {}
         """Dataset variable -> the Input node reading it."""
         self.fed: dict[str, int] = {}
         """Node -> how many of its inputs are linked so far."""
+        self.slices: list[str] = []
+        """Our Slice nodes made from NNC's all-axes Slices."""
         fan_in = {layer_id: sum(l.dst == layer_id for l in network.links) for layer_id in network.layers}
         targets = []
         for layer in network.layers.values():
@@ -255,11 +292,14 @@ class _NetworkImport:
             self._link(link)
         for layer in targets:
             self._target(layer)
+        self._drop_whole_axis_slices()
 
     def _refuse(self, layer: NncLayer, why: str) -> None:
         self.unmapped.append(Unmapped(self.network.name, layer.name or layer.section, layer.type, why))
 
     def _layer(self, layer: NncLayer, fan_in: int) -> bool:
+        if layer.type == "Unit":
+            return self._unit(layer)
         try:
             spec = get_spec(layer.type)
         except GraphError:
@@ -299,11 +339,37 @@ class _NetworkImport:
                 self.graph.connect(ids[-1], node_id)
             ids.append(node_id)
         self.ends[layer.id] = (ids[0], ids[-1])
+        if layer.type == "Slice":
+            self.slices += ids
         if layer.type == "Input":
             variable = layer.properties.get("Dataset", ids[0])
             self.reads.setdefault(variable, ids[0])
             if variable != ids[0]:
                 self.inputs[ids[0]] = variable
+        return True
+
+    def _drop_whole_axis_slices(self) -> None:
+        """A Slice that keeps its axis whole (NNC slices every axis, most of them whole) is left out."""
+        for node_id in self.slices:
+            info = infer_shapes(self.graph)[node_id]
+            if not info.outputs or info.inputs[0] != info.outputs["y"]:
+                continue
+            source = self.graph.source_of(node_id, "x")
+            targets = [(l.dst, l.dst_port) for l in self.graph.links() if l.src == node_id]
+            self.graph.remove_node(node_id)
+            for dst, port in targets:
+                self.graph.connect(source[0], dst, source[1], port)
+
+    def _unit(self, layer: NncLayer) -> bool:
+        """A Unit layer: a node of the block its network became."""
+        block = _identifier(layer.properties.get("Network", ""))
+        if block not in self.graph.blocks:
+            self._refuse(layer, f"its unit network '{layer.properties.get('Network')}' could not be imported")
+            return False
+        node_id = _identifier(layer.name)
+        node_id = self.graph.unique_id(node_id) if node_id in self.graph else node_id
+        self.graph.add_node(node_id, block, {}, (layer.pos[0] * CANVAS_SCALE[0], layer.pos[1] * CANVAS_SCALE[1]))
+        self.ends[layer.id] = (node_id, node_id)
         return True
 
     def _link(self, link) -> None:

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .rules import axis_name, fmt, normalise_axis, numel, same_shapes
+from .nnc import NncProperties, Unmappable
 from .spec import Int, Ints, LayerSpec, ShapeError, call
 
 
@@ -153,6 +154,15 @@ def _slice_shape(ins, p):
     return (tuple(shape),)
 
 
+def _nnc_slice(p: NncProperties) -> list[tuple[str, dict]]:
+    """NNC slices every sample axis at once: one of ours per axis (the importer drops those that keep all)."""
+    starts, stops, steps = p.ints("Start"), p.ints("Stop"), p.ints("Step")
+    if not len(starts) == len(stops) == len(steps):
+        raise Unmappable("Start, Stop and Step differ in length")
+    return [("Slice", {"axis": axis, "start": start, "stop": stop, "step": step})
+            for axis, (start, stop, step) in enumerate(zip(starts, stops, steps))]
+
+
 SPECS = (
     LayerSpec(type="Reshape", shape_doc="any -> shape, same number of values (-1 fills in)", category="Array", doc="Reshape each sample; one entry may be -1.",
               params=(Ints("shape", default=[-1], lo=1, allow_infer=True, required=True),),
@@ -176,7 +186,8 @@ SPECS = (
                       Int("step", default=1, lo=1)),
               shape=_slice_shape,
               build=lambda ins, p: call(SliceAxis, normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
-              summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else "")),
+              summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else ""),
+              nnc=_nnc_slice),
     LayerSpec(type="Split", category="Array", id_prefix="split",
               shape_doc="the axis divided by num_outputs, one such shape per output",
               doc="Cuts each sample into num_outputs equal parts along an axis (0 = channels; batch not counted).",

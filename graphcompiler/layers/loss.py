@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from .nnc import NncProperties
 from .rules import fmt, same_shapes
-from .spec import Float, LayerSpec, ShapeError, call
+from .spec import Float, Int, LayerSpec, ShapeError, call
 
 
 class SoftmaxCrossEntropy(nn.Module):
@@ -32,6 +32,19 @@ class CategoricalCrossEntropy(nn.Module):
         """Probabilities N x C x ..., targets N x 1 x ...; returns N x 1 x ..."""
         picked = x.gather(1, target.long())
         return -torch.log(picked.clamp_min(torch.finfo(x.dtype).tiny))
+
+
+class TopNError(nn.Module):
+    """1 where the target class is not among the n highest scores, else 0, per sample and position."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: Tensor, target: Tensor) -> Tensor:
+        """Over axis 1: how many classes score above the target's, compared with n."""
+        chosen = x.gather(1, target.long())
+        return ((x > chosen).sum(1, keepdim=True) >= self.n).to(x.dtype)
 
 
 class Elementwise(nn.Module):
@@ -109,6 +122,11 @@ SPECS = (
               doc="-log x[target]: cross entropy of probabilities (after Softmax) against class indices.",
               inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: call(CategoricalCrossEntropy),
               is_loss=True, nnc=_nnc_class_axis),
+    LayerSpec(type="TopNError", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="topn",
+              doc="Evaluation only (no gradient): 1 where the target class is not among the n highest scores.",
+              params=(Int("n", default=1, lo=1, doc="how many of the highest scores count as right"),),
+              inputs=("x", "target"), shape=_sce_shape, build=lambda ins, p: call(TopNError, p.n),
+              summary=lambda p: f"top {p.n}", nnc=lambda p: (p.require("Axis", "0"), {"n": p.int("N", "1")})[1]),
     _elementwise("SigmoidCrossEntropy", "sigmoid",
                  "Binary cross entropy of logits x (sigmoid applied inside) against 0/1 targets, per element."),
     _elementwise("BinaryCrossEntropy", "binary",
