@@ -149,3 +149,11 @@ def test_partial_import_from_the_command_line_lists_what_it_left_out(tmp_path, c
     left_out = import_sdcproj(SAMPLES / "resnet-18.sdcproj", partial=True).unmapped
     assert left_out and all(f"left out: {u}" in err for u in left_out)
     assert gc.load(output).networks
+
+
+def test_running_statistics_in_a_network_no_optimizer_trains_map_to_inference_mode():
+    result = import_sdcproj(SAMPLES / "mnist_dcgan.sdcproj", partial=True)
+    assert not any(u.network in ("ValidDiscriminator", "ValidGenerator", "Runtime") and u.type == "BatchNormalization"
+                   for u in result.unmapped)
+    assert any(u.network == "TrainDiscriminator" and "BatchStat" in u.why for u in result.unmapped)
+    assert any("BatchStat = False" in note for note in result.notes)

@@ -60,7 +60,10 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     inputs: dict[str, str] = {}
     comments: list[str] = []
     augmentation: dict = {}
+    optimized = {o.get("Optimizer_NetworkName") for o in nnc.optimizers}
     for name, network in nnc.networks.items():
+        if name not in optimized:
+            _inference_statistics(network, result.notes)
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for problem in unroll_repeats(network):
             result.unmapped.append(Unmapped(name, problem.split(":")[0], "RepeatStart", problem.split(": ", 1)[1]))
@@ -113,6 +116,18 @@ def _identifier(text: str) -> str:
     """NNC names (``Convolution_2``, ``Main_``, ``Top-1 Error``) as node and network ids."""
     cleaned = re.sub(r"\W", "_", text)
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"n_{cleaned}"
+
+
+def _inference_statistics(network: NncNetwork, notes: list[str]) -> None:
+    """BatchStat = False (use the running statistics) is what our inference mode does anyway, in a network no
+    optimizer trains (NNC's validation and runtime networks); there it maps as plain BatchNormalization."""
+    frozen = [l for l in network.layers.values() if l.type == "BatchNormalization"
+              and l.properties.get("BatchStat") == "False"]
+    for layer in frozen:
+        layer.properties["BatchStat"] = "True"
+    if frozen:
+        notes.append(f"{network.name}: {len(frozen)} BatchNormalization layer(s) with BatchStat = False use the "
+                     "running statistics, as every network does in inference mode")
 
 
 def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
