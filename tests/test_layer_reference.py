@@ -264,11 +264,13 @@ def _out_len(size, kernel, stride, pad, ceil=False):
     return out
 
 
-def _windows(x, p, fill, ceil=False):
-    """Every pooling window: N x C x OH x OW x KH x KW, padding filled with ``fill``."""
+def _windows(x, p, fill, ceil=False, overhang=None):
+    """Every pooling window: N x C x OH x OW x KH x KW, padding filled with ``fill``, and the part of a ceil-mode
+    window that hangs past the padding with ``overhang`` (default: ``fill`` too)."""
     outs = [_out_len(x.shape[2 + i], p.kernel[i], p.stride[i], p.pad[i], ceil) for i in range(2)]
     extra = [max(0, (outs[i] - 1) * p.stride[i] + p.kernel[i] - x.shape[2 + i] - 2 * p.pad[i]) for i in range(2)]
-    padded = F.pad(x, (p.pad[1], p.pad[1] + extra[1], p.pad[0], p.pad[0] + extra[0]), value=fill)
+    padded = F.pad(x, (p.pad[1], p.pad[1], p.pad[0], p.pad[0]), value=fill)
+    padded = F.pad(padded, (0, extra[1], 0, extra[0]), value=fill if overhang is None else overhang)
     return padded.unfold(2, p.kernel[0], p.stride[0]).unfold(3, p.kernel[1], p.stride[1])[:, :, :outs[0], :outs[1]]
 
 
@@ -282,9 +284,9 @@ def sum_pool(m, p, ins):
 
 def average_pool(m, p, ins):
     x = ins["x"]
-    count = _windows(torch.ones_like(x), p, 0.0).sum((-2, -1)) if not p.including_pad \
-        else p.kernel[0] * p.kernel[1]
-    return _windows(x, p, 0.0).sum((-2, -1)) / count
+    # The mean is over the window's part inside the input (and its padding, with including_pad).
+    count = _windows(torch.ones_like(x), p, 1.0 if p.including_pad else 0.0, p.ceil_mode, overhang=0.0)
+    return _windows(x, p, 0.0, p.ceil_mode).sum((-2, -1)) / count.sum((-2, -1))
 
 
 def _bilinear_axis(x, dim, factor):
@@ -458,7 +460,7 @@ CASES: dict[str, Case] = {
     "GRU": Case(recurrent_draw("GRU"), recurrent("GRU")),
     # Pooling
     "MaxPooling": Case(one(CHW, ceil_mode=st.booleans(), **POOL), max_pool),
-    "AveragePooling": Case(one(CHW, including_pad=st.booleans(), **POOL), average_pool),
+    "AveragePooling": Case(one(CHW, including_pad=st.booleans(), ceil_mode=st.booleans(), **POOL), average_pool),
     "SumPooling": Case(one(CHW, **POOL), sum_pool),
     "GlobalAveragePooling": Case(one(CHW), x_only(lambda x, p: x.mean((2, 3), keepdim=True))),
     "GlobalMaxPooling": Case(one(CHW), x_only(lambda x, p: x.amax((2, 3), keepdim=True))),

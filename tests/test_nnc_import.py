@@ -76,6 +76,19 @@ def test_vgg16_units_become_blocks_with_the_published_parameter_count():
     assert tuple(out["VGG16"].shape) == (1, 1000) and torch.isfinite(out["CategoricalCrossEntropy"]).all()
 
 
+def test_resnet18_has_the_published_parameter_count_and_runs():
+    result = import_sdcproj(SAMPLES / "resnet-18.sdcproj")
+    project = result.project
+    assert gc.validate(project) == []
+    ours = gc.cost(gc.infer_shapes(gc.load(ROOT / "examples/resnet18.graph.yaml").network())).params
+    assert gc.cost(gc.infer_shapes(project.network())).params == ours == 11_689_512
+    assert project.network().node("InputX").params["shape"] == [3, 224, 224]  # NNC's crop, after its scaling
+    model = gc.compile(project.network())
+    with torch.no_grad():
+        out = model.trace(InputX=torch.rand(1, 3, 224, 224), y=torch.zeros(1, 1))
+    assert torch.isfinite(out["SoftmaxCrossEntropy"]).all()
+
+
 def test_lenet_keeps_nnc_layers_positions_and_settings():
     project = import_sdcproj(SAMPLES / "LeNet.sdcproj").project
     graph = project.network()
@@ -143,10 +156,10 @@ def test_a_corrupted_project_names_the_line(tmp_path, capsys):
 
 
 def test_partial_import_from_the_command_line_lists_what_it_left_out(tmp_path, capsys):
-    output = tmp_path / "resnet18.graph.yaml"
-    assert main(["import", str(SAMPLES / "resnet-18.sdcproj"), "-o", str(output), "--partial"]) == 0
+    output = tmp_path / "unet.graph.yaml"
+    assert main(["import", str(SAMPLES / "unetlike_125px.sdcproj"), "-o", str(output), "--partial"]) == 0
     err = capsys.readouterr().err
-    left_out = import_sdcproj(SAMPLES / "resnet-18.sdcproj", partial=True).unmapped
+    left_out = import_sdcproj(SAMPLES / "unetlike_125px.sdcproj", partial=True).unmapped
     assert left_out and all(f"left out: {u}" in err for u in left_out)
     assert gc.load(output).networks
 

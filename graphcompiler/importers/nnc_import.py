@@ -173,13 +173,24 @@ def _image_augmentation(layer: NncLayer, network: NncNetwork, augmentation: dict
     if value("AspectRatio", "1") != 1 or value("Distortion", "0") or any(int(v) for v in p.get("Pad", "0").split(",")):
         notes.append(f"{layer.name}: AspectRatio {p.get('AspectRatio')}, Distortion {p.get('Distortion')} and Pad "
                      f"{p.get('Pad')} are not carried over")
-    source = next((network.layers[l.src] for l in network.links if l.dst == layer.id), None)
+    source = _feeding_input(network, layer)
     shape = p.get("Shape", "*Input")  # *Input: the input's own shape
     if not shape.startswith("*") and source is not None and source.type == "Input" and source.properties.get("Size") != shape:
         notes.append(f"{layer.name}: its random crop of {source.properties.get('Size')} to {shape} became a resize "
                      f"of the images to {shape} (dataset.image_size)")
         source.properties["Size"] = shape
         augmentation.setdefault("_image_size", [int(v) for v in shape.split(",")][-2:])
+
+
+def _feeding_input(network: NncNetwork, layer: NncLayer) -> NncLayer | None:
+    """The Input whose data reaches ``layer`` through one-input layers (NNC scales pixels before augmenting)."""
+    while True:
+        sources = [network.layers[l.src] for l in network.links if l.dst == layer.id]
+        if len(sources) != 1:
+            return None
+        layer = sources[0]
+        if layer.type == "Input":
+            return layer
 
 
 def _number(text: str) -> float:

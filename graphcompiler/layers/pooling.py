@@ -38,14 +38,9 @@ def _nnc_pool(p: NncProperties, average: bool = False) -> dict:
     if len(kernel) != 2:
         raise Unmappable(f"KernelShape {','.join(map(str, kernel))}: only 2-D pooling is mapped")
     params = {"kernel": kernel, "stride": p.ints("Strides", ",".join(map(str, kernel))),
-              "pad": p.ints("Padding", "0,0")}
-    keep_edge = not p.flag("IgnoreBorder", "True")
+              "pad": p.ints("Padding", "0,0"), "ceil_mode": not p.flag("IgnoreBorder", "True")}
     if average:
-        if keep_edge:
-            raise Unmappable("IgnoreBorder = False is not supported for AveragePooling")
         params["including_pad"] = p.flag("IncludingPad", "True")
-    else:
-        params["ceil_mode"] = keep_edge
     return params
 
 
@@ -66,10 +61,12 @@ AVERAGE_POOLING = LayerSpec(
     type="AveragePooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1",
     category="Pooling", id_prefix="avgpool",
     doc="Mean over each kernel window.",
-    params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),),
+    params=_POOL + (Bool("including_pad", default=True, doc="count padded zeros in the mean, as NNC does"),
+                    Bool("ceil_mode", default=False, doc="keep a last, partial window at the edge (its mean is over "
+                                                         "the part inside the padded input)")),
     shape=_pool_shape,
     build=lambda ins, p: call(nn.AvgPool2d, p.kernel, stride=p.stride, padding=p.pad,
-                                count_include_pad=p.including_pad),
+                                count_include_pad=p.including_pad, ceil_mode=p.ceil_mode),
     summary=_window_summary,
     nnc=lambda p: _nnc_pool(p, average=True),
 )
