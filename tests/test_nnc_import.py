@@ -1,7 +1,6 @@
 """Importing Neural Network Console projects (.sdcproj): NNC's own samples from ../shared/nnc-samples."""
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
