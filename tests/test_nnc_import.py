@@ -169,3 +169,8 @@ def test_running_statistics_in_a_network_no_optimizer_trains_map_to_inference_mo
                    for u in result.unmapped)
     assert any(u.network == "TrainDiscriminator" and "BatchStat" in u.why for u in result.unmapped)
     assert any("BatchStat = False" in note for note in result.notes)
+
+
+def test_generated_inputs_are_listed_not_read_from_the_dataset():
+    left_out = [str(u) for u in import_sdcproj(SAMPLES / "mnist_vae.sdcproj", partial=True).unmapped]
+    assert left_out == ["Main / epsilon (Input): Generator = Normal is not supported (only None)"]

@@ -415,6 +415,12 @@ class _NetworkImport:
     def _target(self, layer: NncLayer) -> None:
         """Wire the loss's target: the Input reading T.Dataset, or a new label Input of the right shape."""
         loss = self.ends[layer.id][0]
+        if self.graph.source_of(loss, "target"):
+            return  # a second link feeds the target (NNC then ignores T.Dataset)
+        if layer.properties.get("T.Generator", "None") != "None":
+            self._refuse(layer, f"its target is generated (T.Generator = {layer.properties['T.Generator']}), which "
+                                "netcanvas has no counterpart for yet")
+            return
         variable = layer.properties["T.Dataset"]
         if variable in self.reads:
             self.graph.connect(self.reads[variable], loss, None, "target")

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from .nnc import NncProperties
 from .spec import Ints, LayerSpec
 from .rules import fmt
+
+
+def _nnc_input(p: NncProperties) -> dict:
+    """Size is the shape; data NNC generates itself (Generator Normal, Uniform, Constant) has no counterpart yet."""
+    p.require("Generator", "None")
+    return {"shape": p.ints("Size")}
+
 
 INPUT = LayerSpec(
     type="Input", shape_doc="the shape param",
@@ -13,7 +21,7 @@ INPUT = LayerSpec(
     inputs=(),
     shape=lambda ins, p: (p.shape,),
     summary=lambda p: fmt(p.shape),
-    nnc=lambda p: {"shape": p.ints("Size")},
+    nnc=lambda p: _nnc_input(p),
 )
 
 SPECS = (INPUT,)

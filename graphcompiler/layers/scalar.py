@@ -18,6 +18,8 @@ class ScalarOp(nn.Module):
         "add": lambda x, v: x + v, "mul": lambda x, v: x * v, "rsub": lambda x, v: v - x,
         "pow": lambda x, v: torch.pow(x, v), "minimum": lambda x, v: torch.clamp(x, max=v),
         "maximum": lambda x, v: torch.clamp(x, min=v),
+        # Comparisons give 1.0 or 0.0 in the input's type, as NNC's do.
+        "ge": lambda x, v: (x >= v).to(x.dtype), "le": lambda x, v: (x <= v).to(x.dtype),
     }
 
     def __init__(self, op: str, value: float):
@@ -140,6 +142,8 @@ SPECS = (
     _scalar("PowScalar", "pow", "x to the power value.", 2.0),
     _scalar("MinimumScalar", "minimum", "min(x, value): x capped from above.", 1.0),
     _scalar("MaximumScalar", "maximum", "max(x, value): x capped from below.", 0.0),
+    _scalar("GreaterEqualScalar", "ge", "1 where x >= value, else 0.", 0.0),
+    _scalar("LessEqualScalar", "le", "1 where x <= value, else 0.", 0.0),
     _function("Exp", "exp", "e to the x."),
     _function("Log", "log", "Natural logarithm."),
     _function("Abs", "abs", "|x|."),
