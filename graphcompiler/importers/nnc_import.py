@@ -9,7 +9,6 @@ What does not map is listed (network, layer, type, why) and the import fails unl
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,16 +17,15 @@ from pathlib import Path
 from ..blocks import Block, block_spec
 from ..errors import GraphError
 from ..graph import Graph
-from ..layers import get_spec
+from ..layers import ShapeError, get_spec
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .sdcproj import NncLayer, NncLink, NncNetwork, NncProject, read_sdcproj
+from .nnc_rewrites import fold_augmentation, inference_statistics, unroll_repeats
+from .sdcproj import NncLayer, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
 """NNC draws layers 240 x 48 on a 24-unit grid, one under the other; our nodes are narrower and taller."""
-CLASS_TARGET_LOSSES = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy", "TopNError")
-"""Losses whose target is one class index per position rather than the prediction's shape."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +61,10 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     optimized = {o.get("Optimizer_NetworkName") for o in nnc.optimizers}
     for name, network in nnc.networks.items():
         if name not in optimized:
-            _inference_statistics(network, result.notes)
+            inference_statistics(network, result.notes)
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
-        for problem in unroll_repeats(network):
-            result.unmapped.append(Unmapped(name, problem.split(":")[0], "RepeatStart", problem.split(": ", 1)[1]))
+        for layer, why in unroll_repeats(network):
+            result.unmapped.append(Unmapped(name, layer, "RepeatStart", why))
     specs = _units(nnc, result, comments)
     for name, network in nnc.networks.items():
         if name in result.project.blocks or _identifier(name) in result.project.blocks:
@@ -118,177 +116,17 @@ def _identifier(text: str) -> str:
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"n_{cleaned}"
 
 
-def _inference_statistics(network: NncNetwork, notes: list[str]) -> None:
-    """BatchStat = False (use the running statistics) is what our inference mode does anyway, in a network no
-    optimizer trains (NNC's validation and runtime networks); there it maps as plain BatchNormalization."""
-    frozen = [l for l in network.layers.values() if l.type == "BatchNormalization"
-              and l.properties.get("BatchStat") == "False"]
-    for layer in frozen:
-        layer.properties["BatchStat"] = "True"
-    if frozen:
-        notes.append(f"{network.name}: {len(frozen)} BatchNormalization layer(s) with BatchStat = False use the "
-                     "running statistics, as every network does in inference mode")
-
-
-def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
-    """Take NNC's augmentation layers out of the network into the training section's augmentation.
-
-    ImageAugmentation, RandomShift and RandomFlip change training samples only (NNC skips them at
-    test time), which is what our augmentation does to every training batch. An ImageAugmentation
-    that crops to a smaller Shape becomes the Input's shape and a resize of the images
-    (dataset.image_size): a resize, not a random crop, which the notes say.
-    """
-    for layer in [l for l in network.layers.values() if l.type in _AUGMENTERS]:
-        _AUGMENTERS[layer.type](layer, network, augmentation, notes)
-        entering = [l for l in network.links if l.dst == layer.id]
-        leaving = [l for l in network.links if l.src == layer.id]
-        network.links = [l for l in network.links if layer.id not in (l.src, l.dst)]
-        if entering:
-            network.links += [NncLink(entering[0].src, entering[0].src_pin, l.dst, l.dst_pin) for l in leaving]
-        del network.layers[layer.id]
-
-
-def _image_augmentation(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
-    p = layer.properties
-
-    def value(name: str, default: str) -> float:
-        return _number(p.get(name, default))
-
-    low, high = value("MinScale", "1"), value("MaxScale", "1")
-    if low != 1 or high != 1:
-        augmentation["scale"] = round(min(max(1 - low, high - 1), 0.9), 6)
-        if abs((1 - low) - (high - 1)) > 1e-6:
-            notes.append(f"{layer.name}: zoom {low:g}-{high:g} became the symmetric 1 +- {augmentation['scale']:g}")
-    if value("Angle", "0"):
-        augmentation["rotate"] = round(math.degrees(value("Angle", "0")), 6)
-    for ours, theirs in (("flip_x", "FlipLR"), ("flip_y", "FlipUD")):
-        if p.get(theirs) == "True":
-            augmentation[ours] = True
-    if value("Brightness", "0"):
-        augmentation["brightness"] = value("Brightness", "0")
-    if value("Contrast", "1") > 1:
-        augmentation["contrast"] = min(value("Contrast", "1") - 1, 1.0)
-    if value("Noise", "0"):
-        augmentation["noise"] = value("Noise", "0")
-    if value("AspectRatio", "1") != 1 or value("Distortion", "0") or any(int(v) for v in p.get("Pad", "0").split(",")):
-        notes.append(f"{layer.name}: AspectRatio {p.get('AspectRatio')}, Distortion {p.get('Distortion')} and Pad "
-                     f"{p.get('Pad')} are not carried over")
-    source = _feeding_input(network, layer)
-    shape = p.get("Shape", "*Input")  # *Input: the input's own shape
-    if not shape.startswith("*") and source is not None and source.type == "Input" and source.properties.get("Size") != shape:
-        notes.append(f"{layer.name}: its random crop of {source.properties.get('Size')} to {shape} became a resize "
-                     f"of the images to {shape} (dataset.image_size)")
-        source.properties["Size"] = shape
-        augmentation.setdefault("_image_size", [int(v) for v in shape.split(",")][-2:])
-
-
-def _feeding_input(network: NncNetwork, layer: NncLayer) -> NncLayer | None:
-    """The Input whose data reaches ``layer`` through one-input layers (NNC scales pixels before augmenting)."""
-    while True:
-        sources = [network.layers[l.src] for l in network.links if l.dst == layer.id]
-        if len(sources) != 1:
-            return None
-        layer = sources[0]
-        if layer.type == "Input":
-            return layer
-
-
-def _number(text: str) -> float:
-    """NNC writes some values as fractions (Brightness = 10/255)."""
-    if "/" in text:
-        top, bottom = text.split("/", 1)
-        return float(top) / float(bottom)
-    return float(text)
-
-
-def _random_shift(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
-    augmentation["shift"] = max(int(v) for v in layer.properties.get("Shift", "0").split(","))
-    if layer.properties.get("BorderMode", "nearest") != "constant":
-        notes.append(f"{layer.name}: shifted-in borders are zeros here, {layer.properties.get('BorderMode')} in NNC")
-
-
-def _random_flip(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
-    for axis in layer.properties.get("Axes", "").split(","):
-        # Sample axes: 2 is the width of C x H x W, 1 the height.
-        augmentation[{"2": "flip_x", "1": "flip_y"}.get(axis.strip(), "flip_x")] = True
-
-
-_AUGMENTERS = {"ImageAugmentation": _image_augmentation, "RandomShift": _random_shift, "RandomFlip": _random_flip}
-
-
-def unroll_repeats(network: NncNetwork) -> list[str]:
-    """Replace each RepeatStart ... RepeatEnd loop by ``Times`` copies of its body in a chain, innermost first.
-
-    Each copy has its own layers (and so its own weights, as each NNC repetition has), named
-    ``<name>_r<k>`` from the second on; a link into the body from outside the loop feeds every copy.
-    Returns the loops that could not be unrolled, with why.
-    """
-    problems = []
-    while True:
-        starts = [l for l in network.layers.values() if l.type == "RepeatStart"]
-        loop = next((found for start in starts if (found := _loop(network, start))), None)
-        if loop is None:
-            problems += [f"{s.name}: no RepeatEnd closes it" for s in starts]
-            return problems
-        start, end, body = loop
+def _target_shape(graph: Graph, loss: str, predicted: tuple[int, ...]) -> tuple[int, ...] | None:
+    """What the loss's own shape rule accepts as target: the prediction's shape, or a class index per position."""
+    spec = graph.spec(graph.node(loss).type)
+    params = spec.resolve(graph.node(loss).params)
+    for candidate in (predicted, (1,) + predicted[1:]):
         try:
-            times = int(start.properties.get("Times", "1"))
-        except ValueError:
-            problems.append(f"{start.name}: Times = {start.properties.get('Times')} is not a whole number")
-            times = 1
-        _unroll(network, start, end, body, max(times, 1))
-
-
-def _loop(network: NncNetwork, start: NncLayer):
-    """(start, end, body ids) when no other loop begins inside this one; else None."""
-    successors: dict[int, list[int]] = {}
-    for link in network.links:
-        successors.setdefault(link.src, []).append(link.dst)
-    body, end, frontier = set(), None, list(successors.get(start.id, []))
-    while frontier:
-        layer_id = frontier.pop()
-        layer = network.layers[layer_id]
-        if layer.type == "RepeatEnd":
-            end = end or layer
+            spec.shape((predicted, candidate), params)
+        except ShapeError:
             continue
-        if layer.type == "RepeatStart":
-            return None
-        if layer_id not in body:
-            body.add(layer_id)
-            frontier.extend(successors.get(layer_id, []))
-    return (start, end, body) if end is not None else None
-
-
-def _unroll(network: NncNetwork, start: NncLayer, end: NncLayer, body: set[int], times: int) -> None:
-    touched = {start.id, end.id, *body}
-    entering = [l for l in network.links if l.dst == start.id]
-    into_body = [l for l in network.links if l.dst in body]
-    to_end = [l for l in network.links if l.dst == end.id]
-    leaving = [l for l in network.links if l.src == end.id]
-    network.links = [l for l in network.links if l.src not in touched and l.dst not in touched]
-    value = (entering[0].src, entering[0].src_pin) if entering else None
-    next_id = max(network.layers) + 1
-    for copy in range(times):
-        ids = {layer_id: layer_id for layer_id in body}
-        for layer_id in sorted(body) if copy else ():
-            original = network.layers[layer_id]
-            name = f"{original.name}_r{copy + 1}"
-            network.layers[next_id] = NncLayer(next_id, original.type, name, dict(original.properties, Name=name),
-                                               (original.pos[0] + 280 * copy, original.pos[1]), original.section)
-            ids[layer_id] = next_id
-            next_id += 1
-        for link in into_body:
-            if link.src == start.id:
-                source = value
-            else:
-                source = (ids.get(link.src, link.src), link.src_pin)
-            if source is not None:
-                network.links.append(NncLink(source[0], source[1], ids[link.dst], link.dst_pin))
-        if to_end:
-            value = (ids.get(to_end[0].src, to_end[0].src), to_end[0].src_pin)
-    if value is not None:
-        network.links += [NncLink(value[0], value[1], l.dst, l.dst_pin) for l in leaving]
-    del network.layers[start.id], network.layers[end.id]
+        return candidate
+    return None
 
 
 class _NetworkImport:
@@ -431,7 +269,10 @@ class _NetworkImport:
         if predicted is None:
             self._refuse(layer, "the shape of its input is unknown, so its target Input cannot be sized")
             return
-        shape = (1,) + tuple(predicted[1:]) if layer.type in CLASS_TARGET_LOSSES else tuple(predicted)
+        shape = _target_shape(self.graph, loss, tuple(predicted))
+        if shape is None:
+            self._refuse(layer, f"no target shape fits its input {predicted}")
+            return
         node_id = _identifier(variable) if _identifier(variable) not in self.graph else \
             self.graph.unique_id(_identifier(variable))
         x, y = self.graph.node(loss).pos
