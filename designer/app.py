@@ -166,7 +166,7 @@ class DesignerApp:
     def _palette(self) -> None:
         with dpg.child_window(tag="palette", width=PALETTE_WIDTH, height=-BOTTOM_HEIGHT):
             dpg.add_combo(tag="network_combo", label="network", width=-70,
-                           callback=lambda s, name: self._run(lambda: self.model.switch_network(name)))
+                           callback=lambda s, name: self.apply(lambda: self.model.switch_network(name)))
             dpg.add_text("Layers")
             dpg.add_input_text(tag="palette_filter", hint="filter", width=-1,
                                callback=lambda s, value: dpg.set_value("palette_set", value))
@@ -373,7 +373,7 @@ class DesignerApp:
             dpg.add_text(node.type, color=(150, 180, 220))
             dpg.add_text(spec.doc, wrap=SIDE_WIDTH - 30)
             dpg.add_input_text(label="id", default_value=node.id, on_enter=True, width=150, tag="prop_id",
-                               callback=lambda s, value: self._run(lambda: self.model.rename(node.id, value.strip())))
+                               callback=lambda s, value: self.apply(lambda: self.model.rename(node.id, value.strip())))
             for param in spec.params:
                 value = node.params.get(param.name, param.default)
                 param_widget(param, value, f"prop_{param.name}", self._setter(node.id, param.name))
@@ -382,7 +382,7 @@ class DesignerApp:
                 dpg.add_text(str(info.error), color=ERROR_COLOUR, wrap=SIDE_WIDTH - 30)
 
     def _setter(self, node_id: str, name: str) -> Callable[[Any], None]:
-        return lambda value: self._run(lambda: self.model.set_param(node_id, name, value))
+        return lambda value: self.apply(lambda: self.model.set_param(node_id, name, value))
 
     def _sync_statistics(self) -> None:
         # A per-layer table of hundreds of rows is only rebuilt while someone can see it.
@@ -422,25 +422,29 @@ class DesignerApp:
             dpg.clear_selected_nodes("editor")
             self.model.select([node_id])
             self.shown_selection = [node_id]
-            self.shown_revision = -1  # redraw on the next frame
+            self.redraw()
 
     # ------------------------------------------------------------- actions
 
-    def _run(self, action: Callable[[], Any]) -> Any:
+    def redraw(self) -> None:
+        """Bring every panel up to date on the next frame, even if the model did not change."""
+        self.shown_revision = -1
+
+    def apply(self, action: Callable[[], Any]) -> Any:
         """Run a model command; a refusal goes to the status line instead of raising."""
         state = self.model.state
         try:
             result = action()
         except GraphError as exc:
             self.status = f"refused: {exc}"
-            self.shown_revision = -1  # redraw on the next frame
+            self.redraw()
             return None
         if self.model.state != state:
             self.status = f"done: {self.model.last_action}"
         return result
 
     def _command(self, action: Callable[[], Any]) -> Callable[..., None]:
-        return lambda *args: self._run(action)
+        return lambda *args: self.apply(action)
 
     def _delete_selected(self) -> None:
         links = [self._link_key(tag) for tag in dpg.get_selected_links("editor")]
@@ -458,22 +462,22 @@ class DesignerApp:
         out_attr, in_attr = app_data
         src, src_port = self.attrs[out_attr]
         dst, dst_port = self.attrs[in_attr]
-        self._run(lambda: self.model.connect(src, src_port, dst, dst_port))
+        self.apply(lambda: self.model.connect(src, src_port, dst, dst_port))
 
     def _on_delink(self, sender: Any, link_tag: int) -> None:
         key = self._link_key(link_tag)
         if key:
-            self._run(lambda: self.model.disconnect(*key))
+            self.apply(lambda: self.model.disconnect(*key))
 
     def _on_drop(self, sender: Any, layer_type: str) -> None:
         x, y = dpg.get_mouse_pos(local=False)
         grid = self._screen_to_grid(x, y)
-        self._run(lambda: self.model.add_node(layer_type, grid))
+        self.apply(lambda: self.model.add_node(layer_type, grid))
 
     def _on_palette_double_click(self, sender: Any, app_data: Any, layer_type: str) -> None:
         x0, y0, w, h = rect("canvas")
         centre = self._screen_to_grid(x0 + w / 2 - 60, y0 + h / 2 - 40)
-        self._run(lambda: self.model.add_node(layer_type, centre))
+        self.apply(lambda: self.model.add_node(layer_type, centre))
 
     def _screen_to_grid(self, x: float, y: float) -> tuple[float, float]:
         """Canvas position under a screen point, measured against a node already on screen."""
@@ -495,7 +499,7 @@ class DesignerApp:
                 moved[node_id] = pos
                 view.pos = pos
         if moved:
-            self._run(lambda: self.model.move(moved))
+            self.apply(lambda: self.model.move(moved))
 
     def _on_key(self, sender: Any, key: int) -> None:
         ctrl = dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl) or \
@@ -508,9 +512,9 @@ class DesignerApp:
                      dpg.mvKey_N: lambda: self._confirm_discard(self.model.new),
                      dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog"))}
         if ctrl and key in shortcuts and (not typing or key == dpg.mvKey_S):
-            self._run(shortcuts[key])
+            self.apply(shortcuts[key])
         elif key == dpg.mvKey_Delete and not typing and self._network_shown() and self._mouse_over_canvas():
-            self._run(self._delete_selected)
+            self.apply(self._delete_selected)
 
     def _network_shown(self) -> bool:
         return dpg.get_value("main_tabs") in ("tab_network", dpg.get_alias_id("tab_network"))
@@ -539,13 +543,13 @@ class DesignerApp:
         self.nodes.clear()
         self.links.clear()
         self.attrs.clear()
-        self.shown_revision = -1  # redraw on the next frame
+        self.redraw()
 
     # --------------------------------------------------------------- files
 
     def open(self, path: str | Path) -> None:
         """Open a project file in place of the current one."""
-        self._run(lambda: self.model.open(path))
+        self.apply(lambda: self.model.open(path))
         if self.model.path:
             remember(self.model.path)
             self._fill_recent()
@@ -568,10 +572,10 @@ class DesignerApp:
         self._save_to(path)
         if self.pending and not self.model.dirty:
             then, self.pending = self.pending, None
-            self._run(then)
+            self.apply(then)
 
     def _save_to(self, path: str | None) -> None:
-        saved = self._run(lambda: self.model.save(path))
+        saved = self.apply(lambda: self.model.save(path))
         if saved:
             self.status = f"saved {saved}"
             remember(saved)
@@ -579,7 +583,7 @@ class DesignerApp:
 
     def _confirm_discard(self, then: Callable[[], None]) -> None:
         if not self.model.dirty:
-            self._run(then)
+            self.apply(then)
             return
         self.pending = then
         name = self.model.path.name if self.model.path else "the untitled project"
@@ -597,7 +601,7 @@ class DesignerApp:
             self.save()
             if self.model.dirty:
                 return
-        self._run(then)
+        self.apply(then)
         self.fit()
 
     # -------------------------------------------------- state for UI tests

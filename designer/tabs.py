@@ -209,7 +209,7 @@ class Workspace:
 
     def _setting(self, section: str, path: str) -> Callable[[Any], None]:
         def change(value: Any) -> None:
-            self.app._run(lambda: self.model.set_setting(section, path, value))
+            self.app.apply(lambda: self.model.set_setting(section, path, value))
             self.forms.pop(section, None)  # a refused value is put back on the next frame
         return change
 
@@ -221,7 +221,7 @@ class Workspace:
             for event in session.poll():
                 if event.kind == "error":
                     self.job_problems.append(f"{session.job.name} job: {event.data}")
-                    self.app.shown_revision = -1  # the problems list redraws
+                    self.app.redraw()  # the problems list shows the job's error
                 if event.kind in ("done", "stopped", "error", "started"):
                     self.runs_read = 0.0
         tab = dpg.get_item_alias(dpg.get_value("main_tabs")) if dpg.get_value("main_tabs") else ""
@@ -295,7 +295,7 @@ class Workspace:
         for node in (n for n in self.model.graph.nodes() if n.type == "Input"):
             dpg.add_combo(names, label=f"Input '{node.id}' {tuple(node.params.get('shape', ()))}", parent="mapping",
                           default_value=mapping.get(node.id, node.id), width=200, user_data=node.id,
-                          callback=lambda s, var, node_id: self.app._run(
+                          callback=lambda s, var, node_id: self.app.apply(
                               lambda: self.model.set_setting("dataset", f"inputs.{node_id}", var)))
 
     def _thumbnail(self, path: Path) -> int | None:
@@ -554,7 +554,7 @@ class Workspace:
         path = value.strip()
         if path and Path(path).is_absolute():
             path = relative_data_path(path, self.base_dir)
-        self.app._run(lambda: self.model.set_setting("dataset", which, path or None))
+        self.app.apply(lambda: self.model.set_setting("dataset", which, path or None))
 
     def _choose_csv(self, which: str) -> None:
         dpg.set_item_user_data("csv_dialog", which)

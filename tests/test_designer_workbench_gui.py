@@ -44,6 +44,10 @@ def _project(data: Path, tmp_path: Path, example: str, dataset: dict | None = No
     return path
 
 
+VECTORS = {"training": "data/digits-vectors/train.csv", "validation": "data/digits-vectors/validation.csv"}
+"""A dataset section on the digit vectors, for the MLP example."""
+
+
 def _tab(app: Designer, name: str) -> dict:
     app.click(*centre(app.state()["workspace"]["rects"][f"tab_{name}"]))
     return app.wait(lambda s: s["workspace"]["tab"] == f"tab_{name}", f"the {name} tab")
@@ -87,8 +91,7 @@ def test_train_lenet_from_the_gui_and_read_its_confusion_matrix(screen, data, tm
 
 
 def test_search_from_the_gui_stopped_with_the_stop_button(screen, data, tmp_path):
-    dataset = {"training": "data/digits-vectors/train.csv", "validation": "data/digits-vectors/validation.csv"}
-    path = _project(data, tmp_path, "mlp", dataset, batch_size=64)
+    path = _project(data, tmp_path, "mlp", VECTORS, batch_size=64)
     app = Designer(screen, path, tmp_path)
     try:
         _tab(app, "search")
@@ -109,8 +112,7 @@ def test_search_from_the_gui_stopped_with_the_stop_button(screen, data, tmp_path
 
 
 def test_killing_the_training_job_leaves_the_editor_and_the_project_alone(screen, data, tmp_path):
-    dataset = {"training": "data/digits-vectors/train.csv", "validation": "data/digits-vectors/validation.csv"}
-    path = _project(data, tmp_path, "mlp", dataset, epochs=500, batch_size=64)
+    path = _project(data, tmp_path, "mlp", VECTORS, epochs=500, batch_size=64)
     before = path.read_bytes()
     app = Designer(screen, path, tmp_path)
     try:
@@ -130,8 +132,7 @@ def test_killing_the_training_job_leaves_the_editor_and_the_project_alone(screen
 
 
 def test_export_a_trained_run_to_onnx_shows_the_verification(screen, data, tmp_path):
-    dataset = {"training": "data/digits-vectors/train.csv", "validation": "data/digits-vectors/validation.csv"}
-    path = _project(data, tmp_path, "mlp", dataset, epochs=1)
+    path = _project(data, tmp_path, "mlp", VECTORS, epochs=1)
     app = Designer(screen, path, tmp_path)
     try:
         _tab(app, "training")
