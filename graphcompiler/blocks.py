@@ -6,6 +6,13 @@ replaced by what feeds each use), ``output`` names the node whose result it retu
 may be ``$name`` (or a list holding ``$name``) to take the value of the block param ``name``.
 Shape inference, cost and the compiler see through a block: each use is the inner network,
 with its own weights, under the using node's id.
+
+A block with a ``loop`` runs once per time step, as NNC's RecurrentInput, RecurrentOutput and
+Delay layers do: its ``sequences`` inputs are given one step at a time (the time axis cut out),
+its other inputs whole at every step, and each of its ``states`` is an Input holding the value a
+node (its ``source``) had at the step before (``initial`` before the first). Its output is the
+output node's value at every step, stacked on the same time axis. The graph stays acyclic: the
+step network is one, and the loop runs it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from .compiler import GraphModule
 from .cost import cost as cost_of
@@ -21,6 +29,45 @@ from .errors import GraphError
 from .graph import Graph
 from .layers import Bool, Float, Int, Ints, LayerSpec, Param, ShapeError
 from .shapes import infer_shapes, shape_errors
+
+
+@dataclass(frozen=True)
+class State:
+    """A value a loop carries from one step to the next (NNC's Delay)."""
+
+    source: str
+    """The node whose value at one step is the state at the next."""
+    initial: float = 0.0
+    """Every element's value before the first step."""
+
+
+@dataclass(frozen=True)
+class Loop:
+    """How a block runs over time: which inputs are sequences, on which axis, and what it carries."""
+
+    axis: int
+    """The time axis of the sequence inputs and of the output, batch not counted."""
+    sequences: tuple[str, ...]
+    """Inputs given one step at a time (NNC's RecurrentInput); the other inputs are given whole."""
+    states: dict[str, State] = field(default_factory=dict)
+    """State Input id -> where its next value comes from."""
+
+    def check(self, graph: Graph, where: str) -> None:
+        """Raise GraphError unless the loop's names are the block's nodes in the right roles."""
+        inputs = {n.id for n in graph.nodes() if n.type == "Input"}
+        if not isinstance(self.axis, int) or isinstance(self.axis, bool) or self.axis < 0:
+            raise GraphError(f"expected a time axis >= 0, got {self.axis!r}", where=f"{where}.axis")
+        if not self.sequences:
+            raise GraphError("a loop needs at least one sequence input", where=f"{where}.sequences")
+        for name in self.sequences:
+            if not isinstance(name, str) or name not in inputs or name in self.states:
+                raise GraphError(f"'{name}' is not an Input of the block that is not a state",
+                                 where=f"{where}.sequences")
+        for name, state in self.states.items():
+            if name not in inputs:
+                raise GraphError(f"state '{name}' is not an Input of the block", where=f"{where}.states.{name}")
+            if state.source not in graph:
+                raise GraphError(f"no node '{state.source}' in the block", where=f"{where}.states.{name}.source")
 
 
 @dataclass
@@ -31,11 +78,13 @@ class Block:
     graph: Graph
     output: str
     params: dict[str, Any] = field(default_factory=dict)
+    loop: Loop | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """The block's input ports: its Input nodes, in order."""
-        return tuple(n.id for n in self.graph.nodes() if self.graph.spec(n.type).inputs == ())
+        """The block's input ports: its Input nodes but a loop's states, in order."""
+        states = self.loop.states if self.loop else {}
+        return tuple(n.id for n in self.graph.nodes() if self.graph.spec(n.type).inputs == () and n.id not in states)
 
     def instance(self, input_shapes: tuple[tuple[int, ...], ...], values: dict[str, Any]) -> Graph:
         """The inner network for one use: Input shapes from what feeds it, $params filled in."""
@@ -79,26 +128,111 @@ class CompiledBlock(GraphModule):
         return super().forward(*xs)[self.output_names[0]]
 
 
+class StepLoop(nn.Module):
+    """Runs a step network once per time step and stacks its output over time (a block with a loop).
+
+    ``inputs`` says, for each input of the step network in order, where it comes from: ``("step", i)``
+    is the i-th input of the loop at the current step, ``("whole", i)`` the i-th input as given, and
+    ``("state", i)`` the i-th state. The step returns a dict; ``output`` and ``states`` name its entries.
+    """
+
+    def __init__(self, step: nn.Module, axis: int, inputs: tuple, output: str, states: tuple = (),
+                 shapes: tuple = (), initial: tuple = ()):
+        super().__init__()
+        self.step = step
+        self.time, self.inputs, self.output = axis + 1, inputs, output
+        self.states, self.shapes, self.initial = states, shapes, initial
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        """(batch, ..., time, ...) sequences -> the output at every step, stacked on the time axis."""
+        steps = next(xs[i].shape[self.time] for kind, i in self.inputs if kind == "step")
+        state = [torch.full((xs[0].shape[0],) + tuple(shape), value, dtype=xs[0].dtype, device=xs[0].device)
+                 for shape, value in zip(self.shapes, self.initial)]
+        outputs = []
+        for t in range(steps):
+            args = [xs[i].select(self.time, t) if kind == "step" else xs[i] if kind == "whole" else state[i]
+                    for kind, i in self.inputs]
+            result = self.step(*args)
+            outputs.append(result[self.output])
+            state = [result[name] for name in self.states]
+        return torch.stack(outputs, self.time)
+
+
+def _steps(block: Block, ins: tuple) -> tuple[int, tuple]:
+    """The number of time steps and the shapes one step of a loop block sees."""
+    loop, steps, shapes = block.loop, None, []
+    for port, shape in zip(block.inputs, ins):
+        if port not in loop.sequences:
+            shapes.append(shape)
+            continue
+        if len(shape) <= loop.axis:
+            raise ShapeError(f"block {block.name} loops over axis {loop.axis}, but its input '{port}' is "
+                             f"{len(shape)}-D {tuple(shape)}")
+        if steps is not None and shape[loop.axis] != steps:
+            raise ShapeError(f"block {block.name}'s sequences differ in length: {steps} and {shape[loop.axis]} steps")
+        steps = shape[loop.axis]
+        shapes.append(tuple(shape[:loop.axis]) + tuple(shape[loop.axis + 1:]))
+    return steps, tuple(shapes)
+
+
+def _infer(block: Block, ins: tuple, values: dict) -> tuple:
+    """The output shape of one use; ShapeError naming the block for any problem inside."""
+    steps, step_ins = _steps(block, ins) if block.loop else (None, ins)
+    inner = infer_shapes(block.instance(step_ins, values))
+    errors = shape_errors(inner)
+    if errors:
+        raise ShapeError(f"inside block {block.name}: {errors[0].message}")
+    if block.output not in inner:
+        raise ShapeError(f"block {block.name} has no node '{block.output}' to output")
+    out = inner[block.output].outputs["y"]
+    if block.loop is None:
+        return out
+    for name, state in block.loop.states.items():
+        carried, given = inner[name].outputs["y"], inner[state.source].outputs.get("y")
+        if carried != given:
+            raise ShapeError(f"block {block.name}'s state '{name}' is {carried}, but its source "
+                             f"'{state.source}' gives {given}")
+    if len(out) < block.loop.axis:
+        raise ShapeError(f"block {block.name}'s output {out} has no axis {block.loop.axis} to stack its steps on")
+    return out[:block.loop.axis] + (steps,) + out[block.loop.axis:]
+
+
+def _build_loop(block: Block, ins: tuple, values: dict) -> StepLoop:
+    loop = block.loop
+    steps, step_ins = _steps(block, ins)
+    inner = block.instance(step_ins, values)
+    sources = list(dict.fromkeys([block.output, *(s.source for s in loop.states.values())]))
+    step = GraphModule(inner, outputs=sources)
+    step._source_block = (block.name, dict(values), inner)
+    states = list(loop.states)
+    ports = block.inputs
+    inputs = tuple(("state", states.index(n)) if n in loop.states else
+                   ("step" if n in loop.sequences else "whole", ports.index(n)) for n in step.input_names)
+    shapes = tuple(tuple(inner.node(n).params["shape"]) for n in states)
+    module = StepLoop(step, loop.axis, inputs, block.output, tuple(loop.states[n].source for n in states), shapes,
+                      tuple(float(loop.states[n].initial) for n in states))
+    module._source_loop = dict(axis=loop.axis, inputs=module.inputs, output=module.output, states=module.states,
+                               shapes=shapes, initial=module.initial)
+    return module
+
+
 def block_spec(block: Block) -> LayerSpec:
     """The layer spec through which graphs use a block."""
     def infer(ins, p):
-        inner = infer_shapes(block.instance(ins, vars(p)))
-        errors = shape_errors(inner)
-        if errors:
-            raise ShapeError(f"inside block {block.name}: {errors[0].message}")
-        if block.output not in inner:
-            raise ShapeError(f"block {block.name} has no node '{block.output}' to output")
-        return (inner[block.output].outputs["y"],)
+        return (_infer(block, ins, vars(p)),)
 
     def build(ins, p):
+        if block.loop is not None:
+            return _build_loop(block, ins, vars(p))
         inner = block.instance(ins, vars(p))
         module = CompiledBlock(inner, outputs=[block.output])
         module._source_block = (block.name, dict(vars(p)), inner)  # what the PyTorch source export names and walks
         return module
 
     def cost(ins, outs, p):
-        total = cost_of(infer_shapes(block.instance(ins, vars(p))))
-        return total.params, total.macs
+        steps, step_ins = _steps(block, ins) if block.loop else (1, ins)
+        total = cost_of(infer_shapes(block.instance(step_ins, vars(p))))
+        return total.params, total.macs * steps
 
     return LayerSpec(type=block.name, category="Blocks", id_prefix=block.name,
                      doc=f"The project's block '{block.name}'.", shape_doc="as its inner network gives",

@@ -13,7 +13,7 @@ import yaml
 from .atomic import write_text
 from .errors import GraphError, short_repr
 from .graph import Graph, check_id
-from .blocks import Block, block_spec, fill, param_for
+from .blocks import Block, Loop, State, block_spec, fill, param_for
 from .layers import REGISTRY
 from .project import FORMAT, Project, validate
 
@@ -22,7 +22,8 @@ _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 _NODE_KEYS = ("id", "type", "params", "pos")
 _NETWORK_KEYS = ("nodes", "links")
 _OWN_KEYS = ("format", "name", "description", "blocks", "networks")
-_BLOCK_KEYS = ("params", "output", "nodes", "links")
+_BLOCK_KEYS = ("params", "output", "loop", "nodes", "links")
+_LOOP_KEYS = ("axis", "sequences", "states")
 
 
 def load(path: str | os.PathLike) -> Project:
@@ -163,7 +164,7 @@ def _block(name: Any, body: Any, specs: dict[str, Any]) -> Block:
         raise GraphError(f"block name {name!r} must be letters, digits and _", where=where)
     if name in REGISTRY or name in specs:
         raise GraphError(f"block name '{name}' is taken by a {'layer' if name in REGISTRY else 'block'}", where=where)
-    _expect(body, dict, where, "a mapping with params, output, nodes and links")
+    _expect(body, dict, where, "a mapping with params, output, loop, nodes and links")
     for key in body:
         if key not in _BLOCK_KEYS:
             raise GraphError(f"unknown key '{key}' (a block has {', '.join(_BLOCK_KEYS)})", where=where)
@@ -177,7 +178,30 @@ def _block(name: Any, body: Any, specs: dict[str, Any]) -> Block:
     output = _expect(body.get("output"), str, f"{where}.output", "the id of the node whose result the block returns")
     if output not in graph:
         raise GraphError(f"no node '{output}' in the block", where=f"{where}.output")
-    return Block(name, graph, output, params)
+    loop = None if body.get("loop") is None else _loop(body["loop"], graph, f"{where}.loop")
+    return Block(name, graph, output, params, loop)
+
+
+def _loop(body: Any, graph: Graph, where: str) -> Loop:
+    _expect(body, dict, where, "a mapping with axis, sequences and states")
+    for key in body:
+        if key not in _LOOP_KEYS:
+            raise GraphError(f"unknown key '{key}' (a loop has {', '.join(_LOOP_KEYS)})", where=where)
+    sequences = _expect(body.get("sequences"), list, f"{where}.sequences", "a list of the block's Input ids")
+    states = {}
+    for name, state in _expect(body.get("states") or {}, dict, f"{where}.states",
+                               "a mapping of state Input id to {source, initial}").items():
+        at = f"{where}.states.{name}"
+        _expect(state, dict, at, "a mapping with source and initial")
+        for key in state:
+            if key not in ("source", "initial"):
+                raise GraphError(f"unknown key '{key}' (a state has source and initial)", where=at)
+        source = _expect(state.get("source"), str, f"{at}.source", "the id of the node giving the next value")
+        initial = _expect(state.get("initial", 0.0), (int, float), f"{at}.initial", "a number")
+        states[name] = State(source, float(initial))
+    loop = Loop(body.get("axis", 0), tuple(sequences), states)
+    loop.check(graph, where)
+    return loop
 
 
 def _graph(body: Any, where: str, specs: dict[str, Any], block_params: dict[str, Any] | None = None) -> Graph:
@@ -275,6 +299,13 @@ def _line_of(node: yaml.Node | None, where: str | None) -> int | None:
     return line
 
 
+def _loop_data(loop: Loop) -> dict:
+    data = {"axis": loop.axis, "sequences": list(loop.sequences)}
+    if loop.states:
+        data["states"] = {name: {"source": s.source, "initial": _number(s.initial)} for name, s in loop.states.items()}
+    return data
+
+
 def _flow(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 30,
                           allow_unicode=True).strip()
@@ -319,6 +350,8 @@ def dumps(project: Project) -> str:
             if block.params:
                 out.append(f"    params: {_flow(block.params)}\n")
             out.append(f"    output: {block.output}\n")
+            if block.loop:
+                out.append(f"    loop: {_flow(_loop_data(block.loop))}\n")
             out.extend(_graph_lines(block.graph))
     out.append("networks:\n")
     for net_name, graph in project.networks.items():

@@ -19,6 +19,7 @@ import re
 import torch
 from torch import nn
 
+from ..blocks import CompiledBlock
 from ..compiler import GraphModule, compile
 from ..errors import GraphError, short_repr
 from ..graph import Graph
@@ -38,8 +39,9 @@ def pytorch_source(graph: Graph, *, class_name: str | None = None, inference: bo
     # Copied classes keep their names, so they claim them before any block or network class is named.
     for path, module in model.named_modules():
         record = getattr(module, "_source_call", None)
-        if record is not None:
-            writer.class_ref(record[0], f"{path} ({type(module).__name__})", path.split(".")[0])
+        if record is not None or hasattr(module, "_source_loop"):
+            cls = record[0] if record is not None else type(module)
+            writer.class_ref(cls, f"{path} ({type(module).__name__})", path.split(".")[0])
     if class_name is not None and (not class_name.isidentifier() or class_name in writer.taken):
         raise GraphError(f"class name {short_repr(class_name)} is not usable: it must be a Python name that is not "
                          f"a keyword, a builtin or a class the file defines")
@@ -135,6 +137,11 @@ class _Writer:
         block = getattr(module, "_source_block", None)
         if block is not None and isinstance(module, GraphModule):
             return self.block_class(module, block, f"{prefix}{node_id}") + "()"
+        loop = getattr(module, "_source_loop", None)
+        if loop is not None:
+            step = self.constructor(module.step, None, "step", f"{prefix}{node_id}.")
+            arguments = "".join(f", {k}={_literal(v)}" for k, v in loop.items())
+            return f"{self.class_ref(type(module), where, node_id)}({step}{arguments})"
         record = getattr(module, "_source_call", None)
         if record is None:
             raise GraphError(f"{where}: its module records no constructor call (build it with layers.spec.call), "
@@ -155,7 +162,9 @@ class _Writer:
     def block_class(self, module: GraphModule, block: tuple, path: str) -> str:
         """The class name for one block use, writing the class the first time its structure is seen."""
         block_name, _, inner = block
-        body = self.class_body(module, inner, prefix=path + ".", returns_dict=False, inference=False)
+        # A loop's step returns every value the loop reads (its output and states) by name.
+        body = self.class_body(module, inner, prefix=path + ".", returns_dict=not isinstance(module, CompiledBlock),
+                               inference=False)
         if body not in self.block_names:
             name, n = _camel(block_name) or "Block", 2
             while name in self.taken:
