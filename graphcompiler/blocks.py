@@ -86,6 +86,23 @@ class Block:
         states = self.loop.states if self.loop else {}
         return tuple(n.id for n in self.graph.nodes() if self.graph.spec(n.type).inputs == () and n.id not in states)
 
+    def steps(self, input_shapes: tuple[tuple[int, ...], ...]) -> tuple[int, tuple[tuple[int, ...], ...]]:
+        """A loop block's number of time steps for these input shapes, and the input shapes one step sees."""
+        loop, steps, shapes = self.loop, None, []
+        for port, shape in zip(self.inputs, input_shapes):
+            if port not in loop.sequences:
+                shapes.append(shape)
+                continue
+            if len(shape) <= loop.axis:
+                raise ShapeError(f"block {self.name} loops over axis {loop.axis}, but its input '{port}' is "
+                                 f"{len(shape)}-D {tuple(shape)}")
+            if steps is not None and shape[loop.axis] != steps:
+                raise ShapeError(f"block {self.name}'s sequences differ in length: {steps} and {shape[loop.axis]} "
+                                 "steps")
+            steps = shape[loop.axis]
+            shapes.append(tuple(shape[:loop.axis]) + tuple(shape[loop.axis + 1:]))
+        return steps, tuple(shapes)
+
     def instance(self, input_shapes: tuple[tuple[int, ...], ...], values: dict[str, Any]) -> Graph:
         """The inner network for one use: Input shapes from what feeds it, $params filled in."""
         graph = self.graph.copy()
@@ -158,26 +175,9 @@ class StepLoop(nn.Module):
         return torch.stack(outputs, self.time)
 
 
-def _steps(block: Block, ins: tuple) -> tuple[int, tuple]:
-    """The number of time steps and the shapes one step of a loop block sees."""
-    loop, steps, shapes = block.loop, None, []
-    for port, shape in zip(block.inputs, ins):
-        if port not in loop.sequences:
-            shapes.append(shape)
-            continue
-        if len(shape) <= loop.axis:
-            raise ShapeError(f"block {block.name} loops over axis {loop.axis}, but its input '{port}' is "
-                             f"{len(shape)}-D {tuple(shape)}")
-        if steps is not None and shape[loop.axis] != steps:
-            raise ShapeError(f"block {block.name}'s sequences differ in length: {steps} and {shape[loop.axis]} steps")
-        steps = shape[loop.axis]
-        shapes.append(tuple(shape[:loop.axis]) + tuple(shape[loop.axis + 1:]))
-    return steps, tuple(shapes)
-
-
 def _infer(block: Block, ins: tuple, values: dict) -> tuple:
     """The output shape of one use; ShapeError naming the block for any problem inside."""
-    steps, step_ins = _steps(block, ins) if block.loop else (None, ins)
+    steps, step_ins = block.steps(ins) if block.loop else (None, ins)
     inner = infer_shapes(block.instance(step_ins, values))
     errors = shape_errors(inner)
     if errors:
@@ -199,7 +199,7 @@ def _infer(block: Block, ins: tuple, values: dict) -> tuple:
 
 def _build_loop(block: Block, ins: tuple, values: dict) -> StepLoop:
     loop = block.loop
-    steps, step_ins = _steps(block, ins)
+    steps, step_ins = block.steps(ins)
     inner = block.instance(step_ins, values)
     sources = list(dict.fromkeys([block.output, *(s.source for s in loop.states.values())]))
     step = GraphModule(inner, outputs=sources)
@@ -230,7 +230,7 @@ def block_spec(block: Block) -> LayerSpec:
         return module
 
     def cost(ins, outs, p):
-        steps, step_ins = _steps(block, ins) if block.loop else (1, ins)
+        steps, step_ins = block.steps(ins) if block.loop else (1, ins)
         total = cost_of(infer_shapes(block.instance(step_ins, vars(p))))
         return total.params, total.macs * steps
 

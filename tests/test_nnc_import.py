@@ -17,7 +17,8 @@ SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {SAMPLES}")
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
 COMPLETE = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
-            "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "iris.sdcproj"]
+            "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "elman_net.sdcproj", "iris.sdcproj",
+            "long_short_term_memory.sdcproj"]
 """The samples every layer of which maps today; the others need layers not built yet (see issue 9's note)."""
 
 
@@ -174,3 +175,42 @@ def test_running_statistics_in_a_network_no_optimizer_trains_map_to_inference_mo
 def test_generated_inputs_are_listed_not_read_from_the_dataset():
     left_out = [str(u) for u in import_sdcproj(SAMPLES / "mnist_vae.sdcproj", partial=True).unmapped]
     assert left_out == ["Main / epsilon (Input): Generator = Normal is not supported (only None)"]
+
+
+@pytest.mark.parametrize("name", ["elman_net.sdcproj", "long_short_term_memory.sdcproj"])
+def test_recurrent_samples_run_forward_and_backward_over_sequences(name):
+    project = import_sdcproj(SAMPLES / name).project
+    graph = project.network()
+    block = project.blocks[graph.node("Recurrent").type]
+    assert block.loop.axis == 1 and block.loop.sequences == ("RecurrentInput",)
+    assert gc.infer_shapes(graph)["Recurrent"].outputs["y"] == (1, 28, 28)  # the state at each of 28 steps
+    model = gc.compile(graph)
+    loss = model.compute_loss(Input=torch.rand(4, 1, 28, 28), y=torch.randint(0, 2, (4, 1)).float())
+    loss.backward()
+    grads = [p.grad for p in model.Recurrent.step.parameters()]
+    assert torch.isfinite(loss) and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_imported_lstm_computes_what_torch_lstm_computes():
+    model = gc.compile(import_sdcproj(SAMPLES / "long_short_term_memory.sdcproj").project.network())
+    step, gates = model.Recurrent.step, ("InputGate", "ForgetGate", "Affine", "OutputGate")  # torch's i, f, g, o
+    lstm = torch.nn.LSTM(28, 28, batch_first=True)
+    with torch.no_grad():
+        # Each gate is an Affine over [h, x] (NNC concatenates H before the step's input).
+        lstm.weight_ih_l0.copy_(torch.cat([getattr(step, g).weight[:, 28:] for g in gates]))
+        lstm.weight_hh_l0.copy_(torch.cat([getattr(step, g).weight[:, :28] for g in gates]))
+        lstm.bias_ih_l0.copy_(torch.cat([getattr(step, g).bias for g in gates]))
+        lstm.bias_hh_l0.zero_()
+        x = torch.rand(5, 1, 28, 28)
+        expected, _ = lstm(x[:, 0])
+        got = model.trace(Input=x, y=torch.zeros(5, 1))["Recurrent"][:, 0]
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_a_loop_that_cannot_be_taken_out_is_listed_with_the_reason(tmp_path):
+    text = (SAMPLES / "elman_net.sdcproj").read_text(encoding="utf-8-sig")
+    changed = tmp_path / "elman_dataset_state.sdcproj"
+    changed.write_text(text.replace("Property_3_Value=Constant", "Property_3_Value=None", 1), encoding="utf-8")
+    left_out = [str(u) for u in import_sdcproj(changed, partial=True).unmapped]
+    assert "Main / Delay (recurrent loop): its initial value comes from the dataset, which netcanvas has no " \
+           "counterpart for yet (only Constant)" in left_out

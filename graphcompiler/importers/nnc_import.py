@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..blocks import Block, block_spec
+from ..blocks import Block, Loop, State, block_spec
 from ..errors import GraphError
 from ..graph import Graph
 from ..layers import ShapeError, get_spec
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_rewrites import fold_augmentation, inference_statistics, unroll_repeats
-from .sdcproj import NncLayer, NncNetwork, NncProject, read_sdcproj
+from .nnc_rewrites import extract_loop, fold_augmentation, inference_statistics, unroll_repeats
+from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
 """NNC draws layers 240 x 48 on a 24-unit grid, one under the other; our nodes are narrower and taller."""
@@ -65,12 +65,18 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for layer, why in unroll_repeats(network):
             result.unmapped.append(Unmapped(name, layer, "RepeatStart", why))
+    for name, network in list(nnc.networks.items()):
+        body, problems = extract_loop(network)
+        result.unmapped += [Unmapped(name, layer, "recurrent loop", why) for layer, why in problems]
+        if body is not None:
+            nnc.networks[body.name] = body
     specs = _units(nnc, result, comments)
     for name, network in nnc.networks.items():
         if name in result.project.blocks or _identifier(name) in result.project.blocks:
             continue
         ours = "main" if name == trained else _identifier(name)
         result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs).graph
+    _size_loop_inputs(result.project)
     if comments:
         result.project.description = "\n".join(comments)
     result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
@@ -96,18 +102,46 @@ def _units(nnc: NncProject, result: NncImport, comments: list[str]) -> dict:
             arguments = [l for l in network.layers.values() if l.type == "Argument"]
             for layer in arguments:
                 result.unmapped.append(Unmapped(name, layer.name, layer.type, "units with arguments are not mapped yet"))
-            graph = _NetworkImport(network, result.unmapped, {}, comments, specs).graph
+            imported = _NetworkImport(network, result.unmapped, {}, comments, specs)
+            graph = imported.graph
             fed = {link.src for link in graph.links()}
             sinks = [n.id for n in graph.nodes() if n.id not in fed]
-            if arguments or len(sinks) != 1:
+            if network.loop is not None:
+                loop = _loop(network.loop, imported.ends)
+                if loop is None:
+                    continue  # a layer it names was not imported; it is in the unmapped list already
+                block = Block(_identifier(name), graph, imported.ends[network.loop.output][1], loop=loop)
+            elif arguments or len(sinks) != 1:
                 if len(sinks) != 1:
                     result.unmapped.append(Unmapped(name, name, "Unit", f"a unit needs one output layer, it has "
                                                                        f"{len(sinks)}"))
                 continue
-            block = Block(_identifier(name), graph, sinks[0])
+            else:
+                block = Block(_identifier(name), graph, sinks[0])
             result.project.blocks[block.name] = block
             specs[block.name] = block_spec(block)
     return specs
+
+
+def _loop(loop: NncLoop, ends: dict[int, tuple[str, str]]) -> Loop | None:
+    """A body network's loop in our node ids; None if one of its layers was not imported."""
+    named = [loop.output, *loop.sequences, *loop.states, *(source for source, _ in loop.states.values())]
+    if any(layer_id not in ends for layer_id in named):
+        return None
+    return Loop(loop.axis, tuple(ends[i][0] for i in loop.sequences),
+                {ends[i][0]: State(ends[source][1], initial) for i, (source, initial) in loop.states.items()})
+
+
+def _size_loop_inputs(project: Project) -> None:
+    """A loop body's inputs as one step of what its first use is fed: NNC's RecurrentInput has no size of its own."""
+    for graph in project.networks.values():
+        shapes = infer_shapes(graph)
+        for node in graph.nodes():
+            block = project.blocks.get(node.type)
+            if block is None or block.loop is None or shapes[node.id].error is not None:
+                continue
+            for port, shape in zip(block.inputs, block.steps(shapes[node.id].inputs)[1]):
+                block.graph.node(port).params["shape"] = list(shape)
 
 
 def _identifier(text: str) -> str:
@@ -213,10 +247,14 @@ class _NetworkImport:
         return True
 
     def _drop_whole_axis_slices(self) -> None:
-        """A Slice that keeps its axis whole (NNC slices every axis, most of them whole) is left out."""
+        """A Slice that keeps its axis whole (NNC slices every axis, most of them whole) is left out; a stop past
+        the end of its axis becomes the axis size."""
         for node_id in self.slices:
             info = infer_shapes(self.graph)[node_id]
             if not info.outputs or info.inputs[0] != info.outputs["y"]:
+                params = self.graph.node(node_id).params
+                if info.inputs and params["stop"] > info.inputs[0][params["axis"]]:
+                    params["stop"] = info.inputs[0][params["axis"]]
                 continue
             source = self.graph.source_of(node_id, "x")
             targets = [(l.dst, l.dst_port) for l in self.graph.links() if l.src == node_id]

@@ -41,12 +41,27 @@ class NncLink:
 
 
 @dataclass
+class NncLoop:
+    """What a recurrent loop's body needs to run as a loop block; layers are named by NNC id."""
+
+    axis: int
+    sequences: list[int]
+    """The body's Inputs that RecurrentInputs became, given one step at a time."""
+    states: dict[int, tuple[int, float]]
+    """The body's Inputs that Delays became -> (the layer giving the next value, the initial value)."""
+    output: int
+    """The layer whose value RecurrentOutput collects."""
+
+
+@dataclass
 class NncNetwork:
     """One network of a project: layers by id and their links."""
 
     name: str
     layers: dict[int, NncLayer] = field(default_factory=dict)
     links: list[NncLink] = field(default_factory=list)
+    loop: NncLoop | None = None
+    """Set on a recurrent loop's body that the importer took out of its network."""
 
 
 @dataclass

@@ -155,8 +155,12 @@ def _slice_shape(ins, p):
 
 
 def _nnc_slice(p: NncProperties) -> list[tuple[str, dict]]:
-    """NNC slices every sample axis at once: one of ours per axis (the importer drops those that keep all)."""
-    starts, stops, steps = p.ints("Start"), p.ints("Stop"), p.ints("Step")
+    """NNC slices every sample axis at once: one of ours per axis (the importer drops those that keep all).
+
+    Stop = *Input is the input's own shape: each axis to its end, a stop the importer then clamps to the size.
+    """
+    starts, steps = p.ints("Start"), p.ints("Step")
+    stops = [2 ** 31 - 1] * len(starts) if p.values.get("Stop") == "*Input" else p.ints("Stop")
     if not len(starts) == len(stops) == len(steps):
         raise Unmappable("Start, Stop and Step differ in length")
     return [("Slice", {"axis": axis, "start": start, "stop": stop, "step": step})
