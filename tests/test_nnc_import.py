@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample proj
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
 COMPLETE = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
             "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "elman_net.sdcproj", "iris.sdcproj",
-            "long_short_term_memory.sdcproj"]
+            "long_short_term_memory.sdcproj", "unit_LSTM.sdcproj"]
 """The samples every layer of which maps today; the others need layers not built yet (see issue 9's note)."""
 
 
@@ -191,19 +191,23 @@ def test_recurrent_samples_run_forward_and_backward_over_sequences(name):
     assert torch.isfinite(loss) and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-def test_imported_lstm_computes_what_torch_lstm_computes():
-    model = gc.compile(import_sdcproj(SAMPLES / "long_short_term_memory.sdcproj").project.network())
-    step, gates = model.Recurrent.step, ("InputGate", "ForgetGate", "Affine", "OutputGate")  # torch's i, f, g, o
-    lstm = torch.nn.LSTM(28, 28, batch_first=True)
+@pytest.mark.parametrize("name, gates, sequence", [
+    ("long_short_term_memory.sdcproj", ("InputGate", "ForgetGate", "Affine", "OutputGate"), (1, 28, 28)),
+    ("unit_LSTM.sdcproj", ("IGate", "FGate", "Affine", "OGate"), (28, 100)),  # alone: Axis 0, Size 100
+])
+def test_imported_lstms_compute_what_torch_lstm_computes(name, gates, sequence):
+    """Each gate (torch's i, f, g, o) is an Affine over [h, x]: NNC concatenates H before the step's input."""
+    model = gc.compile(import_sdcproj(SAMPLES / name).project.network(), outputs=["Recurrent"])
+    step, width = model.Recurrent.step, sequence[-1]
+    lstm = torch.nn.LSTM(width, width, batch_first=True)
     with torch.no_grad():
-        # Each gate is an Affine over [h, x] (NNC concatenates H before the step's input).
-        lstm.weight_ih_l0.copy_(torch.cat([getattr(step, g).weight[:, 28:] for g in gates]))
-        lstm.weight_hh_l0.copy_(torch.cat([getattr(step, g).weight[:, :28] for g in gates]))
+        lstm.weight_ih_l0.copy_(torch.cat([getattr(step, g).weight[:, width:] for g in gates]))
+        lstm.weight_hh_l0.copy_(torch.cat([getattr(step, g).weight[:, :width] for g in gates]))
         lstm.bias_ih_l0.copy_(torch.cat([getattr(step, g).bias for g in gates]))
         lstm.bias_hh_l0.zero_()
-        x = torch.rand(5, 1, 28, 28)
-        expected, _ = lstm(x[:, 0])
-        got = model.trace(Input=x, y=torch.zeros(5, 1))["Recurrent"][:, 0]
+        x = torch.rand(5, *sequence)
+        expected, _ = lstm(x.reshape(5, -1, width))
+        got = model(x)["Recurrent"].reshape(expected.shape)
     assert torch.allclose(got, expected, atol=1e-6)
 
 

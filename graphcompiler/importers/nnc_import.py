@@ -21,7 +21,7 @@ from ..layers import ShapeError, get_spec
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_rewrites import extract_loop, fold_augmentation, inference_statistics, unroll_repeats
+from .nnc_rewrites import extract_loop, fold_augmentation, inference_statistics, unit_properties, unroll_repeats
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
@@ -60,6 +60,8 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     augmentation: dict = {}
     optimized = {o.get("Optimizer_NetworkName") for o in nnc.optimizers}
     for name, network in nnc.networks.items():
+        if not nnc.config:
+            unit_properties(network, result.notes)
         if name not in optimized:
             inference_statistics(network, result.notes)
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])

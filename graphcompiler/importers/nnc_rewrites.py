@@ -9,6 +9,7 @@ networks no optimizer trains become plain BatchNormalization (our inference mode
 from __future__ import annotations
 
 import math
+import re
 
 from .sdcproj import NncLayer, NncLink, NncLoop, NncNetwork
 
@@ -23,6 +24,29 @@ def inference_statistics(network: NncNetwork, notes: list[str]) -> None:
     if frozen:
         notes.append(f"{network.name}: {len(frozen)} BatchNormalization layer(s) with BatchStat = False use the "
                      "running statistics, as every network does in inference mode")
+
+
+def unit_properties(network: NncNetwork, notes: list[str]) -> None:
+    """Give a unit's own file (the network behind a Unit layer, imported by itself) values for the
+    ``*UnitProperty(X)`` its layers read from the Unit layer that would use it.
+
+    NNC's LSTM unit reads Axis (the time axis) and Size (the hidden state); by itself the unit takes
+    time on the first axis of its Input and a hidden state as wide as the Input's last axis.
+    """
+    inputs = [l for l in network.layers.values() if l.type == "Input" and "," in l.properties.get("Size", "")]
+    defaults = {"Axis": "0"}
+    if inputs:
+        defaults["Size"] = inputs[0].properties["Size"].split(",")[-1]
+    used: set[str] = set()
+    for layer in network.layers.values():
+        for key, value in layer.properties.items():
+            found = re.fullmatch(r"\*UnitProperty\((\w+)\)", value)
+            if found and found.group(1) in defaults:
+                layer.properties[key] = defaults[found.group(1)]
+                used.add(found.group(1))
+    if used:
+        notes.append(f"{network.name}: a unit imported by itself; the properties its Unit layer would give are "
+                     + ", ".join(f"{name} = {defaults[name]}" for name in sorted(used)))
 
 
 def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
