@@ -292,7 +292,7 @@ class Workspace:
                         dpg.add_bar_series(list(map(float, var.histogram)), list(map(float, var.histogram.values())),
                                            weight=0.8)
         mapping = (self.model.project.sections.get("dataset") or {}).get("inputs") or {}
-        for node in (n for n in self.model.graph.nodes() if n.type == "Input"):
+        for node in map(self.model.graph.node, self.model.graph.fed_inputs()):
             dpg.add_combo(names, label=f"Input '{node.id}' {tuple(node.params.get('shape', ()))}", parent="mapping",
                           default_value=mapping.get(node.id, node.id), width=200, user_data=node.id,
                           callback=lambda s, var, node_id: self.app.apply(

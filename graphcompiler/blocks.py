@@ -82,9 +82,9 @@ class Block:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """The block's input ports: its Input nodes but a loop's states, in order."""
+        """The block's input ports: its fed Input nodes but a loop's states, in order."""
         states = self.loop.states if self.loop else {}
-        return tuple(n.id for n in self.graph.nodes() if self.graph.spec(n.type).inputs == () and n.id not in states)
+        return tuple(n for n in self.graph.fed_inputs() if n not in states)
 
     def steps(self, input_shapes: tuple[tuple[int, ...], ...]) -> tuple[int, tuple[tuple[int, ...], ...]]:
         """A loop block's number of time steps for these input shapes, and the input shapes one step sees."""

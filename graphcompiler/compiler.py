@@ -67,22 +67,32 @@ class GraphModule(nn.Module):
         self.output_names: list[str] = [key(n, port) for n in chosen for port in shapes[n].outputs]
         self.loss_names: list[str] = [n for n in chosen if shapes[n].spec.is_loss]
         self.steps: list[tuple[str, list[str], list[str] | None]] = []
+        generated = []
         for node_id in graph.topological_order():
             if node_id not in needed:
                 continue
             info: NodeShapes = shapes[node_id]
-            if info.spec.inputs == ():
-                self.input_names.append(node_id)
-                self.input_shapes[node_id] = info.outputs["y"]
-                continue
             try:
-                module = info.spec.build(info.inputs, info.params)
+                module = info.spec.build(info.inputs, info.params) if info.spec.build else None
             except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
                 raise GraphError(f"{node_id} ({info.spec.type}): torch cannot build it: {exc}", node=node_id) from exc
+            if info.spec.inputs == ():
+                if module is None:
+                    self.input_names.append(node_id)
+                    self.input_shapes[node_id] = info.outputs["y"]
+                else:
+                    self.add_module(node_id, module)
+                    generated.append(node_id)
+                continue
             self.add_module(node_id, module)
             feeds = graph.inputs_of(node_id)
             results = [key(node_id, port) for port in info.outputs] if len(info.outputs) > 1 else None
             self.steps.append((node_id, [key(*feeds[p]) for p in info.spec.input_ports(info.params)], results))
+        if generated and not self.input_names:
+            raise GraphError(f"every input of the network is generated ({', '.join(generated)}); one fed from the "
+                             "dataset or the caller must give the batch size", node=generated[0])
+        # A generated input is made as large as the batch of the first fed input, before any layer runs.
+        self.steps[:0] = [(node_id, self.input_names[:1], None) for node_id in generated]
         if inference:
             self.eval()
 

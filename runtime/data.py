@@ -82,7 +82,7 @@ class Binding:
 
 def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: list[str] | None = None) -> Binding:
     """Map Input nodes to variables (by name unless ``mapping`` says otherwise), checking shapes."""
-    input_nodes = {n.id: n for n in graph.nodes() if n.type == "Input"}
+    input_nodes = {n: graph.node(n) for n in graph.fed_inputs()}
     for node in mapping:
         if node not in input_nodes:
             raise GraphError(f"'{node}' is not an Input node of the network (its Inputs: "

@@ -49,7 +49,7 @@ def _value_name(graph: Graph, src: str, port: str) -> str:
 
 
 def _inputs_of(graph: Graph, node: str) -> set[str]:
-    return {n for n in nx.ancestors(graph.nx, node) | {node} if graph.node(n).type == "Input"}
+    return set(nx.ancestors(graph.nx, node) | {node}).intersection(graph.fed_inputs())
 
 
 def task_of(graph: Graph) -> Task:
@@ -86,6 +86,6 @@ def task_of(graph: Graph) -> Task:
         kind, classes = "binary", 2
     else:
         kind, classes = "regression", 0
-    ordered = [n.id for n in graph.nodes() if n.type == "Input"]
+    ordered = graph.fed_inputs()
     return Task(kind, tuple(losses), tuple(n for n in ordered if n in prediction_inputs),
                 tuple(n for n in ordered if n in target_only - prediction_inputs), classes)

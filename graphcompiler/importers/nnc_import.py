@@ -18,6 +18,7 @@ from ..blocks import Block, Loop, State, block_spec
 from ..errors import GraphError
 from ..graph import Graph
 from ..layers import ShapeError, get_spec
+from ..layers.io import is_fed
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
@@ -241,7 +242,7 @@ class _NetworkImport:
         self.ends[layer.id] = (ids[0], ids[-1])
         if layer.type == "Slice":
             self.slices += ids
-        if layer.type == "Input":
+        if layer.type == "Input" and is_fed(chain[0][1]):
             variable = layer.properties.get("Dataset", ids[0])
             self.reads.setdefault(variable, ids[0])
             if variable != ids[0]:
