@@ -105,7 +105,9 @@ class DesignerApp:
                 handler(callback=self._on_input)
         dpg.add_file_dialog(tag="open_dialog", show=False, callback=self._on_open_chosen, width=700, height=450,
                             modal=True)
+        dpg.add_file_extension("Projects (*.yaml *.sdcproj){.yaml,.sdcproj}", parent="open_dialog")
         dpg.add_file_extension(".yaml", parent="open_dialog")
+        dpg.add_file_extension(".sdcproj", parent="open_dialog")
         dpg.add_file_dialog(tag="save_dialog", show=False, callback=self._on_save_chosen, width=700, height=450,
                             modal=True, default_filename="untitled.graph")
         dpg.add_file_extension(".yaml", parent="save_dialog")
@@ -548,11 +550,12 @@ class DesignerApp:
     # --------------------------------------------------------------- files
 
     def open(self, path: str | Path) -> None:
-        """Open a project file in place of the current one."""
+        """Open a project file (or import an NNC .sdcproj) in place of the current one."""
         self.apply(lambda: self.model.open(path))
         if self.model.path:
-            remember(self.model.path)
-            self._fill_recent()
+            if self.model.path.exists():  # an imported project has no file of its own until it is saved
+                remember(self.model.path)
+                self._fill_recent()
             self.fit()
 
     def save(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, infer_shapes, load,
                            save, shape_errors)
 from graphcompiler.graph import GraphData
+from graphcompiler.importers import import_sdcproj
 from graphcompiler.layout import auto_layout
 from runtime.settings import SECTIONS, read
 
@@ -359,8 +360,19 @@ class EditorModel:
         self.reset(Project())
 
     def open(self, path: str | Path) -> None:
-        """Load a project file; a file without canvas positions is laid out automatically."""
-        self.reset(load(path), path)
+        """Load a project file; a file without canvas positions is laid out automatically.
+
+        A Neural Network Console project (.sdcproj) is imported as the CLI's ``netcanvas import`` does: it
+        becomes an unsaved project whose file is the .graph.yaml beside it, and its notes are the last action.
+        """
+        path = Path(path)
+        if path.suffix.lower() != ".sdcproj":
+            self.reset(load(path), path)
+            return
+        imported = import_sdcproj(path)
+        self.reset(imported.project, path.with_suffix(".graph.yaml"))
+        self._saved_state = None  # nothing of it is written yet
+        self.last_action = f"imported {path.name}" + "".join(f"; {note}" for note in imported.notes)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the project (atomically) to ``path`` or where it came from."""

@@ -6,6 +6,7 @@ import pytest
 
 import graphcompiler as gc
 from conftest import ROOT
+from graphcompiler.importers import import_sdcproj
 from gui_driver import Designer, VirtualScreen, centre, input_pin, output_pin, require_tools
 
 
@@ -139,3 +140,28 @@ def test_a_projects_blocks_are_in_the_palette_and_can_be_dropped_and_linked(scre
     finally:
         app.screenshot("designer-resnet18-block.png")
         app.close()
+
+
+NNC_SAMPLES = ROOT.parent / "shared" / "nnc-samples"
+
+
+@pytest.mark.skipif(not NNC_SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {NNC_SAMPLES}")
+def test_an_nnc_project_opens_imported_and_saves_as_graph_yaml(screen, tmp_path):
+    source = tmp_path / "LeNet.sdcproj"
+    shutil.copy(NNC_SAMPLES / "LeNet.sdcproj", source)
+    expected = gc.infer_shapes(import_sdcproj(source).project.network())
+    app = Designer(screen, source, tmp_path)
+    try:
+        state = app.wait(lambda s: len(s["nodes"]) == len(expected), f"the {len(expected)} imported nodes")
+        assert state["dirty"] and state["problems"] == []
+        for node_id, node in state["nodes"].items():
+            assert node["texts"][1] == expected[node_id].describe(), node_id
+        canvas = state["canvas"]
+        app.click(canvas[0] + 600, canvas[1] + 500)
+        app.key("ctrl+s")
+        app.wait(lambda s: not s["dirty"], "the save")
+    finally:
+        app.screenshot("designer-nnc-lenet.png")
+        app.close()
+    saved = gc.load(tmp_path / "LeNet.graph.yaml")
+    assert gc.validate(saved) == [] and saved.network().node("Convolution").params["out_channels"] == 16

@@ -1,6 +1,7 @@
 """Importing Neural Network Console projects (.sdcproj): NNC's own samples from ../shared/nnc-samples."""
 
 import re
+import shutil
 
 import pytest
 import torch
@@ -227,3 +228,29 @@ def test_a_loop_that_cannot_be_taken_out_is_listed_with_the_reason(tmp_path):
     left_out = [str(u) for u in import_sdcproj(changed, partial=True).unmapped]
     assert "Main / Delay (recurrent loop): its initial value comes from the dataset, which netcanvas has no " \
            "counterpart for yet (only Constant)" in left_out
+
+
+def test_the_designer_opens_an_nnc_project_as_an_unsaved_graph_yaml_beside_it(tmp_path):
+    from designer.model import EditorModel
+
+    source = tmp_path / "digits.sdcproj"
+    shutil.copy(SAMPLES / "digits.sdcproj", source)
+    model = EditorModel()
+    model.open(source)
+    assert model.path == tmp_path / "digits.graph.yaml" and model.dirty and not model.path.exists()
+    assert model.last_action.startswith("imported digits.sdcproj; ") and "Distortion" in model.last_action
+    assert model.problems() == []
+    assert model.graph == import_sdcproj(source).project.network()
+    model.save()
+    assert gc.dumps(gc.load(tmp_path / "digits.graph.yaml")) == gc.dumps(model.project) and not model.dirty
+
+
+def test_the_designer_refuses_an_nnc_project_it_cannot_import_and_keeps_what_was_open(tmp_path):
+    from designer.model import EditorModel
+
+    model = EditorModel()
+    model.add_node("Input")
+    with pytest.raises(gc.GraphError) as caught:
+        model.open(SAMPLES / "unetlike_125px.sdcproj")
+    assert "cannot be imported yet" in caught.value.message
+    assert [n.type for n in model.graph.nodes()] == ["Input"]

@@ -296,12 +296,9 @@ class _NetworkImport:
         loss = self.ends[layer.id][0]
         if self.graph.source_of(loss, "target"):
             return  # a second link feeds the target (NNC then ignores T.Dataset)
-        if layer.properties.get("T.Generator", "None") != "None":
-            self._refuse(layer, f"its target is generated (T.Generator = {layer.properties['T.Generator']}), which "
-                                "netcanvas has no counterpart for yet")
-            return
+        generator = layer.properties.get("T.Generator", "None").lower()
         variable = layer.properties["T.Dataset"]
-        if variable in self.reads:
+        if generator == "none" and variable in self.reads:
             self.graph.connect(self.reads[variable], loss, None, "target")
             return
         shapes = infer_shapes(self.graph)
@@ -314,11 +311,23 @@ class _NetworkImport:
         if shape is None:
             self._refuse(layer, f"no target shape fits its input {predicted}")
             return
-        node_id = _identifier(variable) if _identifier(variable) not in self.graph else \
-            self.graph.unique_id(_identifier(variable))
+        # A generated target (NNC's T.Generator: a GAN's constant labels) is an Input the network makes itself.
+        stem = _identifier(variable if generator == "none" else f"{layer.name}_target")
+        node_id = stem if stem not in self.graph else self.graph.unique_id(stem)
+        params = {"shape": list(shape)}
+        if generator != "none":
+            try:
+                params.update(generator=generator, multiplier=float(layer.properties.get("T.GeneratorMultiplier", 1)))
+                get_spec("Input").resolve(params)
+            except (ValueError, GraphError):
+                self._refuse(layer, f"its target generator {layer.properties['T.Generator']} x "
+                                    f"{layer.properties.get('T.GeneratorMultiplier')} has no counterpart")
+                return
         x, y = self.graph.node(loss).pos
-        self.graph.add_node(node_id, "Input", {"shape": list(shape)}, (x - 200, y))
+        self.graph.add_node(node_id, "Input", params, (x - 200, y))
         self.graph.connect(node_id, loss, None, "target")
+        if generator != "none":
+            return
         self.reads[variable] = node_id
         if variable != node_id:
             self.inputs[node_id] = variable
