@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample proj
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
 COMPLETE = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
             "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "elman_net.sdcproj", "iris.sdcproj",
-            "long_short_term_memory.sdcproj", "mnist_vae.sdcproj", "unit_LSTM.sdcproj"]
+            "long_short_term_memory.sdcproj", "mnist_vae.sdcproj", "resnet-110-cutout.sdcproj",
+            "resnet-110-mixup.sdcproj", "unit_LSTM.sdcproj"]
 """The samples every layer of which maps today; the others need layers not built yet (see issue 9's note)."""
 
 
@@ -254,3 +255,29 @@ def test_the_designer_refuses_an_nnc_project_it_cannot_import_and_keeps_what_was
         model.open(SAMPLES / "unetlike_125px.sdcproj")
     assert "cannot be imported yet" in caught.value.message
     assert [n.type for n in model.graph.nodes()] == ["Input"]
+
+
+def test_cutout_drawn_as_layers_becomes_the_training_cutout():
+    result = import_sdcproj(SAMPLES / "resnet-110-cutout.sdcproj")
+    graph = result.project.network()
+    assert [n.type for n in graph.nodes()] == ["Input", "Network", "SoftmaxCrossEntropy", "Input"]
+    assert graph.source_of("Unit", "NetworkInput")[0] == "Input"
+    assert result.project.sections["training"]["augmentation"] == {"cutout": {"size": 16}, "shift": 4, "flip_x": True}
+    assert any("not filled with Uniform noise x 115" in note for note in result.notes)
+
+
+def test_mixup_drawn_as_layers_becomes_the_training_mixup_and_its_data_network_goes():
+    result = import_sdcproj(SAMPLES / "resnet-110-mixup.sdcproj")
+    project = result.project
+    assert set(project.networks) == {"main", "Validation", "Runtime"}  # SetData only filled the WorkingMemory
+    graph = project.network()
+    assert [n.type for n in graph.nodes()] == ["Input", "Network", "SoftmaxCrossEntropy", "Input"]
+    assert graph.source_of("Unit", "NetworkInput")[0] == "Input"
+    training = project.sections["training"]
+    assert training["augmentation"] == {"mixup": {"alpha": 0.425}, "shift": 4, "flip_x": True}
+    assert training["optimizer"] == {"type": "SGD", "lr": 0.05, "momentum": 0.9, "nesterov": True,
+                                     "weight_decay": 0.0005}  # the trained network's optimizer, not SetData's
+    # NNC's weight Sigmoid(3 z), z ~ N(0, 1), and Beta(0.425, 0.425) have the same variance.
+    z = torch.randn(1_000_000, generator=torch.Generator().manual_seed(0))
+    alpha = training["augmentation"]["mixup"]["alpha"]
+    assert torch.sigmoid(3 * z).var().item() == pytest.approx(1 / (4 * (2 * alpha + 1)), rel=0.01)

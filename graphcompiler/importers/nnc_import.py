@@ -22,7 +22,8 @@ from ..layers.io import is_fed
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_rewrites import extract_loop, fold_augmentation, inference_statistics, unit_properties, unroll_repeats
+from .nnc_rewrites import (extract_loop, fold_augmentation, fold_cutout, fold_mixup, inference_statistics,
+                           unit_properties, unroll_repeats)
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
@@ -55,16 +56,20 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     """Import an .sdcproj; raises GraphError listing every unmapped layer unless ``partial``."""
     nnc = read_sdcproj(path)
     result = NncImport(Project(name=_identifier(Path(path).stem.removesuffix(".sdcproj")), networks={}))
+    augmentation: dict = {}
+    # The network a mixup's data-setting optimizer runs is not trained: the last optimizer's network is.
+    trained = next((o.get("Optimizer_NetworkName") for o in reversed(nnc.optimizers)), None) or next(iter(nnc.networks))
+    fold_mixup(nnc, trained, augmentation, result.notes)
     trained = next((o.get("Optimizer_NetworkName") for o in nnc.optimizers), None) or next(iter(nnc.networks))
     inputs: dict[str, str] = {}
     comments: list[str] = []
-    augmentation: dict = {}
     optimized = {o.get("Optimizer_NetworkName") for o in nnc.optimizers}
     for name, network in nnc.networks.items():
         if not nnc.config:
             unit_properties(network, result.notes)
         if name not in optimized:
             inference_statistics(network, result.notes)
+        fold_cutout(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for layer, why in unroll_repeats(network):
             result.unmapped.append(Unmapped(name, layer, "RepeatStart", why))

@@ -1,6 +1,7 @@
 """Rewrites of an NNC network before its layers are mapped: what NNC expresses with layers and we do not.
 
-Repeat loops become copies of their body; a recurrent loop (RecurrentInput, RecurrentOutput, Delay)
+Repeat loops become copies of their body; cutout and mixup drawn as layers in the pattern of NNC's
+samples become the training section's cutout and mixup; a recurrent loop (RecurrentInput, RecurrentOutput, Delay)
 becomes a body network of its own, used through a Unit layer, that the importer turns into a loop
 block; augmentation layers become the training section's augmentation; running statistics in
 networks no optimizer trains become plain BatchNormalization (our inference mode). Each works on the reader's plain data (``sdcproj``) and says what it changed.
@@ -11,7 +12,9 @@ from __future__ import annotations
 import math
 import re
 
-from .sdcproj import NncLayer, NncLink, NncLoop, NncNetwork
+import numpy as np
+
+from .sdcproj import NncLayer, NncLink, NncLoop, NncNetwork, NncProject
 
 
 def inference_statistics(network: NncNetwork, notes: list[str]) -> None:
@@ -313,3 +316,126 @@ def _loop_problems(network: NncNetwork, body: set[int], into: dict, end: NncLaye
     problems += [(network.layers[i].name, "it is inside a recurrent loop but feeds neither RecurrentOutput nor a Delay")
                  for i in sorted(body - reached)]
     return problems
+
+
+def _sources(network: NncNetwork, layer_id: int) -> list[NncLayer]:
+    return [network.layers[l.src] for l in network.links if l.dst == layer_id]
+
+
+def _descendants(network: NncNetwork, ids: set[int]) -> set[int]:
+    found, frontier = set(), list(ids)
+    while frontier:
+        layer_id = frontier.pop()
+        for link in network.links:
+            if link.src == layer_id and link.dst not in found:
+                found.add(link.dst)
+                frontier.append(link.dst)
+    return found
+
+
+def _generated(layer: NncLayer, *kinds: str) -> bool:
+    return layer.type == "Input" and layer.properties.get("Generator") in kinds
+
+
+def _replace_by(network: NncNetwork, layer_id: int, source: NncLayer, removed: set[int]) -> None:
+    """Feed what ``layer_id`` fed from ``source`` instead, and delete the ``removed`` layers."""
+    network.links = [NncLink(source.id, 0, l.dst, l.dst_pin) if l.src == layer_id else l for l in network.links]
+    network.links = [l for l in network.links if l.src not in removed and l.dst not in removed]
+    for gone in removed:
+        del network.layers[gone]
+
+
+def fold_cutout(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
+    """NNC's cutout drawn as layers (its resnet-110-cutout sample) becomes training.augmentation.cutout.
+
+    The pattern: ``Add2(image x RSubScalar(1 - M), noise x M)``, where the mask M is a generated
+    constant square Input, padded and shifted at random (Pad, RandomShift) and the noise a generated
+    Input. Our cutout erases a square of the same size to zero, which the notes say.
+    """
+    for add in [l for l in network.layers.values() if l.type == "Add2"]:
+        found = _cutout(network, add)
+        if found is None:
+            continue
+        image, mask, noise, removed = found
+        _replace_by(network, add.id, image, removed)
+        size = [int(v) for v in mask.properties.get("Size", "1,1").split(",")][-2:]
+        augmentation["cutout"] = {"size": max(size)}
+        notes.append(f"{add.name}: cutout drawn as layers became training.augmentation.cutout (size {max(size)}); "
+                     f"the square is erased to zero, not filled with {noise.properties.get('Generator')} noise x "
+                     f"{noise.properties.get('GeneratorMultiplier')} as in NNC")
+
+
+def _cutout(network: NncNetwork, add: NncLayer):
+    """(image source, mask Input, noise Input, layers to remove) where ``add`` ends NNC's cutout pattern."""
+    parts = _sources(network, add.id)
+    if len(parts) != 2 or any(p.type != "Mul2" for p in parts):
+        return None
+    for kept, filled in (parts, parts[::-1]):
+        kept_in, filled_in = _sources(network, kept.id), _sources(network, filled.id)
+        inverse = next((l for l in kept_in if l.type == "RSubScalar" and _number(l.properties.get("Value", "0")) == 1),
+                       None)
+        if inverse is None or len(kept_in) != 2 or len(filled_in) != 2:
+            continue
+        image = next(l for l in kept_in if l is not inverse)
+        mask = _sources(network, inverse.id)
+        noise = [l for l in filled_in if _generated(l, "Normal", "Uniform", "Constant")]
+        if len(mask) != 1 or mask[0] not in filled_in or len(noise) != 1:
+            continue
+        chain, square = [mask[0]], mask[0]
+        while square.type in ("RandomShift", "Pad") and len(_sources(network, square.id)) == 1:
+            square = _sources(network, square.id)[0]
+            chain.append(square)
+        if _generated(square, "Constant") and any(l.type == "RandomShift" for l in chain):
+            return image, square, noise[0], {add.id, kept.id, filled.id, inverse.id, noise[0].id, *(l.id for l in chain)}
+    return None
+
+
+def fold_mixup(nnc: NncProject, trained: str, augmentation: dict, notes: list[str]) -> None:
+    """NNC's mixup drawn as layers (its resnet-110-mixup sample) becomes training.augmentation.mixup.
+
+    The pattern: a second network that another optimizer runs (SetData) writes a second batch of images
+    and labels to WorkingMemory layers; the trained network mixes its images with them by weight
+    lambda = Sigmoid(a generated Normal Input x sigma) and its losses by the same weight. The writing
+    network and its optimizer are dropped, the mixing layers with them; lambda's distribution becomes
+    Beta(alpha, alpha) with the same variance. Our mixup pairs the samples of one batch.
+    """
+    network = nnc.networks.get(trained)
+    memories = {l.id for l in network.layers.values() if l.type == "WorkingMemory"} if network else set()
+    weights = [l for l in network.layers.values() if _generated(l, "Normal")
+               and any(c.type == "Sigmoid" for c in network.layers.values() if l in _sources(network, c.id))] \
+        if memories else []
+    writers = [n for n in nnc.networks.values() if n is not network and any(
+        l.type == "WorkingMemory" and _sources(n, l.id) for l in n.layers.values())]
+    if len(weights) != 1 or len(writers) != 1:
+        return
+    weight = weights[0]
+    mixed = _descendants(network, {weight.id}) & _descendants(network, memories)
+    losses = {l.id for l in network.layers.values() if "T.Dataset" in l.properties}
+    adds = [network.layers[i] for i in mixed if network.layers[i].type == "Add2"
+            and _descendants(network, {i}) & losses]
+    if len(adds) != 1:
+        return
+    add = adds[0]
+    plain = [m for m in _sources(network, add.id) if m.type == "Mul2" and m.id not in _descendants(network, memories)]
+    image = [l for m in plain for l in _sources(network, m.id) if l.id not in _descendants(network, {weight.id})]
+    if len(image) != 1:
+        return
+    network.links = [NncLink(image[0].id, 0, l.dst, l.dst_pin) if l.src == add.id else l for l in network.links]
+    removed = {weight.id, *memories} | _descendants(network, {weight.id}) | _descendants(network, memories)
+    _replace_by(network, -1, image[0], removed)
+    del nnc.networks[writers[0].name]
+    nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") != writers[0].name]
+    sigma = _number(weight.properties.get("GeneratorMultiplier", "1"))
+    alpha = round(_beta_alpha(sigma), 3)
+    augmentation["mixup"] = {"alpha": alpha}
+    notes.append(f"{trained}: mixup drawn as layers (network {writers[0].name} writing WorkingMemory, weight "
+                 f"Sigmoid(N(0, {sigma:g}^2))) became training.augmentation.mixup alpha {alpha:g}, a Beta weight of the "
+                 "same variance; samples are paired within a batch, not with a second pass over the data")
+
+
+def _beta_alpha(sigma: float) -> float:
+    """The alpha of the Beta(alpha, alpha) whose variance is that of Sigmoid(N(0, sigma^2))."""
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    weight = 1 / (1 + np.exp(-sigma * z))
+    variance = float(np.sum(w * (weight - 0.5) ** 2) / np.sum(w))
+    return (1 / (4 * variance) - 1) / 2
