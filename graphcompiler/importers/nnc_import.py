@@ -22,7 +22,7 @@ from ..layers.io import is_fed
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_rewrites import (extract_loop, fold_augmentation, fold_cutout, fold_mixup, inference_statistics,
+from .nnc_rewrites import (extract_loop, fold_augmentation, fold_cutout, fold_mixup, inference_statistics, split_gan,
                            unit_properties, unroll_repeats)
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
@@ -60,6 +60,7 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     # The network a mixup's data-setting optimizer runs is not trained: the last optimizer's network is.
     trained = next((o.get("Optimizer_NetworkName") for o in reversed(nnc.optimizers)), None) or next(iter(nnc.networks))
     fold_mixup(nnc, trained, augmentation, result.notes)
+    gan = split_gan(nnc, result.notes)
     trained = next((o.get("Optimizer_NetworkName") for o in nnc.optimizers), None) or next(iter(nnc.networks))
     inputs: dict[str, str] = {}
     comments: list[str] = []
@@ -82,12 +83,14 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     for name, network in nnc.networks.items():
         if name in result.project.blocks or _identifier(name) in result.project.blocks:
             continue
-        ours = "main" if name == trained else _identifier(name)
+        ours = "main" if name == trained and not gan else _identifier(name)
         result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs).graph
     _size_loop_inputs(result.project)
     if comments:
         result.project.description = "\n".join(comments)
     result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
+    if gan:
+        result.project.sections.setdefault("training", {})["mode"] = "gan"
     if result.unmapped and not partial:
         listing = "\n".join(f"  {u}" for u in result.unmapped)
         raise GraphError(f"{len(result.unmapped)} layer(s) cannot be imported yet:\n{listing}\n(--partial imports "

@@ -1,6 +1,7 @@
 """Rewrites of an NNC network before its layers are mapped: what NNC expresses with layers and we do not.
 
-Repeat loops become copies of their body; cutout and mixup drawn as layers in the pattern of NNC's
+A GAN's training networks become a generator and a discriminator network; Repeat loops become
+copies of their body; cutout and mixup drawn as layers in the pattern of NNC's
 samples become the training section's cutout and mixup; a recurrent loop (RecurrentInput, RecurrentOutput, Delay)
 becomes a body network of its own, used through a Unit layer, that the importer turns into a loop
 block; augmentation layers become the training section's augmentation; running statistics in
@@ -333,6 +334,11 @@ def _descendants(network: NncNetwork, ids: set[int]) -> set[int]:
     return found
 
 
+def _fed(network: NncNetwork) -> list[NncLayer]:
+    """The Inputs the dataset feeds."""
+    return [l for l in network.layers.values() if l.type == "Input" and l.properties.get("Generator", "None") == "None"]
+
+
 def _generated(layer: NncLayer, *kinds: str) -> bool:
     return layer.type == "Input" and layer.properties.get("Generator") in kinds
 
@@ -439,3 +445,49 @@ def _beta_alpha(sigma: float) -> float:
     weight = 1 / (1 + np.exp(-sigma * z))
     variance = float(np.sum(w * (weight - 0.5) ** 2) / np.sum(w))
     return (1 / (4 * variance) - 1) / 2
+
+
+def split_gan(nnc: NncProject, notes: list[str]) -> bool:
+    """NNC's GAN as our GAN project: a ``generator`` and a ``discriminator`` network; False if it is not one.
+
+    NNC draws a GAN as two trained networks (its mnist_dcgan sample): one, fed real images, trains the
+    discriminator on them and on generated ones; the other trains the generator through a frozen copy
+    of the discriminator (LRateMultiplier = 0), the copies sharing weights by ParameterScope. The
+    generator is the network without a loss that only generated inputs feed (the executor's, first);
+    the discriminator is what the real images reach in the first network. Our GAN training does the
+    alternation itself, feeding the latent input N(0, 1) and scoring real images as 1.
+    """
+    trained = [nnc.networks.get(o.get("Optimizer_NetworkName", "")) for o in nnc.optimizers]
+    if len(trained) != 2 or None in trained:
+        return False
+    d_trainers = [n for n in trained if _fed(n)]
+    executed = [nnc.networks.get(e.get("Executor_NetworkName", "")) for e in nnc.executors]
+    generators = [n for n in executed + list(nnc.networks.values()) if n is not None and n not in trained
+                  and not _fed(n) and any(_generated(l, "Normal", "Uniform") for l in n.layers.values())
+                  and not any("T.Dataset" in l.properties for l in n.layers.values())]
+    if len(d_trainers) != 1 or len(_fed(d_trainers[0])) != 1 or not generators:
+        return False
+    source, generator = d_trainers[0], generators[0]
+    real = _fed(source)[0]
+    kept = {real.id} | _descendants(source, {real.id})
+    discriminator = NncNetwork("discriminator", {i: source.layers[i] for i in source.layers if i in kept},
+                               [l for l in source.links if l.src in kept and l.dst in kept])
+    losses = [l for l in discriminator.layers.values() if "T.Dataset" in l.properties]
+    if len(losses) != 1:
+        return False
+    losses[0].properties["T.Generator"] = "None"
+    for layer in generator.layers.values():
+        if _generated(layer, "Normal", "Uniform"):
+            layer.properties["Generator"] = "None"
+            layer.properties.pop("Dataset", None)  # the GAN training feeds it, not the dataset
+        if layer.type == "BatchNormalization":
+            layer.properties["BatchStat"] = "True"
+    others = [n for n in nnc.networks if n != generator.name]
+    notes.append(f"a GAN: the generator is network {generator.name}, the discriminator what the real images "
+                 f"({real.name}) reach in {source.name}; NNC's training networks ({', '.join(others)}) are what "
+                 "training.mode gan does: it feeds the latent input N(0, 1), scores real images as 1 and generated "
+                 "ones as 0 (NNC's sample swaps the two labels), and trains the generator to make them score 1")
+    nnc.networks = {"generator": generator, "discriminator": discriminator}
+    generator.name = "generator"
+    nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") == source.name]
+    return True
