@@ -105,12 +105,18 @@ class Block:
 
     def instance(self, input_shapes: tuple[tuple[int, ...], ...], values: dict[str, Any]) -> Graph:
         """The inner network for one use: Input shapes from what feeds it, $params filled in."""
-        graph = self.graph.copy()
+        graph = filled(self.graph, values)
         for port, shape in zip(self.inputs, input_shapes):
             graph.node(port).params["shape"] = list(shape)
-        for node in graph.nodes():
-            node.params = {k: fill(v, values) for k, v in node.params.items()}
         return graph
+
+
+def filled(graph: Graph, values: dict[str, Any]) -> Graph:
+    """A copy of a block's graph with every ``$name`` param replaced by ``values[name]``."""
+    graph = graph.copy()
+    for node in graph.nodes():
+        node.params = {k: fill(v, values) for k, v in node.params.items()}
+    return graph
 
 
 def fill(value: Any, values: dict[str, Any]) -> Any:

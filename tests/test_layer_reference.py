@@ -141,6 +141,51 @@ def sum_draw(draw):
 
 
 @st.composite
+def broadcast_pair(draw, ports=("x0", "x1")):
+    """Two shapes of one rank where, axis by axis, they agree or one of them is 1."""
+    shape = draw(ANY)
+    other = tuple(draw(st.sampled_from([d, 1])) for d in shape)
+    first, second = (shape, other) if draw(st.booleans()) else (other, shape)
+    return {}, dict(zip(ports, (first, second)))
+
+
+@st.composite
+def stretch_draw(draw):
+    """A shape with some axes 1, and the shape it stretches to."""
+    shape = draw(ANY)
+    squeezed = tuple(draw(st.sampled_from([d, 1])) for d in shape)
+    return {"shape": list(shape)}, {"x": squeezed}
+
+
+@st.composite
+def one_hot_draw(draw):
+    classes = draw(st.lists(dim(1, 4), min_size=1, max_size=2))
+    lead = draw(st.lists(dim(1, 3), max_size=2))
+    return {"shape": classes}, {"x": tuple(lead) + (len(classes),)}
+
+
+def class_indices(shapes, batch, p, gen):
+    """Index tuples in range of the one-hot shape, stored as floats as dataset values are."""
+    shape = shapes["x"]
+    columns = [torch.randint(0, size, (batch,) + shape[:-1], generator=gen).float() for size in p.shape]
+    return {"x": torch.stack(columns, -1)}
+
+
+def one_hot_reference(m, p, ins):
+    x = ins["x"].long()
+    out = torch.zeros(x.shape[:-1] + tuple(p.shape))
+    for index in torch.cartesian_prod(*[torch.arange(n) for n in x.shape[:-1]]).reshape(-1, x.dim() - 1):
+        at = tuple(index.tolist())
+        out[at + tuple(x[at].tolist())] = 1.0
+    return out
+
+
+def small_integers(shapes, batch, p, gen):
+    """Values from -2 to 2, so that equal elements and zeros occur."""
+    return {k: torch.randint(-2, 3, (batch,) + s, generator=gen).float() for k, s in shapes.items()}
+
+
+@st.composite
 def pad_draw(draw):
     shape = draw(ANY)
     count = draw(st.integers(1, len(shape)))
@@ -500,7 +545,7 @@ CASES: dict[str, Case] = {
     "Flatten": Case(one(), x_only(lambda x, p: x.reshape(x.shape[0], -1))),
     "Add2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] + ins["x1"]),
     "Sub2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] - ins["x1"]),
-    "Mul2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] * ins["x1"]),
+    "Mul2": Case(st.one_of(two(("x0", "x1")), broadcast_pair()), lambda m, p, ins: ins["x0"] * ins["x1"]),
     "Identity": Case(one(), x_only(lambda x, p: x.clone())),
     "Transpose": Case(transpose_draw(), x_only(lambda x, p: x.permute((0,) + tuple(a + 1 for a in p.axes)))),
     "Slice": Case(slice_draw(), slice_axis),
@@ -527,6 +572,22 @@ CASES: dict[str, Case] = {
                          if p.keep_dims else tuple(d for i, d in enumerate(x.shape[1:])
                                                    if i not in {a % (x.dim() - 1) for a in p.axes}) or (1,))))),
     "Pad": Case(pad_draw(), pad_reference),
+    "Round": Case(one(), x_only(lambda x, p: torch.where((x - torch.floor(x) - 0.5).abs() < 1e-9,
+                                                         2 * torch.floor(x / 2 + 0.5), torch.floor(x + 0.5)))),
+    # Logic
+    "Equal": Case(broadcast_pair(), lambda m, p, ins: torch.where(ins["x0"] == ins["x1"], 1.0, 0.0),
+                  make=small_integers),
+    "LogicalAnd": Case(broadcast_pair(), lambda m, p, ins: torch.where((ins["x0"] != 0) & (ins["x1"] != 0), 1.0, 0.0),
+                       make=small_integers),
+    "LogicalOr": Case(broadcast_pair(), lambda m, p, ins: torch.where((ins["x0"] != 0) | (ins["x1"] != 0), 1.0, 0.0),
+                      make=small_integers),
+    "Max": Case(sum_draw(), x_only(lambda x, p: torch.amax(x, tuple(a % (x.dim() - 1) + 1 for a in p.axes),
+                                                          keepdim=p.keep_dims).reshape(
+        (x.shape[0],) + (tuple(1 if i in {a % (x.dim() - 1) for a in p.axes} else d for i, d in enumerate(x.shape[1:]))
+                         if p.keep_dims else tuple(d for i, d in enumerate(x.shape[1:])
+                                                   if i not in {a % (x.dim() - 1) for a in p.axes}) or (1,))))),
+    "Broadcast": Case(stretch_draw(), x_only(lambda x, p: x * torch.ones((x.shape[0],) + tuple(p.shape)))),
+    "OneHot": Case(one_hot_draw(), one_hot_reference, make=class_indices),
     # Loss: per-sample values
     "SoftmaxCrossEntropy": Case(classes_draw(), lambda m, p, ins: -(
         ins["x"] - torch.logsumexp(ins["x"], 1, keepdim=True)).gather(1, ins["target"].long()),

@@ -18,11 +18,6 @@ from runtime.training import train
 SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {SAMPLES}")
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
-COMPLETE = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
-            "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "elman_net.sdcproj", "iris.sdcproj",
-            "long_short_term_memory.sdcproj", "mnist_dcgan.sdcproj", "mnist_vae.sdcproj", "resnet-110-cutout.sdcproj",
-            "resnet-110-mixup.sdcproj", "unit_LSTM.sdcproj"]
-"""The samples every layer of which maps today; the others need layers not built yet (see issue 9's note)."""
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -48,8 +43,8 @@ def test_an_import_maps_everything_or_lists_exactly_what_it_left_out(name):
     assert all(str(u) in message for u in partial.unmapped)
 
 
-@pytest.mark.parametrize("name", COMPLETE)
-def test_complete_samples_validate_compile_and_run_forward(name):
+@pytest.mark.parametrize("name", ALL)
+def test_every_sample_imports_completely_validates_compiles_and_runs_forward(name):
     project = import_sdcproj(SAMPLES / name).project
     assert gc.validate(project) == []
     for graph in project.networks.values():
@@ -158,12 +153,23 @@ def test_a_corrupted_project_names_the_line(tmp_path, capsys):
     assert "garbage.sdcproj:1" in err and "not an NNC project file" in err
 
 
+def _with_an_unknown_layer(tmp_path):
+    """LeNet with its first Tanh in the file (Tanh_2) changed to a layer type netcanvas does not have."""
+    text = (SAMPLES / "LeNet.sdcproj").read_text(encoding="utf-8-sig")
+    changed = tmp_path / "lenet_unknown.sdcproj"
+    changed.write_text(text.replace("Type=Tanh", "Type=FancyActivation", 1), encoding="utf-8")
+    return changed
+
+
 def test_partial_import_from_the_command_line_lists_what_it_left_out(tmp_path, capsys):
-    output = tmp_path / "unet.graph.yaml"
-    assert main(["import", str(SAMPLES / "unetlike_125px.sdcproj"), "-o", str(output), "--partial"]) == 0
+    source, output = _with_an_unknown_layer(tmp_path), tmp_path / "lenet.graph.yaml"
+    assert main(["import", str(source), "-o", str(output)]) == 1
+    assert "layer(s) cannot be imported yet" in capsys.readouterr().err and not output.exists()
+    assert main(["import", str(source), "-o", str(output), "--partial"]) == 0
     err = capsys.readouterr().err
-    left_out = import_sdcproj(SAMPLES / "unetlike_125px.sdcproj", partial=True).unmapped
-    assert left_out and all(f"left out: {u}" in err for u in left_out)
+    left_out = import_sdcproj(source, partial=True).unmapped
+    assert str(left_out[0]) == "Main / Tanh_2 (FancyActivation): netcanvas has no such layer yet"
+    assert all(f"left out: {u}" in err for u in left_out)
     assert gc.load(output).networks
 
 
@@ -276,7 +282,7 @@ def test_the_designer_refuses_an_nnc_project_it_cannot_import_and_keeps_what_was
     model = EditorModel()
     model.add_node("Input")
     with pytest.raises(gc.GraphError) as caught:
-        model.open(SAMPLES / "unetlike_125px.sdcproj")
+        model.open(_with_an_unknown_layer(tmp_path))
     assert "cannot be imported yet" in caught.value.message
     assert [n.type for n in model.graph.nodes()] == ["Input"]
 
@@ -305,3 +311,24 @@ def test_mixup_drawn_as_layers_becomes_the_training_mixup_and_its_data_network_g
     z = torch.randn(1_000_000, generator=torch.Generator().manual_seed(0))
     alpha = training["augmentation"]["mixup"]["alpha"]
     assert torch.sigmoid(3 * z).var().item() == pytest.approx(1 / (4 * (2 * alpha + 1)), rel=0.01)
+
+
+def test_unit_arguments_become_block_params_and_their_arithmetic_is_worked_out():
+    result = import_sdcproj(SAMPLES / "unetlike_125px.sdcproj")
+    project = result.project
+    assert project.blocks["DSUnit"].params == {"ConvMaps": 64}  # ConvBS only switched BatchStat: no param
+    assert project.blocks["DSUnit"].graph.node("Convolution_2").params["out_channels"] == "$ConvMaps"
+    assert project.blocks["USUnit"].graph.node("USInput").params["shape"] == [192, 256, 256]  # ConvMaps*3 at 64
+    unet = project.blocks["UNet"].graph
+    # ConvMaps = Input[0]*2 down the U and Input[0]/2, /4 up it, worked out at each use's input.
+    assert [unet.node(n).params["ConvMaps"] for n in ("DSUnit", "DSUnit_2", "DSUnit_3", "DSUnit_4")] == \
+        [128, 256, 512, 1024]
+    assert [unet.node(n).params["ConvMaps"] for n in ("USUnit_3", "USUnit_4", "USUnit_5", "USUnit_6")] == \
+        [512, 256, 128, 64]
+    assert unet.node("Convolution_3").params["out_channels"] == 64  # Input[0]/2 of 128 channels
+    shapes = gc.infer_shapes(project.network())
+    assert shapes["UNet"].outputs["y"] == (21, 128, 128)
+    runtime = project.networks["Runtime"]
+    assert gc.infer_shapes(runtime)["Slice_32"].outputs["y"] == (21, 125, 125)  # Input[2]-2 of the padded 128
+    assert runtime.node("Broadcast").params["shape"] == [21, 125, 125]
+    assert any("fed from Parameter through AddScalar and MulScalar" in note for note in result.notes)

@@ -13,8 +13,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..blocks import Block, Loop, State, block_spec
+from ..blocks import Block, Loop, State, block_spec, filled
 from ..errors import GraphError
 from ..graph import Graph
 from ..layers import ShapeError, get_spec
@@ -22,8 +23,8 @@ from ..layers.io import is_fed
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_rewrites import (extract_loop, fold_augmentation, fold_cutout, fold_mixup, inference_statistics, split_gan,
-                           unit_properties, unroll_repeats)
+from .nnc_rewrites import (extract_loop, fold_augmentation, fold_cutout, fold_mixup, inference_statistics, own_weights,
+                           split_gan, unit_properties, unroll_repeats)
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
@@ -70,6 +71,7 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
             unit_properties(network, result.notes)
         if name not in optimized:
             inference_statistics(network, result.notes)
+        own_weights(network, result.notes)
         fold_cutout(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for layer, why in unroll_repeats(network):
@@ -79,12 +81,14 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         result.unmapped += [Unmapped(name, layer, "recurrent loop", why) for layer, why in problems]
         if body is not None:
             nnc.networks[body.name] = body
-    specs = _units(nnc, result, comments)
+    modes: dict[str, set[str]] = {}
+    specs = _units(nnc, result, comments, modes)
     for name, network in nnc.networks.items():
         if name in result.project.blocks or _identifier(name) in result.project.blocks:
             continue
         ours = "main" if name == trained and not gan else _identifier(name)
-        result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs).graph
+        result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs, modes,
+                                                       trained=name in optimized).graph
     _size_loop_inputs(result.project)
     if comments:
         result.project.description = "\n".join(comments)
@@ -98,8 +102,13 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     return result
 
 
-def _units(nnc: NncProject, result: NncImport, comments: list[str]) -> dict:
-    """The networks that Unit layers use, as the project's blocks (a unit inside a unit comes first)."""
+def _units(nnc: NncProject, result: NncImport, comments: list[str], modes: dict[str, set[str]]) -> dict:
+    """The networks that Unit layers use, as the project's blocks (a unit inside a unit comes first).
+
+    A unit's Argument layers become its block's params; a Boolean argument that only BatchNormalization's
+    BatchStat reads is no param (``modes``): our BatchNormalization uses batch statistics while training and
+    the running ones in inference mode by itself.
+    """
     wanted = {l.properties.get("Network", "") for n in nnc.networks.values() for l in n.layers.values()
               if l.type == "Unit"}
     specs: dict = {}
@@ -110,10 +119,9 @@ def _units(nnc: NncProject, result: NncImport, comments: list[str]) -> dict:
         for name in ready or pending:
             pending.remove(name)
             network = nnc.networks[name]
-            arguments = [l for l in network.layers.values() if l.type == "Argument"]
-            for layer in arguments:
-                result.unmapped.append(Unmapped(name, layer.name, layer.type, "units with arguments are not mapped yet"))
-            imported = _NetworkImport(network, result.unmapped, {}, comments, specs)
+            arguments, mode = _arguments(network, name, result.unmapped)
+            modes[_identifier(name)] = mode
+            imported = _NetworkImport(network, result.unmapped, {}, comments, specs, modes, arguments=arguments)
             graph = imported.graph
             fed = {link.src for link in graph.links()}
             sinks = [n.id for n in graph.nodes() if n.id not in fed]
@@ -122,16 +130,37 @@ def _units(nnc: NncProject, result: NncImport, comments: list[str]) -> dict:
                 if loop is None:
                     continue  # a layer it names was not imported; it is in the unmapped list already
                 block = Block(_identifier(name), graph, imported.ends[network.loop.output][1], loop=loop)
-            elif arguments or len(sinks) != 1:
-                if len(sinks) != 1:
-                    result.unmapped.append(Unmapped(name, name, "Unit", f"a unit needs one output layer, it has "
-                                                                       f"{len(sinks)}"))
+            elif len(sinks) != 1:
+                result.unmapped.append(Unmapped(name, name, "Unit", f"a unit needs one output layer, it has "
+                                                                   f"{len(sinks)}"))
                 continue
             else:
-                block = Block(_identifier(name), graph, sinks[0])
+                block = Block(_identifier(name), graph, sinks[0], arguments)
             result.project.blocks[block.name] = block
             specs[block.name] = block_spec(block)
     return specs
+
+
+def _arguments(network: NncNetwork, name: str, unmapped: list[Unmapped]) -> tuple[dict[str, Any], set[str]]:
+    """A unit's arguments with their defaults, and those only BatchStat reads (which it takes as True)."""
+    arguments, modes = {}, set()
+    for layer in [l for l in network.layers.values() if l.type == "Argument"]:
+        value, kind = layer.properties.get("Value", ""), layer.properties.get("Type", "")
+        readers = [(l, key) for l in network.layers.values() for key, v in l.properties.items()
+                   if v == f"*{layer.name}"]
+        if kind.startswith("Boolean") and all(key == "BatchStat" or l.type == "Unit" for l, key in readers):
+            modes.add(layer.name)
+            for reader, key in readers:
+                if key == "BatchStat":
+                    reader.properties[key] = "True"
+        elif kind in ("PInt", "Int") and re.fullmatch(r"-?\d+", value):
+            arguments[layer.name] = int(value)
+        elif kind.startswith("Boolean") and value in ("True", "False"):
+            arguments[layer.name] = value == "True"
+        else:
+            unmapped.append(Unmapped(name, layer.name, "Argument", f"an argument of type {kind} = {value} has no "
+                                                                   "block param counterpart yet"))
+    return arguments, modes
 
 
 def _loop(loop: NncLoop, ends: dict[int, tuple[str, str]]) -> Loop | None:
@@ -153,6 +182,22 @@ def _size_loop_inputs(project: Project) -> None:
                 continue
             for port, shape in zip(block.inputs, block.steps(shapes[node.id].inputs)[1]):
                 block.graph.node(port).params["shape"] = list(shape)
+
+
+_PROBE = 7
+"""What a unit argument is changed by to see which params follow it."""
+
+
+def _in_link_order(network: NncNetwork) -> list[NncLayer]:
+    """The layers so that each comes after those that feed it (file order among the free ones; a cycle's last)."""
+    remaining = dict(network.layers)
+    ordered = []
+    while remaining:
+        free = [l for l in remaining.values()
+                if not any(link.dst == l.id and link.src in remaining for link in network.links)]
+        for layer in free or list(remaining.values()):
+            ordered.append(remaining.pop(layer.id))
+    return ordered
 
 
 def _identifier(text: str) -> str:
@@ -178,27 +223,40 @@ class _NetworkImport:
     """One NNC network into one Graph: layers through the registry, links by pin, loss targets as Inputs."""
 
     def __init__(self, network: NncNetwork, unmapped: list[Unmapped], inputs: dict[str, str], comments: list[str],
-                 blocks: dict):
-        self.network, self.unmapped, self.inputs = network, unmapped, inputs
+                 blocks: dict, modes: dict[str, set[str]], trained: bool = False,
+                 arguments: dict[str, Any] | None = None):
+        self.network, self.unmapped, self.inputs, self.trained = network, unmapped, inputs, trained
+        self.arguments = arguments or {}
+        """A unit's arguments (its block's params) and their defaults."""
+        self.modes = modes
+        """Block -> its unit's arguments that only say whether BatchNormalization uses batch statistics."""
         self.graph = Graph(blocks=blocks)
         self.ends: dict[int, tuple[str, str]] = {}
         """NNC layer id -> (first node, last node) of what it became."""
         self.reads: dict[str, str] = {}
         """Dataset variable -> the Input node reading it."""
-        self.fed: dict[str, int] = {}
-        """Node -> how many of its inputs are linked so far."""
+        self.slot: dict[int, int] = {}
+        """id() of each link -> the input it feeds of its layer, counted in port order."""
+        for layer_id in network.layers:
+            into = [l for l in network.links if l.dst == layer_id]
+            pins = [l.dst_pin for l in into]
+            # Where NNC numbers a layer's input pins they say the order; where it gives them all 0, the links do.
+            ordered = sorted(into, key=lambda l: l.dst_pin) if len(set(pins)) == len(pins) else into
+            self.slot.update((id(link), slot) for slot, link in enumerate(ordered))
         self.slices: list[str] = []
         """Our Slice nodes made from NNC's all-axes Slices."""
         fan_in = {layer_id: sum(l.dst == layer_id for l in network.links) for layer_id in network.layers}
         targets = []
-        for layer in network.layers.values():
+        # In link order, so that a layer's input shapes are known when its properties are worked out.
+        for layer in _in_link_order(network):
             if layer.type == "Comment":
                 comments.append(f"{network.name}: {layer.properties.get('Text', '').strip()}")
                 continue
-            if self._layer(layer, fan_in[layer.id]) and "T.Dataset" in layer.properties:
+            if layer.type != "Argument" and self._layer(layer, fan_in[layer.id]) and "T.Dataset" in layer.properties:
                 targets.append(layer)
-        for link in network.links:
-            self._link(link)
+            for link in network.links:
+                if link.dst == layer.id:
+                    self._link(link)
         for layer in targets:
             self._target(layer)
         self._drop_whole_axis_slices()
@@ -214,21 +272,13 @@ class _NetworkImport:
         except GraphError:
             self._refuse(layer, "netcanvas has no such layer yet")
             return False
-        properties = NncProperties(layer.type, layer.properties)
         try:
-            if spec.nnc is not None:
-                chain = spec.nnc(properties)
-            elif spec.params:
-                raise Unmappable("its properties have no translation to our params yet")
-            else:
-                chain = {}
-                unread = sorted(k for k in layer.properties if k not in IGNORED and not k.startswith("T."))
-                if unread:
-                    raise Unmappable(f"properties {', '.join(unread)} have no counterpart")
+            chain = self._translate(layer, spec, self.arguments)
+            if layer.type != "Input":  # a unit's Input shape is an example, worked out with the defaults
+                chain = self._bind_arguments(layer, spec, chain)
         except Unmappable as exc:
             self._refuse(layer, str(exc))
             return False
-        chain = chain if isinstance(chain, list) else [(layer.type, chain)]
         if any(p.name == "num_inputs" for p in spec.params):
             chain[0][1]["num_inputs"] = fan_in
         x, y = layer.pos
@@ -257,6 +307,52 @@ class _NetworkImport:
                 self.inputs[ids[0]] = variable
         return True
 
+    def _translate(self, layer: NncLayer, spec, arguments: dict[str, Any]) -> list[tuple[str, dict]]:
+        """The (type, params) chain the layer becomes, its values worked out with these argument values."""
+        properties = NncProperties(layer.type, layer.properties, self._input_shape(layer), arguments)
+        if spec.nnc is not None:
+            chain = spec.nnc(properties)
+        elif spec.params:
+            raise Unmappable("its properties have no translation to our params yet")
+        else:
+            chain = {}
+            unread = sorted(k for k in layer.properties if k not in IGNORED and not k.startswith("T."))
+            if unread:
+                raise Unmappable(f"properties {', '.join(unread)} have no counterpart")
+        return chain if isinstance(chain, list) else [(layer.type, chain)]
+
+    def _bind_arguments(self, layer: NncLayer, spec, chain: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+        """Params that follow a unit argument become ``$argument``: found by translating again with it changed."""
+        for name, default in self.arguments.items():
+            if isinstance(default, bool) or not any(name in v for v in layer.properties.values()):
+                continue
+            changed = self._translate(layer, spec, dict(self.arguments, **{name: default + _PROBE}))
+            for (_, params), (_, other) in zip(chain, changed):
+                for key, value in params.items():
+                    if value == other[key]:
+                        continue
+                    if value == default and other[key] == default + _PROBE:
+                        params[key] = f"${name}"
+                    elif isinstance(value, list) and all(v == o or (v, o) == (default, default + _PROBE)
+                                                         for v, o in zip(value, other[key])):
+                        params[key] = [f"${name}" if v != o else v for v, o in zip(value, other[key])]
+                    else:
+                        raise Unmappable(f"its {key} is a function of the unit argument {name}, which a block "
+                                         "param cannot express (only the argument itself)")
+        return chain
+
+    def _input_shape(self, layer: NncLayer) -> tuple[int, ...] | None:
+        """The shape of the layer's first input, where a property's arithmetic needs it (``Input[1]``)."""
+        if not any("Input[" in value for value in layer.properties.values()):
+            return None
+        link = next((l for l in self.network.links if l.dst == layer.id and l.src in self.ends), None)
+        if link is None:
+            return None
+        graph = filled(self.graph, self.arguments) if self.arguments else self.graph  # a unit's: at the defaults
+        source = self.ends[link.src][1]
+        info = infer_shapes(graph)[source]
+        return tuple(info.outputs[graph.output_ports(source)[link.src_pin]]) if info.outputs else None
+
     def _drop_whole_axis_slices(self) -> None:
         """A Slice that keeps its axis whole (NNC slices every axis, most of them whole) is left out; a stop past
         the end of its axis becomes the axis size."""
@@ -274,14 +370,35 @@ class _NetworkImport:
                 self.graph.connect(source[0], dst, source[1], port)
 
     def _unit(self, layer: NncLayer) -> bool:
-        """A Unit layer: a node of the block its network became."""
+        """A Unit layer: a node of the block its network became, with the arguments it gives as params."""
         block = _identifier(layer.properties.get("Network", ""))
         if block not in self.graph.blocks:
             self._refuse(layer, f"its unit network '{layer.properties.get('Network')}' could not be imported")
             return False
+        spec = self.graph.blocks[block]
+        values = NncProperties("Unit", layer.properties, self._input_shape(layer), self.arguments)
+        params = {}
+        try:
+            for param in spec.params:
+                given = layer.properties.get(param.name)
+                if given is None:
+                    continue
+                if given.startswith("*") and given[1:] in self.arguments:
+                    params[param.name] = f"${given[1:]}"  # the enclosing unit's argument, passed on
+                elif isinstance(param.default, bool):
+                    params[param.name] = values.flag(param.name)
+                else:
+                    params[param.name] = values.int(param.name)
+            for name, value in layer.properties.items():
+                if name in self.modes.get(block, ()) and value == "False" and self.trained:
+                    raise Unmappable(f"{name} = False makes its BatchNormalization layers use running statistics "
+                                     "while training, which netcanvas has no counterpart for")
+        except Unmappable as exc:
+            self._refuse(layer, str(exc))
+            return False
         node_id = _identifier(layer.name)
         node_id = self.graph.unique_id(node_id) if node_id in self.graph else node_id
-        self.graph.add_node(node_id, block, {}, (layer.pos[0] * CANVAS_SCALE[0], layer.pos[1] * CANVAS_SCALE[1]))
+        self.graph.add_node(node_id, block, params, (layer.pos[0] * CANVAS_SCALE[0], layer.pos[1] * CANVAS_SCALE[1]))
         self.ends[layer.id] = (node_id, node_id)
         return True
 
@@ -290,9 +407,7 @@ class _NetworkImport:
             return  # an end was not imported; it is in the unmapped list already
         src, dst = self.ends[link.src][1], self.ends[link.dst][0]
         outputs, inputs = self.graph.output_ports(src), self.graph.input_ports(dst)
-        # NNC gives every link into a layer pin 0: its inputs are taken in the order the links are listed.
-        taken = self.fed.get(dst, 0)
-        self.fed[dst] = taken + 1
+        taken = self.slot[id(link)]
         if link.src_pin >= len(outputs) or taken >= len(inputs):
             self._refuse(self.network.layers[link.dst], f"it has more inputs than our {self.graph.node(dst).type} "
                                                         f"({len(inputs)})")

@@ -491,3 +491,33 @@ def split_gan(nnc: NncProject, notes: list[str]) -> bool:
     generator.name = "generator"
     nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") == source.name]
     return True
+
+
+_WEIGHTED = ("Convolution", "Deconvolution", "Affine")
+_SCALAR = ("AddScalar", "MulScalar", "RSubScalar")
+
+
+def own_weights(network: NncNetwork, notes: list[str]) -> None:
+    """A Convolution, Deconvolution or Affine whose weight is an input fed by a Parameter layer, through
+    scalar arithmetic at most, gets its own weight instead: both are a free parameter of the same shape
+    (only the initial value differs, which the notes say)."""
+    for layer in [l for l in network.layers.values() if l.type in _WEIGHTED]:
+        feeds = [l for l in network.links if l.dst == layer.id]
+        # The weight pin is 1 where NNC numbers the pins; otherwise the links come in pin order.
+        weights = [l for l in feeds if l.dst_pin == 1] or feeds[1:]
+        if len(feeds) != 2 or len(weights) != 1:
+            continue
+        chain, source = [], network.layers[weights[0].src]
+        while source.type in _SCALAR and len(_sources(network, source.id)) == 1:
+            chain.append(source)
+            source = _sources(network, source.id)[0]
+        if source.type != "Parameter" or any(l.src in {source.id, *(c.id for c in chain)} and l.dst != layer.id
+                                              and l.dst not in {c.id for c in chain} for l in network.links):
+            continue
+        removed = {source.id, *(c.id for c in chain)}
+        network.links = [l for l in network.links if l.src not in removed and l.dst not in removed]
+        for gone in removed:
+            del network.layers[gone]
+        notes.append(f"{network.name} / {layer.name}: its weight, fed from {source.name} through "
+                     f"{' and '.join(c.name for c in reversed(chain)) or 'nothing'}, is its own weight here "
+                     "(a free parameter of the same shape; its initial value is drawn as for any such layer)")

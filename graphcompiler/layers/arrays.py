@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .logic import broadcast_shape
 from .rules import axis_name, fmt, normalise_axis, numel, same_shapes
 from .nnc import NncProperties, Unmappable
 from .spec import Int, Ints, LayerSpec, ShapeError, call
@@ -35,7 +36,7 @@ class Reshape(nn.Module):
 
 
 class Binary(nn.Module):
-    """An element-wise operation on two tensors of the same shape."""
+    """An element-wise operation on two tensors (of the same shape, or broadcast where the layer allows it)."""
 
     OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}
 
@@ -122,10 +123,12 @@ def _binary_shape(ins, p):
     return (ins[0],)
 
 
-def _binary(type_: str, op: str, doc: str) -> LayerSpec:
+def _binary(type_: str, op: str, doc: str, broadcast: bool = False) -> LayerSpec:
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
-                     shape_doc="two equal shapes, unchanged (no broadcasting)",
-                     shape=_binary_shape, build=lambda ins, p: call(Binary, op))
+                     shape_doc="two shapes of one rank, broadcast (an axis of 1 stretches)" if broadcast else
+                     "two equal shapes, unchanged (no broadcasting)",
+                     shape=(lambda ins, p: broadcast_shape(ins)) if broadcast else _binary_shape,
+                     build=lambda ins, p: call(Binary, op))
 
 
 def _split_shape(ins, p):
@@ -176,7 +179,8 @@ SPECS = (
               shape=lambda ins, p: ((numel(ins[0]),),), build=lambda ins, p: call(nn.Flatten)),
     _binary("Add2", "add", "Sum of two inputs of the same shape (no broadcasting)."),
     _binary("Sub2", "sub", "x0 - x1, for two inputs of the same shape."),
-    _binary("Mul2", "mul", "Element-wise product of two inputs of the same shape."),
+    _binary("Mul2", "mul", "Element-wise product; an axis of 1 stretches (a mask of 1 x H x W times C x H x W).",
+            broadcast=True),
     LayerSpec(type="Identity", shape_doc="unchanged", category="Array", doc="Passes its input on unchanged (a named tap point).",
               shape=lambda ins, p: (ins[0],), build=lambda ins, p: call(nn.Identity)),
     LayerSpec(type="Transpose", shape_doc="axes reordered: output axis i is input axis axes[i]", category="Array",

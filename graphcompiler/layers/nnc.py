@@ -7,7 +7,9 @@ and the importer lists it instead of dropping it.
 
 from __future__ import annotations
 
+import ast
 import math
+import operator
 
 IGNORED = frozenset({"Name", "InPlace", "ParameterScope", "Seed", "SkipAtInspection"})
 """Properties with no bearing on what a layer computes: its label, memory reuse, weight sharing (mapped by the
@@ -19,20 +21,44 @@ class Unmappable(Exception):
 
 
 class NncProperties:
-    """One NNC layer's properties (references already resolved), read with the types our params need."""
+    """One NNC layer's properties (references already resolved), read with the types our params need.
 
-    def __init__(self, layer_type: str, properties: dict[str, str]):
+    NNC allows arithmetic in a value (``Input[0]*2``, ``3,Input[1],Input[2]``, ``ConvMaps*3``): over the
+    shape of the layer's first input (``input_shape``) and its unit's arguments (``arguments``); each
+    comma-separated part is worked out when read.
+    """
+
+    def __init__(self, layer_type: str, properties: dict[str, str], input_shape: tuple[int, ...] | None = None,
+                 arguments: dict[str, float] | None = None):
         self.type = layer_type
         self.values = properties
+        self.input_shape = input_shape
+        self.arguments = arguments or {}
 
     def text(self, name: str, default: str | None = None) -> str:
-        """The value as written; a missing one without a default cannot be mapped."""
+        """The value as written, its arithmetic worked out; a missing one without a default cannot be mapped."""
         value = self.values.get(name, default)
         if value is None:
             raise Unmappable(f"it has no {name} property")
         if value.startswith("*"):
             raise Unmappable(f"{name} = {value} refers to something this importer does not resolve yet")
-        return value
+        return ",".join(self._evaluate(name, part) for part in value.split(","))
+
+    def _evaluate(self, name: str, part: str) -> str:
+        try:
+            tree = ast.parse(part.strip(), mode="eval").body
+        except SyntaxError:
+            return part
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if isinstance(tree, ast.Constant) or not names or not names <= {"Input", *self.arguments}:
+            return part  # a plain number, or a word such as True or same
+        if "Input" in names and self.input_shape is None:
+            raise Unmappable(f"{name} = {part} needs the shape of the layer's input, which is unknown")
+        try:
+            value = _arithmetic(tree, self.arguments, self.input_shape or ())
+        except (KeyError, IndexError, TypeError, ZeroDivisionError):
+            raise Unmappable(f"{name} = {part} cannot be worked out (input {self.input_shape})") from None
+        return str(int(value)) if float(value).is_integer() else str(value)
 
     def ints(self, name: str, default: str | None = None) -> list[int]:
         """A comma-separated list of whole numbers (KernelShape, Strides, ...)."""
@@ -74,3 +100,22 @@ class NncProperties:
 def product(values: list[int]) -> int:
     """The number of elements of a shape."""
     return math.prod(values)
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+              ast.FloorDiv: operator.floordiv}
+
+
+def _arithmetic(node: ast.AST, arguments: dict[str, float], shape: tuple[int, ...]) -> float:
+    """The value of NNC's arithmetic: numbers, unit arguments, Input[k], + - * / //; TypeError for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in arguments:
+        return arguments[node.id]
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "Input":
+        return shape[int(_arithmetic(node.slice, arguments, shape))]
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_arithmetic(node.left, arguments, shape), _arithmetic(node.right, arguments, shape))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_arithmetic(node.operand, arguments, shape)
+    raise TypeError(f"not NNC arithmetic: {ast.dump(node)}")

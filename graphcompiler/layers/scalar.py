@@ -38,7 +38,7 @@ class ScalarOp(nn.Module):
 class Function(nn.Module):
     """An element-wise function with no parameters."""
 
-    FUNCTIONS = {"exp": torch.exp, "log": torch.log, "abs": torch.abs}
+    FUNCTIONS = {"exp": torch.exp, "log": torch.log, "abs": torch.abs, "round": torch.round}
 
     def __init__(self, name: str):
         super().__init__()
@@ -147,6 +147,7 @@ SPECS = (
     _function("Exp", "exp", "e to the x."),
     _function("Log", "log", "Natural logarithm."),
     _function("Abs", "abs", "|x|."),
+    _function("Round", "round", "x rounded to a whole number (halves to even, as torch rounds); no gradient."),
     LayerSpec(type="Sum", category="Arithmetic", id_prefix="sum", doc="Sum over some axes of each sample.",
               shape_doc="the summed axes removed (kept as 1 with keep_dims)",
               params=(Ints("axes", default=[0], required=True,
