@@ -1,5 +1,6 @@
 """Importing Neural Network Console projects (.sdcproj): NNC's own samples from ../shared/nnc-samples."""
 
+import csv
 import math
 import re
 import shutil
@@ -332,3 +333,16 @@ def test_unit_arguments_become_block_params_and_their_arithmetic_is_worked_out()
     assert gc.infer_shapes(runtime)["Slice_32"].outputs["y"] == (21, 125, 125)  # Input[2]-2 of the padded 128
     assert runtime.node("Broadcast").params["shape"] == [21, 125, 125]
     assert any("fed from Parameter through AddScalar and MulScalar" in note for note in result.notes)
+
+
+def test_imported_autoencoder_trains_on_digits(tmp_path):
+    write_dataset("digits", tmp_path / "data/digits-28", size=28)
+    project = import_sdcproj(SAMPLES / "06_auto_encoder.sdcproj").project
+    project.sections["dataset"].update(training="data/digits-28/train.csv", validation="data/digits-28/validation.csv")
+    project.sections["training"]["epochs"] = 5
+    result = train(project, tmp_path / "run", base_dir=tmp_path)
+    with open(tmp_path / "run/learning_curve.csv", newline="") as handle:
+        curve = [float(row["val_loss"]) for row in csv.DictReader(handle)]
+    print(f"imported NNC autoencoder, 5 epochs on digits: validation reconstruction error {curve[0]:.4f} -> "
+          f"{curve[-1]:.4f}")
+    assert result["task"] == "autoencoder" and curve[-1] < 0.7 * curve[0]
