@@ -346,3 +346,60 @@ def test_imported_autoencoder_trains_on_digits(tmp_path):
     print(f"imported NNC autoencoder, 5 epochs on digits: validation reconstruction error {curve[0]:.4f} -> "
           f"{curve[-1]:.4f}")
     assert result["task"] == "autoencoder" and curve[-1] < 0.7 * curve[0]
+
+
+def _nnc_reference_cost(layer, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Parameters and multiply-adds of a layer as NNC's layer reference defines its weights, from its own
+    properties: Affine W (inputs x OutShape) and b; Convolution W (OutMaps x InMaps/Group x KernelShape) and
+    b; Deconvolution W (InMaps x OutMaps/Group x KernelShape) and b; BatchNormalization beta and gamma."""
+    p = layer.properties
+    bias = p.get("WithBias", "True") == "True"
+    if layer.type == "Affine":
+        outputs = math.prod(int(v) for v in p["OutShape"].split(","))
+        inputs = math.prod(input_shape)
+        return inputs * outputs + (outputs if bias else 0), inputs * outputs
+    kernel = math.prod(int(v) for v in p.get("KernelShape", "1").split(","))
+    groups = int(p.get("Group", "1"))
+    if layer.type == "Convolution":
+        maps = output_shape[0]
+        weights = maps * input_shape[0] // groups * kernel
+        return weights + (maps if bias else 0), weights * math.prod(output_shape[1:])
+    if layer.type == "Deconvolution":
+        maps = output_shape[0]
+        weights = input_shape[0] * maps // groups * kernel
+        return weights + (maps if bias else 0), weights * math.prod(input_shape[1:])
+    return 2 * input_shape[0], 0  # BatchNormalization over the channel axis
+
+
+STATISTICS = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
+              "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "iris.sdcproj",
+              "mnist_dcgan.sdcproj", "mnist_vae.sdcproj"]
+"""The samples whose weighted layers stand in their networks, not inside units."""
+
+
+@pytest.mark.parametrize("name", STATISTICS)
+def test_netcanvas_info_of_an_import_agrees_with_nncs_definitions_layer_by_layer(name, tmp_path, capsys):
+    saved = tmp_path / "imported.graph.yaml"
+    assert main(["import", str(SAMPLES / name), "-o", str(saved)]) == 0
+    project = gc.load(saved)
+    nnc = read_sdcproj(SAMPLES / name)
+    checked = 0
+    for network, graph in project.networks.items():
+        capsys.readouterr()
+        assert main(["info", str(saved), "--network", network]) == 0
+        rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[3:]}
+        shapes = gc.infer_shapes(graph)
+        layers = {re.sub(r"\W", "_", l.name): l for n in nnc.networks.values() for l in n.layers.values()}
+        for node in graph.nodes():
+            layer = layers.get(re.sub(r"_r\d+$", "", node.id))
+            if layer is None or layer.type not in ("Affine", "Convolution", "Deconvolution", "BatchNormalization") \
+                    or node.type != layer.type:
+                continue
+            info = shapes[node.id]
+            output = shapes[next(iter(graph.nx.successors(node.id)))].outputs["y"] \
+                if layer.type == "Affine" and "," in layer.properties["OutShape"] else info.outputs["y"]
+            params, macs = _nnc_reference_cost(layer, info.inputs[0], output)
+            assert rows[node.id][-2:] == [f"{params:,}", f"{macs:,}"], (network, node.id)
+            checked += 1
+    print(f"{name}: {checked} weighted layers agree with NNC's definitions")
+    assert checked >= 1
