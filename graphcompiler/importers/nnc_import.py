@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 from ..blocks import Block, Loop, State, block_spec, filled
 from ..errors import GraphError
 from ..graph import Graph
@@ -129,7 +131,7 @@ def _units(nnc: NncProject, result: NncImport, comments: list[str], modes: dict[
                 loop = _loop(network.loop, imported.ends)
                 if loop is None:
                     continue  # a layer it names was not imported; it is in the unmapped list already
-                block = Block(_identifier(name), graph, imported.ends[network.loop.output][1], loop=loop)
+                block = Block(_identifier(name), graph, imported.ends[network.loop.output][1], arguments, loop)
             elif len(sinks) != 1:
                 result.unmapped.append(Unmapped(name, name, "Unit", f"a unit needs one output layer, it has "
                                                                    f"{len(sinks)}"))
@@ -189,15 +191,16 @@ _PROBE = 7
 
 
 def _in_link_order(network: NncNetwork) -> list[NncLayer]:
-    """The layers so that each comes after those that feed it (file order among the free ones; a cycle's last)."""
-    remaining = dict(network.layers)
-    ordered = []
-    while remaining:
-        free = [l for l in remaining.values()
-                if not any(link.dst == l.id and link.src in remaining for link in network.links)]
-        for layer in free or list(remaining.values()):
-            ordered.append(remaining.pop(layer.id))
-    return ordered
+    """The layers so that each comes after those that feed it, in file order where free to; in file order alone
+    where the links close a cycle (a Delay whose loop could not be taken out, which is listed already)."""
+    links = nx.DiGraph([(l.src, l.dst) for l in network.links])
+    links.add_nodes_from(network.layers)
+    place = {layer_id: i for i, layer_id in enumerate(network.layers)}
+    try:
+        order = list(nx.lexicographical_topological_sort(links, key=place.get))
+    except nx.NetworkXUnfeasible:
+        order = list(network.layers)
+    return [network.layers[i] for i in order]
 
 
 def _identifier(text: str) -> str:
@@ -236,13 +239,13 @@ class _NetworkImport:
         self.reads: dict[str, str] = {}
         """Dataset variable -> the Input node reading it."""
         self.slot: dict[int, int] = {}
-        """id() of each link -> the input it feeds of its layer, counted in port order."""
+        """Index of each link in the network's list -> the input it feeds of its layer, counted in port order."""
         for layer_id in network.layers:
-            into = [l for l in network.links if l.dst == layer_id]
-            pins = [l.dst_pin for l in into]
+            into = [i for i, l in enumerate(network.links) if l.dst == layer_id]
+            pins = [network.links[i].dst_pin for i in into]
             # Where NNC numbers a layer's input pins they say the order; where it gives them all 0, the links do.
-            ordered = sorted(into, key=lambda l: l.dst_pin) if len(set(pins)) == len(pins) else into
-            self.slot.update((id(link), slot) for slot, link in enumerate(ordered))
+            ordered = sorted(into, key=lambda i: network.links[i].dst_pin) if len(set(pins)) == len(pins) else into
+            self.slot.update((index, slot) for slot, index in enumerate(ordered))
         self.slices: list[str] = []
         """Our Slice nodes made from NNC's all-axes Slices."""
         fan_in = {layer_id: sum(l.dst == layer_id for l in network.links) for layer_id in network.layers}
@@ -254,9 +257,9 @@ class _NetworkImport:
                 continue
             if layer.type != "Argument" and self._layer(layer, fan_in[layer.id]) and "T.Dataset" in layer.properties:
                 targets.append(layer)
-            for link in network.links:
+            for index, link in enumerate(network.links):
                 if link.dst == layer.id:
-                    self._link(link)
+                    self._link(index)
         for layer in targets:
             self._target(layer)
         self._drop_whole_axis_slices()
@@ -402,12 +405,13 @@ class _NetworkImport:
         self.ends[layer.id] = (node_id, node_id)
         return True
 
-    def _link(self, link) -> None:
+    def _link(self, index: int) -> None:
+        link = self.network.links[index]
         if link.src not in self.ends or link.dst not in self.ends:
             return  # an end was not imported; it is in the unmapped list already
         src, dst = self.ends[link.src][1], self.ends[link.dst][0]
         outputs, inputs = self.graph.output_ports(src), self.graph.input_ports(dst)
-        taken = self.slot[id(link)]
+        taken = self.slot[index]
         if link.src_pin >= len(outputs) or taken >= len(inputs):
             self._refuse(self.network.layers[link.dst], f"it has more inputs than our {self.graph.node(dst).type} "
                                                         f"({len(inputs)})")

@@ -117,6 +117,8 @@ def _first_sentence(exc: configparser.Error) -> str:
 class _Reader:
     def __init__(self, parser: configparser.ConfigParser, path: Path):
         self.parser, self.path = parser, path
+        self.sections: dict[str, dict[str, str]] = {}
+        """Sections read so far: a layer's dozens of values are looked up in one copy of it."""
 
     def fail(self, section: str, problem: str) -> GraphError:
         return GraphError(f"[{section}]: {problem}; the file looks truncated or edited by hand, save it again "
@@ -130,9 +132,11 @@ class _Reader:
         return None
 
     def section(self, name: str) -> dict[str, str]:
-        if not self.parser.has_section(name):
-            raise self.fail(name, "this section is missing")
-        return dict(self.parser[name])
+        if name not in self.sections:
+            if not self.parser.has_section(name):
+                raise self.fail(name, "this section is missing")
+            self.sections[name] = dict(self.parser[name])
+        return self.sections[name]
 
     def value(self, section: str, key: str) -> str:
         values = self.section(section)
