@@ -126,13 +126,17 @@ def test_augmentation_layers_become_the_training_augmentation():
     assert any("Distortion" in note for note in result.notes)
 
 
-def test_imported_lenet_trains_on_digits(tmp_path):
+def test_imported_lenet_trains_on_digits_to_98_percent(tmp_path):
+    """NNC's LeNet as imported; NNC's 10 epochs of Adam on 60,000 MNIST images are too few on our 1,437 digits,
+    so it trains 30 epochs, batch 32, with a cosine schedule and shifts of 2 pixels (as NNC's digits sample)."""
     write_dataset("digits", tmp_path / "data/digits-28", size=28)
     project = import_sdcproj(SAMPLES / "LeNet.sdcproj").project
     project.sections["dataset"].update(training="data/digits-28/train.csv", validation="data/digits-28/validation.csv")
+    project.sections["training"].update(epochs=30, batch_size=32, schedule={"type": "cosine"},
+                                        augmentation={"shift": 2})
     result = train(project, tmp_path / "run", base_dir=tmp_path)
-    print(f"imported NNC LeNet, its own settings (Adam 0.001, batch 64, 10 epochs): accuracy {result['accuracy']:.4f}")
-    assert result["accuracy"] >= 0.94
+    print(f"imported NNC LeNet, 30 epochs: validation accuracy {result['accuracy']:.4f}")
+    assert result["accuracy"] >= 0.98
 
 
 @pytest.mark.parametrize("cut", [0.3, 0.6, 0.9])
