@@ -126,8 +126,23 @@ class Designer:
         self.settle()
 
     def key(self, *keys: str, delay_ms: int = 80) -> None:
-        """Press keys (xdotool names, e.g. ctrl+s)."""
-        self.xdo("key", "--delay", delay_ms, *keys)
+        """Press keys (xdotool names, e.g. Return or ctrl+s); a shortcut's modifiers are held around its key.
+
+        An idle window draws 10 frames a second, and a shortcut is read with the modifiers down in the
+        frame that sees the key: ``xdotool key ctrl+y`` can release ctrl before that frame.
+        """
+        for combo in keys:
+            *modifiers, key = combo.split("+")
+            if not modifiers:
+                self.xdo("key", "--delay", delay_ms, key)
+                continue
+            for modifier in modifiers:
+                self.xdo("keydown", modifier)
+            self.settle(1)
+            self.xdo("key", key)
+            self.settle(1)
+            for modifier in reversed(modifiers):
+                self.xdo("keyup", modifier)
         self.settle()
 
     def type(self, text: str) -> None:
