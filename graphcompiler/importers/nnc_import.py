@@ -25,8 +25,9 @@ from ..layers.io import is_fed
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_rewrites import (extract_loop, fold_augmentation, fold_cutout, fold_mixup, inference_statistics, own_weights,
-                           split_gan, unit_properties, unroll_repeats)
+from .nnc_loops import extract_loop, unroll_repeats
+from .nnc_patterns import fold_cutout, fold_mixup, own_weights, split_gan
+from .nnc_rewrites import fold_augmentation, inference_statistics, unit_properties
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)

@@ -1,0 +1,208 @@
+"""What NNC's samples draw with layers and netcanvas has as settings or parts of its own.
+
+Cutout and mixup in the pattern of NNC's resnet-110 samples become the training section's cutout
+and mixup; a GAN's training networks (mnist_dcgan) become a generator and a discriminator network; a
+weight fed from a Parameter layer becomes the layer's own. Each works on the reader's plain data
+(``sdcproj``), says what it changed, and leaves a network that does not follow the pattern as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .nnc_rewrites import number
+from .sdcproj import NncLayer, NncLink, NncNetwork, NncProject
+
+
+def _sources(network: NncNetwork, layer_id: int) -> list[NncLayer]:
+    return [network.layers[l.src] for l in network.links if l.dst == layer_id]
+
+def _descendants(network: NncNetwork, ids: set[int]) -> set[int]:
+    found, frontier = set(), list(ids)
+    while frontier:
+        layer_id = frontier.pop()
+        for link in network.links:
+            if link.src == layer_id and link.dst not in found:
+                found.add(link.dst)
+                frontier.append(link.dst)
+    return found
+
+def _fed(network: NncNetwork) -> list[NncLayer]:
+    """The Inputs the dataset feeds."""
+    return [l for l in network.layers.values() if l.type == "Input" and l.properties.get("Generator", "None") == "None"]
+
+def _generated(layer: NncLayer, *kinds: str) -> bool:
+    return layer.type == "Input" and layer.properties.get("Generator") in kinds
+
+def _replace_by(network: NncNetwork, layer_id: int, source: NncLayer, removed: set[int]) -> None:
+    """Feed what ``layer_id`` fed from ``source`` instead, and delete the ``removed`` layers."""
+    network.links = [NncLink(source.id, 0, l.dst, l.dst_pin) if l.src == layer_id else l for l in network.links]
+    network.links = [l for l in network.links if l.src not in removed and l.dst not in removed]
+    for gone in removed:
+        del network.layers[gone]
+
+def fold_cutout(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
+    """NNC's cutout drawn as layers (its resnet-110-cutout sample) becomes training.augmentation.cutout.
+
+    The pattern: ``Add2(image x RSubScalar(1 - M), noise x M)``, where the mask M is a generated
+    constant square Input, padded and shifted at random (Pad, RandomShift) and the noise a generated
+    Input. Our cutout erases a square of the same size to zero, which the notes say.
+    """
+    for add in [l for l in network.layers.values() if l.type == "Add2"]:
+        found = _cutout(network, add)
+        if found is None:
+            continue
+        image, mask, noise, removed = found
+        _replace_by(network, add.id, image, removed)
+        size = [int(v) for v in mask.properties.get("Size", "1,1").split(",")][-2:]
+        augmentation["cutout"] = {"size": max(size)}
+        notes.append(f"{add.name}: cutout drawn as layers became training.augmentation.cutout (size {max(size)}); "
+                     f"the square is erased to zero, not filled with {noise.properties.get('Generator')} noise x "
+                     f"{noise.properties.get('GeneratorMultiplier')} as in NNC")
+
+def _cutout(network: NncNetwork, add: NncLayer):
+    """(image source, mask Input, noise Input, layers to remove) where ``add`` ends NNC's cutout pattern."""
+    parts = _sources(network, add.id)
+    if len(parts) != 2 or any(p.type != "Mul2" for p in parts):
+        return None
+    for kept, filled in (parts, parts[::-1]):
+        kept_in, filled_in = _sources(network, kept.id), _sources(network, filled.id)
+        inverse = next((l for l in kept_in if l.type == "RSubScalar" and number(l.properties.get("Value", "0")) == 1),
+                       None)
+        if inverse is None or len(kept_in) != 2 or len(filled_in) != 2:
+            continue
+        image = next(l for l in kept_in if l is not inverse)
+        mask = _sources(network, inverse.id)
+        noise = [l for l in filled_in if _generated(l, "Normal", "Uniform", "Constant")]
+        if len(mask) != 1 or mask[0] not in filled_in or len(noise) != 1:
+            continue
+        chain, square = [mask[0]], mask[0]
+        while square.type in ("RandomShift", "Pad") and len(_sources(network, square.id)) == 1:
+            square = _sources(network, square.id)[0]
+            chain.append(square)
+        if _generated(square, "Constant") and any(l.type == "RandomShift" for l in chain):
+            return image, square, noise[0], {add.id, kept.id, filled.id, inverse.id, noise[0].id, *(l.id for l in chain)}
+    return None
+
+def fold_mixup(nnc: NncProject, trained: str, augmentation: dict, notes: list[str]) -> None:
+    """NNC's mixup drawn as layers (its resnet-110-mixup sample) becomes training.augmentation.mixup.
+
+    The pattern: a second network that another optimizer runs (SetData) writes a second batch of images
+    and labels to WorkingMemory layers; the trained network mixes its images with them by weight
+    lambda = Sigmoid(a generated Normal Input x sigma) and its losses by the same weight. The writing
+    network and its optimizer are dropped, the mixing layers with them; lambda's distribution becomes
+    Beta(alpha, alpha) with the same variance. Our mixup pairs the samples of one batch.
+    """
+    network = nnc.networks.get(trained)
+    memories = {l.id for l in network.layers.values() if l.type == "WorkingMemory"} if network else set()
+    weights = [l for l in network.layers.values() if _generated(l, "Normal")
+               and any(c.type == "Sigmoid" for c in network.layers.values() if l in _sources(network, c.id))] \
+        if memories else []
+    writers = [n for n in nnc.networks.values() if n is not network and any(
+        l.type == "WorkingMemory" and _sources(n, l.id) for l in n.layers.values())]
+    if len(weights) != 1 or len(writers) != 1:
+        return
+    weight = weights[0]
+    mixed = _descendants(network, {weight.id}) & _descendants(network, memories)
+    losses = {l.id for l in network.layers.values() if "T.Dataset" in l.properties}
+    adds = [network.layers[i] for i in mixed if network.layers[i].type == "Add2"
+            and _descendants(network, {i}) & losses]
+    if len(adds) != 1:
+        return
+    add = adds[0]
+    plain = [m for m in _sources(network, add.id) if m.type == "Mul2" and m.id not in _descendants(network, memories)]
+    image = [l for m in plain for l in _sources(network, m.id) if l.id not in _descendants(network, {weight.id})]
+    if len(image) != 1:
+        return
+    network.links = [NncLink(image[0].id, 0, l.dst, l.dst_pin) if l.src == add.id else l for l in network.links]
+    removed = {weight.id, *memories} | _descendants(network, {weight.id}) | _descendants(network, memories)
+    _replace_by(network, -1, image[0], removed)
+    del nnc.networks[writers[0].name]
+    nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") != writers[0].name]
+    sigma = number(weight.properties.get("GeneratorMultiplier", "1"))
+    alpha = round(_beta_alpha(sigma), 3)
+    augmentation["mixup"] = {"alpha": alpha}
+    notes.append(f"{trained}: mixup drawn as layers (network {writers[0].name} writing WorkingMemory, weight "
+                 f"Sigmoid(N(0, {sigma:g}^2))) became training.augmentation.mixup alpha {alpha:g}, a Beta weight of the "
+                 "same variance; samples are paired within a batch, not with a second pass over the data")
+
+def _beta_alpha(sigma: float) -> float:
+    """The alpha of the Beta(alpha, alpha) whose variance is that of Sigmoid(N(0, sigma^2))."""
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    weight = 1 / (1 + np.exp(-sigma * z))
+    variance = float(np.sum(w * (weight - 0.5) ** 2) / np.sum(w))
+    return (1 / (4 * variance) - 1) / 2
+
+def split_gan(nnc: NncProject, notes: list[str]) -> bool:
+    """NNC's GAN as our GAN project: a ``generator`` and a ``discriminator`` network; False if it is not one.
+
+    NNC draws a GAN as two trained networks (its mnist_dcgan sample): one, fed real images, trains the
+    discriminator on them and on generated ones; the other trains the generator through a frozen copy
+    of the discriminator (LRateMultiplier = 0), the copies sharing weights by ParameterScope. The
+    generator is the network without a loss that only generated inputs feed (the executor's, first);
+    the discriminator is what the real images reach in the first network. Our GAN training does the
+    alternation itself, feeding the latent input N(0, 1) and scoring real images as 1.
+    """
+    trained = [nnc.networks.get(o.get("Optimizer_NetworkName", "")) for o in nnc.optimizers]
+    if len(trained) != 2 or None in trained:
+        return False
+    d_trainers = [n for n in trained if _fed(n)]
+    executed = [nnc.networks.get(e.get("Executor_NetworkName", "")) for e in nnc.executors]
+    generators = [n for n in executed + list(nnc.networks.values()) if n is not None and n not in trained
+                  and not _fed(n) and any(_generated(l, "Normal", "Uniform") for l in n.layers.values())
+                  and not any("T.Dataset" in l.properties for l in n.layers.values())]
+    if len(d_trainers) != 1 or len(_fed(d_trainers[0])) != 1 or not generators:
+        return False
+    source, generator = d_trainers[0], generators[0]
+    real = _fed(source)[0]
+    kept = {real.id} | _descendants(source, {real.id})
+    discriminator = NncNetwork("discriminator", {i: source.layers[i] for i in source.layers if i in kept},
+                               [l for l in source.links if l.src in kept and l.dst in kept])
+    losses = [l for l in discriminator.layers.values() if "T.Dataset" in l.properties]
+    if len(losses) != 1:
+        return False
+    losses[0].properties["T.Generator"] = "None"
+    for layer in generator.layers.values():
+        if _generated(layer, "Normal", "Uniform"):
+            layer.properties["Generator"] = "None"
+            layer.properties.pop("Dataset", None)  # the GAN training feeds it, not the dataset
+        if layer.type == "BatchNormalization":
+            layer.properties["BatchStat"] = "True"
+    others = [n for n in nnc.networks if n != generator.name]
+    notes.append(f"a GAN: the generator is network {generator.name}, the discriminator what the real images "
+                 f"({real.name}) reach in {source.name}; NNC's training networks ({', '.join(others)}) are what "
+                 "training.mode gan does: it feeds the latent input N(0, 1), scores real images as 1 and generated "
+                 "ones as 0 (NNC's sample swaps the two labels), and trains the generator to make them score 1")
+    nnc.networks = {"generator": generator, "discriminator": discriminator}
+    generator.name = "generator"
+    nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") == source.name]
+    return True
+
+_WEIGHTED = ("Convolution", "Deconvolution", "Affine")
+
+_SCALAR = ("AddScalar", "MulScalar", "RSubScalar")
+
+def own_weights(network: NncNetwork, notes: list[str]) -> None:
+    """A Convolution, Deconvolution or Affine whose weight is an input fed by a Parameter layer, through
+    scalar arithmetic at most, gets its own weight instead: both are a free parameter of the same shape
+    (only the initial value differs, which the notes say)."""
+    for layer in [l for l in network.layers.values() if l.type in _WEIGHTED]:
+        feeds = [l for l in network.links if l.dst == layer.id]
+        # The weight pin is 1 where NNC numbers the pins; otherwise the links come in pin order.
+        weights = [l for l in feeds if l.dst_pin == 1] or feeds[1:]
+        if len(feeds) != 2 or len(weights) != 1:
+            continue
+        chain, source = [], network.layers[weights[0].src]
+        while source.type in _SCALAR and len(_sources(network, source.id)) == 1:
+            chain.append(source)
+            source = _sources(network, source.id)[0]
+        if source.type != "Parameter" or any(l.src in {source.id, *(c.id for c in chain)} and l.dst != layer.id
+                                              and l.dst not in {c.id for c in chain} for l in network.links):
+            continue
+        removed = {source.id, *(c.id for c in chain)}
+        network.links = [l for l in network.links if l.src not in removed and l.dst not in removed]
+        for gone in removed:
+            del network.layers[gone]
+        notes.append(f"{network.name} / {layer.name}: its weight, fed from {source.name} through "
+                     f"{' and '.join(c.name for c in reversed(chain)) or 'nothing'}, is its own weight here "
+                     "(a free parameter of the same shape; its initial value is drawn as for any such layer)")
