@@ -140,6 +140,17 @@ def sum_draw(draw):
     return draw(st.fixed_dictionaries({"axes": st.just(axes)}, optional={"keep_dims": st.booleans()})), {"x": shape}
 
 
+def reduced(fn):
+    """A reduction over the drawn sample axes; a sample reduced to a scalar stays one value wide."""
+    def reference(m, p, ins):
+        x = ins["x"]
+        axes = {a % (x.dim() - 1) for a in p.axes}
+        kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape[1:])) if p.keep_dims else \
+            tuple(d for i, d in enumerate(x.shape[1:]) if i not in axes) or (1,)
+        return fn(x, tuple(a + 1 for a in axes), keepdim=p.keep_dims).reshape((x.shape[0],) + kept)
+    return reference
+
+
 @st.composite
 def broadcast_pair(draw, ports=("x0", "x1")):
     """Two shapes of one rank where, axis by axis, they agree or one of them is 1."""
@@ -566,11 +577,7 @@ CASES: dict[str, Case] = {
     "Exp": Case(one(), x_only(lambda x, p: math.e ** x)),
     "Log": Case(one(), x_only(lambda x, p: torch.log2(x) * math.log(2)), make=positive),
     "Abs": Case(one(), x_only(lambda x, p: torch.where(x < 0, -x, x))),
-    "Sum": Case(sum_draw(), x_only(lambda x, p: x.sum(tuple(a % (x.dim() - 1) + 1 for a in p.axes),
-                                                      keepdim=p.keep_dims).reshape(
-        (x.shape[0],) + (tuple(1 if i in {a % (x.dim() - 1) for a in p.axes} else d for i, d in enumerate(x.shape[1:]))
-                         if p.keep_dims else tuple(d for i, d in enumerate(x.shape[1:])
-                                                   if i not in {a % (x.dim() - 1) for a in p.axes}) or (1,))))),
+    "Sum": Case(sum_draw(), reduced(torch.sum)),
     "Pad": Case(pad_draw(), pad_reference),
     "Round": Case(one(), x_only(lambda x, p: torch.where((x - torch.floor(x) - 0.5).abs() < 1e-9,
                                                          2 * torch.floor(x / 2 + 0.5), torch.floor(x + 0.5)))),
@@ -581,11 +588,7 @@ CASES: dict[str, Case] = {
                        make=small_integers),
     "LogicalOr": Case(broadcast_pair(), lambda m, p, ins: torch.where((ins["x0"] != 0) | (ins["x1"] != 0), 1.0, 0.0),
                       make=small_integers),
-    "Max": Case(sum_draw(), x_only(lambda x, p: torch.amax(x, tuple(a % (x.dim() - 1) + 1 for a in p.axes),
-                                                          keepdim=p.keep_dims).reshape(
-        (x.shape[0],) + (tuple(1 if i in {a % (x.dim() - 1) for a in p.axes} else d for i, d in enumerate(x.shape[1:]))
-                         if p.keep_dims else tuple(d for i, d in enumerate(x.shape[1:])
-                                                   if i not in {a % (x.dim() - 1) for a in p.axes}) or (1,))))),
+    "Max": Case(sum_draw(), reduced(torch.amax)),
     "Broadcast": Case(stretch_draw(), x_only(lambda x, p: x * torch.ones((x.shape[0],) + tuple(p.shape)))),
     "OneHot": Case(one_hot_draw(), one_hot_reference, make=class_indices),
     # Loss: per-sample values

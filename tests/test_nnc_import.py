@@ -126,12 +126,18 @@ def test_augmentation_layers_become_the_training_augmentation():
     assert any("Distortion" in note for note in result.notes)
 
 
+def _on_digits(tmp_path, name: str) -> gc.Project:
+    """The imported sample with its dataset pointed at scikit-learn's digits as 28 x 28 images."""
+    write_dataset("digits", tmp_path / "data/digits-28", size=28)
+    project = import_sdcproj(SAMPLES / name).project
+    project.sections["dataset"].update(training="data/digits-28/train.csv", validation="data/digits-28/validation.csv")
+    return project
+
+
 def test_imported_lenet_trains_on_digits_to_98_percent(tmp_path):
     """NNC's LeNet as imported; NNC's 10 epochs of Adam on 60,000 MNIST images are too few on our 1,437 digits,
     so it trains 30 epochs, batch 32, with a cosine schedule and shifts of 2 pixels (as NNC's digits sample)."""
-    write_dataset("digits", tmp_path / "data/digits-28", size=28)
-    project = import_sdcproj(SAMPLES / "LeNet.sdcproj").project
-    project.sections["dataset"].update(training="data/digits-28/train.csv", validation="data/digits-28/validation.csv")
+    project = _on_digits(tmp_path, "LeNet.sdcproj")
     project.sections["training"].update(epochs=30, batch_size=32, schedule={"type": "cosine"},
                                         augmentation={"shift": 2})
     result = train(project, tmp_path / "run", base_dir=tmp_path)
@@ -198,9 +204,7 @@ def test_a_gan_becomes_a_generator_and_a_discriminator_trained_as_a_gan():
 
 
 def test_imported_dcgan_trains_one_epoch_on_digits_with_finite_losses(tmp_path):
-    write_dataset("digits", tmp_path / "data/digits-28", size=28)
-    project = import_sdcproj(SAMPLES / "mnist_dcgan.sdcproj").project
-    project.sections["dataset"].update(training="data/digits-28/train.csv", validation="data/digits-28/validation.csv")
+    project = _on_digits(tmp_path, "mnist_dcgan.sdcproj")
     project.sections["training"]["epochs"] = 1
     result = train(project, tmp_path / "run", base_dir=tmp_path)
     print(f"imported NNC DCGAN, one epoch on digits: generator loss {result['g_loss']:.3f}, "
@@ -340,9 +344,7 @@ def test_unit_arguments_become_block_params_and_their_arithmetic_is_worked_out()
 
 
 def test_imported_autoencoder_trains_on_digits(tmp_path):
-    write_dataset("digits", tmp_path / "data/digits-28", size=28)
-    project = import_sdcproj(SAMPLES / "06_auto_encoder.sdcproj").project
-    project.sections["dataset"].update(training="data/digits-28/train.csv", validation="data/digits-28/validation.csv")
+    project = _on_digits(tmp_path, "06_auto_encoder.sdcproj")
     project.sections["training"]["epochs"] = 5
     result = train(project, tmp_path / "run", base_dir=tmp_path)
     with open(tmp_path / "run/learning_curve.csv", newline="") as handle:

@@ -1,5 +1,5 @@
 """Comparisons, logic and the array helpers NNC uses to score segmentations: Equal, LogicalAnd, LogicalOr,
-Max over axes, Broadcast and OneHot. Truth values are 1.0 and 0.0 in the input's type, as NNC's are."""
+Max over axes (declared with Sum), Broadcast and OneHot. Truth values are 1.0 and 0.0 in the input's type, as NNC's are."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .nnc import NncProperties, Unmappable
-from .rules import axis_name, fmt, normalise_axis
-from .spec import Bool, Ints, LayerSpec, ShapeError, call
+from .rules import axis_name, fmt
+from .scalar import REDUCE_MAX
+from .spec import Ints, LayerSpec, ShapeError, call
 
 
 def broadcast_shape(ins) -> tuple:
@@ -40,19 +40,6 @@ class Logic(nn.Module):
     def forward(self, x0: Tensor, x1: Tensor) -> Tensor:
         """The truth of x0 (op) x1 at every element."""
         return self.OPS[self.op](x0, x1).to(x0.dtype)
-
-
-class MaxAxes(nn.Module):
-    """The largest value over some sample axes (numbered without the batch axis)."""
-
-    def __init__(self, axes: tuple[int, ...], keep_dims: bool):
-        super().__init__()
-        self.axes, self.keep_dims = tuple(a + 1 for a in axes), keep_dims
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The maximum over the axes; a sample reduced to a scalar stays one value wide."""
-        top = x.amax(dim=self.axes, keepdim=self.keep_dims)
-        return top.reshape(-1, 1) if top.dim() == 1 else top
 
 
 class BroadcastTo(nn.Module):
@@ -88,14 +75,6 @@ def _logic(type_: str, op: str, doc: str) -> LayerSpec:
                      shape=lambda ins, p: broadcast_shape(ins), build=lambda ins, p: call(Logic, op))
 
 
-def _max_shape(ins, p):
-    rank = len(ins[0])
-    axes = sorted({normalise_axis(a, rank) for a in p.axes})
-    if p.keep_dims:
-        return (tuple(1 if i in axes else d for i, d in enumerate(ins[0])),)
-    return (tuple(d for i, d in enumerate(ins[0]) if i not in axes) or (1,),)
-
-
 def _broadcast_shape(ins, p):
     (x,) = ins
     if len(x) != len(p.shape) or any(a != b and a != 1 for a, b in zip(x, p.shape)):
@@ -112,24 +91,11 @@ def _one_hot_shape(ins, p):
     return (tuple(x[:-1]) + tuple(p.shape),)
 
 
-def _nnc_max(p: NncProperties) -> dict:
-    if p.values.get("OnlyIndex", "False") == "True" or p.values.get("WithIndex", "False") == "True":
-        raise Unmappable("the index of the maximum (WithIndex, OnlyIndex) is not supported")
-    return {"axes": p.ints("Axes"), "keep_dims": p.flag("KeepDims", "False")}
-
-
 SPECS = (
     _logic("Equal", "equal", "1 where x0 equals x1, else 0 (an axis of 1 stretches)."),
     _logic("LogicalAnd", "and", "1 where both x0 and x1 are not 0, else 0."),
     _logic("LogicalOr", "or", "1 where x0 or x1 is not 0, else 0."),
-    LayerSpec(type="Max", category="Logic", id_prefix="max", doc="The largest value over some axes of each sample.",
-              shape_doc="the reduced axes removed (kept as 1 with keep_dims)",
-              params=(Ints("axes", default=[0], required=True,
-                           doc="sample axes, batch not counted; negative counts from the end"),
-                      Bool("keep_dims", default=False)),
-              shape=_max_shape,
-              build=lambda ins, p: call(MaxAxes, tuple(normalise_axis(a, len(ins[0])) for a in p.axes), p.keep_dims),
-              summary=lambda p: f"axes {','.join(map(str, p.axes))}", nnc=_nnc_max),
+    REDUCE_MAX,
     LayerSpec(type="Broadcast", category="Logic", id_prefix="broadcast",
               doc="Stretches each sample's axes of 1 to a shape.", shape_doc="the shape param",
               params=(Ints("shape", default=[1], lo=1, required=True),),

@@ -49,16 +49,18 @@ class Function(nn.Module):
         return self.FUNCTIONS[self.name](x)
 
 
-class SumAxes(nn.Module):
-    """Sum over some sample axes (numbered without the batch axis)."""
+class ReduceAxes(nn.Module):
+    """The sum or the largest value over some sample axes (numbered without the batch axis)."""
 
-    def __init__(self, axes: tuple[int, ...], keep_dims: bool):
+    OPS = {"sum": torch.sum, "max": torch.amax}
+
+    def __init__(self, op: str, axes: tuple[int, ...], keep_dims: bool):
         super().__init__()
-        self.axes, self.keep_dims = tuple(a + 1 for a in axes), keep_dims
+        self.op, self.axes, self.keep_dims = op, tuple(a + 1 for a in axes), keep_dims
 
     def forward(self, x: Tensor) -> Tensor:
-        """The sum over the axes; a sample summed to a scalar stays one value wide."""
-        total = x.sum(dim=self.axes, keepdim=self.keep_dims)
+        """The reduction over the axes; a sample reduced to a scalar stays one value wide."""
+        total = self.OPS[self.op](x, dim=self.axes, keepdim=self.keep_dims)
         return total.reshape(-1, 1) if total.dim() == 1 else total
 
 
@@ -98,7 +100,7 @@ def _function(type_: str, name: str, doc: str) -> LayerSpec:
                      shape=_same, build=lambda ins, p: call(Function, name))
 
 
-def _sum_shape(ins, p):
+def _reduced_shape(ins, p):
     rank = len(ins[0])
     axes = sorted({normalise_axis(a, rank) for a in p.axes})
     if p.keep_dims:
@@ -124,8 +126,22 @@ def _pad_shape(ins, p):
     return (tuple(shape),)
 
 
-def _nnc_sum(p: NncProperties) -> dict:
+def _nnc_reduce(p: NncProperties) -> dict:
+    if p.values.get("OnlyIndex", "False") == "True" or p.values.get("WithIndex", "False") == "True":
+        raise Unmappable("the index of the maximum (WithIndex, OnlyIndex) is not supported")
     return {"axes": p.ints("Axes"), "keep_dims": p.flag("KeepDims", "False")}
+
+
+def _reduce(type_: str, op: str, doc: str, category: str) -> LayerSpec:
+    return LayerSpec(type=type_, category=category, id_prefix=op, doc=doc,
+                     shape_doc="the reduced axes removed (kept as 1 with keep_dims)",
+                     params=(Ints("axes", default=[0], required=True,
+                                  doc="sample axes, batch not counted; negative counts from the end"),
+                             Bool("keep_dims", default=False)),
+                     shape=_reduced_shape,
+                     build=lambda ins, p: call(ReduceAxes, op, tuple(normalise_axis(a, len(ins[0])) for a in p.axes),
+                                               p.keep_dims),
+                     summary=lambda p: f"axes {','.join(map(str, p.axes))}", nnc=_nnc_reduce)
 
 
 def _nnc_pad(p: NncProperties) -> dict:
@@ -148,14 +164,7 @@ SPECS = (
     _function("Log", "log", "Natural logarithm."),
     _function("Abs", "abs", "|x|."),
     _function("Round", "round", "x rounded to a whole number (halves to even, as torch rounds); no gradient."),
-    LayerSpec(type="Sum", category="Arithmetic", id_prefix="sum", doc="Sum over some axes of each sample.",
-              shape_doc="the summed axes removed (kept as 1 with keep_dims)",
-              params=(Ints("axes", default=[0], required=True,
-                           doc="sample axes, batch not counted; negative counts from the end"),
-                      Bool("keep_dims", default=False)),
-              shape=_sum_shape, build=lambda ins, p: call(SumAxes, tuple(normalise_axis(a, len(ins[0])) for a in p.axes),
-                                                          p.keep_dims),
-              summary=lambda p: f"axes {','.join(map(str, p.axes))}", nnc=_nnc_sum),
+    _reduce("Sum", "sum", "Sum over some axes of each sample.", "Arithmetic"),
     LayerSpec(type="Pad", category="Array", id_prefix="pad",
               doc="Adds borders to the last axes of each sample: zeros (or a value), a mirror, or the edge repeated.",
               shape_doc="each padded axis grows by before + after",
@@ -166,3 +175,6 @@ SPECS = (
               shape=_pad_shape, build=lambda ins, p: call(PadEdges, tuple(p.width), p.mode, p.value),
               summary=lambda p: f"{','.join(map(str, p.width))} {p.mode}", nnc=_nnc_pad),
 )
+
+REDUCE_MAX = _reduce("Max", "max", "The largest value over some axes of each sample.", "Logic")
+"""Listed with the logic layers, where NNC's segmentation scoring uses it."""
