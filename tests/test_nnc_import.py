@@ -124,6 +124,7 @@ def test_augmentation_layers_become_the_training_augmentation():
     assert augmentation["shift"] == 1 and augmentation["rotate"] == pytest.approx(4.583662)
     assert augmentation["brightness"] == pytest.approx(10 / 255)
     assert any("Distortion" in note for note in result.notes)
+    assert result.project.sections["search"] == {"max_trials": 100}  # NNC's AttemptTimes
 
 
 def _on_digits(tmp_path, name: str) -> gc.Project:
@@ -303,6 +304,9 @@ def test_cutout_drawn_as_layers_becomes_the_training_cutout():
     assert graph.source_of("Unit", "NetworkInput")[0] == "Input"
     assert result.project.sections["training"]["augmentation"] == {"cutout": {"size": 16}, "shift": 4, "flip_x": True}
     assert any("not filled with Uniform noise x 115" in note for note in result.notes)
+    # NNC's structure search limit: at most 40 M multiply-adds (its lower limit, 20 M, has no counterpart).
+    assert result.project.sections["search"] == {"max_macs": 40_000_000}
+    assert "structure search: CostMultiplyAdd_Min = 20000000 not carried over" in result.notes
 
 
 def test_mixup_drawn_as_layers_becomes_the_training_mixup_and_its_data_network_goes():

@@ -497,7 +497,32 @@ def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str], augment
         training["augmentation"] = augmentation
     if training:
         sections["training"] = training
+    search = _search(nnc.structure_search, notes)
+    if search:
+        sections["search"] = search
     return sections
+
+
+def _search(settings: dict[str, str], notes: list[str]) -> dict:
+    """NNC's structure search settings as the search section: its size limit and number of attempts."""
+    def whole(key: str) -> int:
+        try:
+            return int(float(settings.get(key) or -1))
+        except ValueError:
+            return -1
+
+    search = {}
+    if whole("CostMultiplyAdd_Max") > 0:
+        search["max_macs"] = whole("CostMultiplyAdd_Max")
+    if whole("AttemptTimes") > 0:
+        search["max_trials"] = whole("AttemptTimes")
+    left = [f"{key} = {settings[key]}" for key in ("CostMultiplyAdd_Min", "Validation_Min", "Validation_Max")
+            if whole(key) > 0]
+    if settings.get("Enabled") == "1" and settings.get("Method", "Random") != "Random":
+        left.append(f"Method = {settings['Method']} (the search here mutates at random)")
+    if left:
+        notes.append(f"structure search: {', '.join(left)} not carried over")
+    return search
 
 
 def _data_path(uri: str) -> str:
