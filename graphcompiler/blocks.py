@@ -205,8 +205,7 @@ def _infer(block: Block, ins: tuple, values: dict) -> tuple:
 
 def _build_loop(block: Block, ins: tuple, values: dict) -> StepLoop:
     loop = block.loop
-    steps, step_ins = block.steps(ins)
-    inner = block.instance(step_ins, values)
+    inner = block.instance(block.steps(ins)[1], values)
     sources = list(dict.fromkeys([block.output, *(s.source for s in loop.states.values())]))
     step = GraphModule(inner, outputs=sources)
     step._source_block = (block.name, dict(values), inner)
@@ -214,11 +213,12 @@ def _build_loop(block: Block, ins: tuple, values: dict) -> StepLoop:
     ports = block.inputs
     inputs = tuple(("state", states.index(n)) if n in loop.states else
                    ("step" if n in loop.sequences else "whole", ports.index(n)) for n in step.input_names)
-    shapes = tuple(tuple(inner.node(n).params["shape"]) for n in states)
-    module = StepLoop(step, loop.axis, inputs, block.output, tuple(loop.states[n].source for n in states), shapes,
-                      tuple(float(loop.states[n].initial) for n in states))
-    module._source_loop = dict(axis=loop.axis, inputs=module.inputs, output=module.output, states=module.states,
-                               shapes=shapes, initial=module.initial)
+    settings = dict(axis=loop.axis, inputs=inputs, output=block.output,
+                    states=tuple(loop.states[n].source for n in states),
+                    shapes=tuple(tuple(inner.node(n).params["shape"]) for n in states),
+                    initial=tuple(float(loop.states[n].initial) for n in states))
+    module = StepLoop(step, **settings)
+    module._source_loop = settings  # the PyTorch source export writes the step, then these
     return module
 
 

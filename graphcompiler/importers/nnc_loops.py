@@ -32,6 +32,7 @@ def unroll_repeats(network: NncNetwork) -> list[tuple[str, str]]:
             times = 1
         _unroll(network, start, end, body, max(times, 1))
 
+
 def _loop(network: NncNetwork, start: NncLayer):
     """(start, end, body ids) when no other loop begins inside this one; else None."""
     successors: dict[int, list[int]] = {}
@@ -50,6 +51,7 @@ def _loop(network: NncNetwork, start: NncLayer):
             body.add(layer_id)
             frontier.extend(successors.get(layer_id, []))
     return (start, end, body) if end is not None else None
+
 
 def _unroll(network: NncNetwork, start: NncLayer, end: NncLayer, body: set[int], times: int) -> None:
     touched = {start.id, end.id, *body}
@@ -82,7 +84,9 @@ def _unroll(network: NncNetwork, start: NncLayer, end: NncLayer, body: set[int],
         network.links += [NncLink(value[0], value[1], l.dst, l.dst_pin) for l in leaving]
     del network.layers[start.id], network.layers[end.id]
 
+
 _RECURRENT = ("RecurrentInput", "RecurrentOutput", "Delay")
+
 
 def extract_loop(network: NncNetwork) -> tuple[NncNetwork | None, list[tuple[str, str]]]:
     """Take a recurrent loop out of ``network`` into a body network of its own, used there by a Unit layer.
@@ -159,6 +163,7 @@ def extract_loop(network: NncNetwork) -> tuple[NncNetwork | None, list[tuple[str
         del network.layers[layer_id]
     network.layers[unit.id] = unit
     return loop_net, []
+
 
 def _loop_problems(network: NncNetwork, body: set[int], into: dict, end: NncLayer, delays: list[NncLayer],
                    starts: list[NncLayer]) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from .sdcproj import NncLayer, NncLink, NncNetwork, NncProject
 def _sources(network: NncNetwork, layer_id: int) -> list[NncLayer]:
     return [network.layers[l.src] for l in network.links if l.dst == layer_id]
 
+
 def _descendants(network: NncNetwork, ids: set[int]) -> set[int]:
     found, frontier = set(), list(ids)
     while frontier:
@@ -27,19 +28,27 @@ def _descendants(network: NncNetwork, ids: set[int]) -> set[int]:
                 frontier.append(link.dst)
     return found
 
+
 def _fed(network: NncNetwork) -> list[NncLayer]:
     """The Inputs the dataset feeds."""
     return [l for l in network.layers.values() if l.type == "Input" and l.properties.get("Generator", "None") == "None"]
 
+
 def _generated(layer: NncLayer, *kinds: str) -> bool:
     return layer.type == "Input" and layer.properties.get("Generator") in kinds
 
-def _replace_by(network: NncNetwork, layer_id: int, source: NncLayer, removed: set[int]) -> None:
-    """Feed what ``layer_id`` fed from ``source`` instead, and delete the ``removed`` layers."""
+
+def _relink(network: NncNetwork, layer_id: int, source: NncLayer) -> None:
+    """Feed what ``layer_id`` fed from ``source`` instead."""
     network.links = [NncLink(source.id, 0, l.dst, l.dst_pin) if l.src == layer_id else l for l in network.links]
+
+
+def _remove(network: NncNetwork, removed: set[int]) -> None:
+    """Delete layers and every link touching them."""
     network.links = [l for l in network.links if l.src not in removed and l.dst not in removed]
     for gone in removed:
         del network.layers[gone]
+
 
 def fold_cutout(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
     """NNC's cutout drawn as layers (its resnet-110-cutout sample) becomes training.augmentation.cutout.
@@ -53,12 +62,14 @@ def fold_cutout(network: NncNetwork, augmentation: dict, notes: list[str]) -> No
         if found is None:
             continue
         image, mask, noise, removed = found
-        _replace_by(network, add.id, image, removed)
+        _relink(network, add.id, image)
+        _remove(network, removed)
         size = [int(v) for v in mask.properties.get("Size", "1,1").split(",")][-2:]
         augmentation["cutout"] = {"size": max(size)}
         notes.append(f"{add.name}: cutout drawn as layers became training.augmentation.cutout (size {max(size)}); "
                      f"the square is erased to zero, not filled with {noise.properties.get('Generator')} noise x "
                      f"{noise.properties.get('GeneratorMultiplier')} as in NNC")
+
 
 def _cutout(network: NncNetwork, add: NncLayer):
     """(image source, mask Input, noise Input, layers to remove) where ``add`` ends NNC's cutout pattern."""
@@ -84,6 +95,7 @@ def _cutout(network: NncNetwork, add: NncLayer):
             return image, square, noise[0], {add.id, kept.id, filled.id, inverse.id, noise[0].id, *(l.id for l in chain)}
     return None
 
+
 def fold_mixup(nnc: NncProject, trained: str, augmentation: dict, notes: list[str]) -> None:
     """NNC's mixup drawn as layers (its resnet-110-mixup sample) becomes training.augmentation.mixup.
 
@@ -103,20 +115,19 @@ def fold_mixup(nnc: NncProject, trained: str, augmentation: dict, notes: list[st
     if len(weights) != 1 or len(writers) != 1:
         return
     weight = weights[0]
-    mixed = _descendants(network, {weight.id}) & _descendants(network, memories)
+    weighted, remembered = _descendants(network, {weight.id}), _descendants(network, memories)
     losses = {l.id for l in network.layers.values() if "T.Dataset" in l.properties}
-    adds = [network.layers[i] for i in mixed if network.layers[i].type == "Add2"
+    adds = [network.layers[i] for i in weighted & remembered if network.layers[i].type == "Add2"
             and _descendants(network, {i}) & losses]
     if len(adds) != 1:
         return
-    add = adds[0]
-    plain = [m for m in _sources(network, add.id) if m.type == "Mul2" and m.id not in _descendants(network, memories)]
-    image = [l for m in plain for l in _sources(network, m.id) if l.id not in _descendants(network, {weight.id})]
+    plain = [m for m in _sources(network, adds[0].id) if m.type == "Mul2" and m.id not in remembered]
+    image = [l for m in plain for l in _sources(network, m.id) if l.id not in weighted]
     if len(image) != 1:
         return
-    network.links = [NncLink(image[0].id, 0, l.dst, l.dst_pin) if l.src == add.id else l for l in network.links]
-    removed = {weight.id, *memories} | _descendants(network, {weight.id}) | _descendants(network, memories)
-    _replace_by(network, -1, image[0], removed)
+    _relink(network, adds[0].id, image[0])
+    # Taken after the relinking: what the weight and the memories reach now is the mixing alone.
+    _remove(network, {weight.id, *memories} | _descendants(network, {weight.id}) | _descendants(network, memories))
     del nnc.networks[writers[0].name]
     nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") != writers[0].name]
     sigma = number(weight.properties.get("GeneratorMultiplier", "1"))
@@ -126,12 +137,14 @@ def fold_mixup(nnc: NncProject, trained: str, augmentation: dict, notes: list[st
                  f"Sigmoid(N(0, {sigma:g}^2))) became training.augmentation.mixup alpha {alpha:g}, a Beta weight of the "
                  "same variance; samples are paired within a batch, not with a second pass over the data")
 
+
 def _beta_alpha(sigma: float) -> float:
     """The alpha of the Beta(alpha, alpha) whose variance is that of Sigmoid(N(0, sigma^2))."""
     z, w = np.polynomial.hermite_e.hermegauss(80)
     weight = 1 / (1 + np.exp(-sigma * z))
     variance = float(np.sum(w * (weight - 0.5) ** 2) / np.sum(w))
     return (1 / (4 * variance) - 1) / 2
+
 
 def split_gan(nnc: NncProject, notes: list[str]) -> bool:
     """NNC's GAN as our GAN project: a ``generator`` and a ``discriminator`` network; False if it is not one.
@@ -178,9 +191,12 @@ def split_gan(nnc: NncProject, notes: list[str]) -> bool:
     nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") == source.name]
     return True
 
+
 _WEIGHTED = ("Convolution", "Deconvolution", "Affine")
 
+
 _SCALAR = ("AddScalar", "MulScalar", "RSubScalar")
+
 
 def own_weights(network: NncNetwork, notes: list[str]) -> None:
     """A Convolution, Deconvolution or Affine whose weight is an input fed by a Parameter layer, through

@@ -26,6 +26,7 @@ def inference_statistics(network: NncNetwork, notes: list[str]) -> None:
         notes.append(f"{network.name}: {len(frozen)} BatchNormalization layer(s) with BatchStat = False use the "
                      "running statistics, as every network does in inference mode")
 
+
 def unit_properties(network: NncNetwork, notes: list[str]) -> None:
     """Give a unit's own file (the network behind a Unit layer, imported by itself) values for the
     ``*UnitProperty(X)`` its layers read from the Unit layer that would use it.
@@ -48,6 +49,7 @@ def unit_properties(network: NncNetwork, notes: list[str]) -> None:
         notes.append(f"{network.name}: a unit imported by itself; the properties its Unit layer would give are "
                      + ", ".join(f"{name} = {defaults[name]}" for name in sorted(used)))
 
+
 def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
     """Take NNC's augmentation layers out of the network into the training section's augmentation.
 
@@ -64,6 +66,7 @@ def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str])
         if entering:
             network.links += [NncLink(entering[0].src, entering[0].src_pin, l.dst, l.dst_pin) for l in leaving]
         del network.layers[layer.id]
+
 
 def _image_augmentation(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
     p = layer.properties
@@ -98,6 +101,7 @@ def _image_augmentation(layer: NncLayer, network: NncNetwork, augmentation: dict
         source.properties["Size"] = shape
         augmentation.setdefault("_image_size", [int(v) for v in shape.split(",")][-2:])
 
+
 def _feeding_input(network: NncNetwork, layer: NncLayer) -> NncLayer | None:
     """The Input whose data reaches ``layer`` through one-input layers (NNC scales pixels before augmenting)."""
     while True:
@@ -108,6 +112,7 @@ def _feeding_input(network: NncNetwork, layer: NncLayer) -> NncLayer | None:
         if layer.type == "Input":
             return layer
 
+
 def number(text: str) -> float:
     """NNC writes some values as fractions (Brightness = 10/255)."""
     if "/" in text:
@@ -115,14 +120,17 @@ def number(text: str) -> float:
         return float(top) / float(bottom)
     return float(text)
 
+
 def _random_shift(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
     augmentation["shift"] = max(int(v) for v in layer.properties.get("Shift", "0").split(","))
     if layer.properties.get("BorderMode", "nearest") != "constant":
         notes.append(f"{layer.name}: shifted-in borders are zeros here, {layer.properties.get('BorderMode')} in NNC")
 
+
 def _random_flip(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
     for axis in layer.properties.get("Axes", "").split(","):
         # Sample axes: 2 is the width of C x H x W, 1 the height.
         augmentation[{"2": "flip_x", "1": "flip_y"}.get(axis.strip(), "flip_x")] = True
+
 
 _AUGMENTERS = {"ImageAugmentation": _image_augmentation, "RandomShift": _random_shift, "RandomFlip": _random_flip}
