@@ -8,6 +8,7 @@ from typing import Any
 from .errors import GraphError
 from .graph import Graph
 from .shapes import infer_shapes, shape_errors
+from .views import view_problems
 
 FORMAT = "netcanvas/1"
 
@@ -24,6 +25,9 @@ class Project:
     """The comment block at the top of the file, kept verbatim."""
     blocks: dict[str, Any] = field(default_factory=dict)
     """Reusable blocks by name (graphcompiler.blocks.Block); graphs see them as node types."""
+    weights_from: dict[str, str] = field(default_factory=dict)
+    """Views: a network named here takes the weights of the other network's nodes of the same id, as NNC's
+    validation and runtime networks share the training network's parameters by name."""
 
     def network(self, name: str | None = None) -> Graph:
         """The network called ``name``; by default 'main', or the first one."""
@@ -45,6 +49,7 @@ def validate(project: Project) -> list[GraphError]:
         for error in shape_errors(infer_shapes(block.instance((), {k: v for k, v in block.params.items()}))):
             node = f".nodes[{_index(block.graph, error.node)}]" if error.node else ""
             problems.append(error.located(where=f"blocks.{name}{node}"))
+    problems += view_problems(project)
     return problems
 
 

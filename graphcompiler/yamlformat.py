@@ -20,7 +20,7 @@ from .project import FORMAT, Project, validate
 _LINK = re.compile(r"\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*->\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*\Z")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 _NODE_KEYS = ("id", "type", "params", "pos")
-_NETWORK_KEYS = ("nodes", "links")
+_NETWORK_KEYS = ("weights", "nodes", "links")
 _OWN_KEYS = ("format", "name", "description", "blocks", "networks")
 _BLOCK_KEYS = ("params", "output", "loop", "nodes", "links")
 _LOOP_KEYS = ("axis", "sequences", "states")
@@ -155,6 +155,9 @@ def _project(data: Any, text: str) -> Project:
         if not isinstance(net_name, str) or not _NAME.match(net_name):
             raise GraphError(f"network name {net_name!r} must be letters, digits and _", where=where)
         project.networks[net_name] = _graph(body, where, specs)
+        if body.get("weights") is not None:
+            project.weights_from[net_name] = _expect(body["weights"], str, f"{where}.weights",
+                                                     "the name of the network whose weights this one takes")
     return project
 
 
@@ -174,7 +177,7 @@ def _block(name: Any, body: Any, specs: dict[str, Any]) -> Block:
             param_for(key, default)
         except GraphError as exc:
             raise exc.located(where=f"{where}.params.{key}") from None
-    graph = _graph({k: v for k, v in body.items() if k in _NETWORK_KEYS}, where, specs, params)
+    graph = _graph({k: v for k, v in body.items() if k in ("nodes", "links")}, where, specs, params)
     output = _expect(body.get("output"), str, f"{where}.output", "the id of the node whose result the block returns")
     if output not in graph:
         raise GraphError(f"no node '{output}' in the block", where=f"{where}.output")
@@ -356,6 +359,8 @@ def dumps(project: Project) -> str:
     out.append("networks:\n")
     for net_name, graph in project.networks.items():
         out.append(f"  {net_name}:\n")
+        if net_name in project.weights_from:
+            out.append(f"    weights: {project.weights_from[net_name]}\n")
         out.extend(_graph_lines(graph))
     if project.sections:
         out.append(yaml.safe_dump(project.sections, sort_keys=False, default_flow_style=False,

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from graphcompiler import Graph, GraphError, Project, check_file, load, validate
 from graphcompiler.atomic import atomic_path, write_text
+from graphcompiler.views import shared_nodes, view_weights
 
 from .runs import PROJECT_FILE, load_weights, read_info
 from .tasks import task_of
@@ -44,10 +45,16 @@ def export_target(target: str | Path | Project, network: str | None = None) -> E
             raise problems[0]
         project = target if folder is None else load(folder)
     name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
-    weights = load_weights(folder, name) if folder is not None and folder.is_dir() else None
     graph = project.network(name)
-    metadata = {"netcanvas.project": project.name, "netcanvas.network": name,
-                "netcanvas.weights": "trained" if weights is not None else "initial (untrained)"}
+    weights, trained = None, "initial (untrained)"
+    if folder is not None and folder.is_dir():
+        source = project.weights_from.get(name)
+        if source is None:
+            weights, trained = load_weights(folder, name), "trained"
+        else:
+            weights = view_weights(project, name, load_weights(folder, source))
+            trained = f"trained, taken from network '{source}' ({len(shared_nodes(graph, project.network(source)))} layers)"
+    metadata = {"netcanvas.project": project.name, "netcanvas.network": name, "netcanvas.weights": trained}
     dataset = project.sections.get("dataset")
     if isinstance(dataset, dict):
         preprocessing = {k: dataset[k] for k in ("image_size", "channels", "normalize") if k in dataset}

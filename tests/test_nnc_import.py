@@ -12,6 +12,7 @@ import graphcompiler as gc
 from conftest import ROOT
 from graphcompiler.importers import import_sdcproj
 from graphcompiler.importers.sdcproj import read_sdcproj
+from graphcompiler.views import shared_nodes, view_weights
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
 from runtime.training import train
@@ -86,6 +87,40 @@ def test_resnet18_has_the_published_parameter_count_and_runs():
     with torch.no_grad():
         out = model.trace(InputX=torch.rand(1, 3, 224, 224), y=torch.zeros(1, 1))
     assert torch.isfinite(out["SoftmaxCrossEntropy"]).all()
+
+
+def test_validation_and_runtime_networks_become_views_of_the_trained_one():
+    project = import_sdcproj(SAMPLES / "resnet-18.sdcproj").project
+    assert project.weights_from == {"Validation": "main", "Runtime": "main", "Validation5": "main"}
+    assert "    weights: main\n" in gc.dumps(project) and gc.loads(gc.dumps(project)).weights_from == project.weights_from
+    assert len(shared_nodes(project.networks["Runtime"], project.network())) == 41  # 20 convolutions, 20 BNs, 1 affine
+
+
+def test_the_lstm_samples_runtime_network_computes_with_the_trained_networks_weights():
+    project = import_sdcproj(SAMPLES / "long_short_term_memory.sdcproj").project
+    main_model = gc.compile(project.network()).eval()
+    runtime = gc.compile(project.networks["Runtime"]).eval()
+    runtime.load_state_dict(view_weights(project, "Runtime", main_model.state_dict()))
+    x = torch.rand(4, *main_model.input_shapes["Input"])
+    with torch.no_grad():
+        expected = main_model.trace(Input=x, y=torch.zeros(4, *main_model.input_shapes["y"]))["Sigmoid"]
+        assert torch.allclose(runtime.trace(Input=x)["y_"], expected)
+
+
+def test_layers_nnc_does_not_train_become_frozen_layers(tmp_path):
+    text = (SAMPLES / "LeNet.sdcproj").read_text(encoding="utf-8-sig")
+    # The file's first W and b multipliers are those of its first layer with weights, Convolution.
+    frozen = text.replace("LRateMultiplier\nProperty_12_Value=1.0", "LRateMultiplier\nProperty_12_Value=0", 1)
+    frozen = frozen.replace("LRateMultiplier\nProperty_16_Value=1.0", "LRateMultiplier\nProperty_16_Value=0", 1)
+    (tmp_path / "frozen.sdcproj").write_text(frozen, encoding="utf-8")
+    result = import_sdcproj(tmp_path / "frozen.sdcproj")
+    assert result.project.sections["training"]["transfer"] == {"freeze": ["Convolution"]}
+    half = frozen.replace("LRateMultiplier\nProperty_16_Value=0", "LRateMultiplier\nProperty_16_Value=1.0", 1)
+    (tmp_path / "half.sdcproj").write_text(half, encoding="utf-8")
+    result = import_sdcproj(tmp_path / "half.sdcproj")
+    assert "transfer" not in result.project.sections["training"]
+    assert ("Convolution: learning-rate multiplier 0 for W only; netcanvas freezes whole layers "
+            "(training.transfer.freeze), so all of its weights are trained") in result.notes
 
 
 def test_lenet_keeps_nnc_layers_positions_and_settings():

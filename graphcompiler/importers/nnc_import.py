@@ -3,7 +3,7 @@
 Layers map through the registry: our layer names follow NNC's, and each spec's ``nnc`` translator reads
 NNC's properties of its type. A loss layer's ``T.Dataset`` becomes a label Input wired to its target (or
 the Input already reading that variable, as in an autoencoder). The network the optimizer trains becomes
-``main``. Datasets, epochs, batch size and the solver become the project's dataset and training sections.
+``main``; validation and runtime networks that share its weights become views of it (``nnc_views``). Datasets, epochs, batch size and the solver become the project's dataset and training sections.
 What does not map is listed (network, layer, type, why) and the import fails unless asked for a partial one.
 """
 
@@ -28,6 +28,7 @@ from ..shapes import infer_shapes
 from .nnc_loops import extract_loop, unroll_repeats
 from .nnc_patterns import fold_cutout, fold_mixup, own_weights, split_gan
 from .nnc_rewrites import fold_augmentation, inference_statistics, unit_properties
+from .nnc_views import frozen_layers, link_views
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
 CANVAS_SCALE = (1.0, 2.0)
@@ -93,11 +94,16 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs, modes,
                                                        trained=name in optimized).graph
     _size_loop_inputs(result.project)
+    link_views(result.project, result.notes)
     if comments:
         result.project.description = "\n".join(comments)
     result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
     if gan:
         result.project.sections.setdefault("training", {})["mode"] = "gan"
+    elif trained in nnc.networks:
+        frozen = [_identifier(name) for name in frozen_layers(nnc.networks[trained], result.notes)]
+        if frozen:
+            result.project.sections.setdefault("training", {}).setdefault("transfer", {})["freeze"] = frozen
     if result.unmapped and not partial:
         listing = "\n".join(f"  {u}" for u in result.unmapped)
         raise GraphError(f"{len(result.unmapped)} layer(s) cannot be imported yet:\n{listing}\n(--partial imports "
