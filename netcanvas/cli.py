@@ -127,7 +127,8 @@ def _search(args: argparse.Namespace) -> int:
         project = load(args.project)
         folder = Path(args.dir) if args.dir else new_search_dir(project.name)
         try:
-            search.create(project, folder, base_dir=Path(args.project).parent, storage=args.storage)
+            search.create(project, folder, base_dir=Path(args.project).parent, storage=args.storage,
+                          study=args.study)
         except GraphError as exc:
             raise locate(exc, args.project) from None
     print(f"search: {folder} (stop with Ctrl-C; continue with --resume {folder})", file=sys.stderr)
@@ -278,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     searcher.add_argument("--dir", help="folder for the search (default: searches/<project>-<timestamp>)")
     searcher.add_argument("--storage", help="Optuna storage URL (default: SQLite in the folder); "
                           "postgresql://... for workers on many machines")
+    searcher.add_argument("--study", help="join (or start) the study of this name in --storage: run the same "
+                          "command on every machine to share one search")
     searcher.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     searcher.add_argument("--max-trials", type=int, help="override search.max_trials")
     searcher.add_argument("--hours", type=float, help="override search.max_hours")

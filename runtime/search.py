@@ -67,8 +67,17 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     if not url.startswith(("sqlite", "postgresql", "mysql")):
         return optuna.storages.get_storage(url)
     sqlite = url.startswith("sqlite")
-    storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                         engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else None)
+    # SQLAlchemy 2.0 reads a plain postgresql:// as psycopg2, 2.1 as psycopg 3: we install psycopg 3.
+    driven = "postgresql+psycopg://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
+    try:
+        storage = optuna.storages.RDBStorage(driven, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                             engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else None)
+    except ImportError:
+        raise GraphError(f"no database driver for {_without_password(url)}: pip install 'psycopg[binary]' "
+                         "(PostgreSQL) or the driver SQLAlchemy names for it") from None
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise GraphError(f"cannot reach the search storage {_without_password(url)}: {reason}") from None
     if sqlite:
         # A trial makes about 15 small commits. In WAL mode with synchronous=NORMAL a commit costs half
         # as much, readers (a GUI, search-results) never block the workers, and a killed process still
@@ -76,6 +85,11 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()
     return storage
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be printed: a password in it becomes ***."""
+    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True) if "://" in url else url
 
 
 def _sqlite_pragmas(connection, _record) -> None:
@@ -89,21 +103,42 @@ def _project_with(base: Project, network: str, graph: gc.Graph) -> Project:
     return project
 
 
-def create(project: Project, folder: str | Path, *, base_dir: str | Path, storage: str | None = None) -> Path:
-    """Make a search folder for ``project`` (its data relative to ``base_dir``); returns the folder."""
+def create(project: Project, folder: str | Path, *, base_dir: str | Path, storage: str | None = None,
+           study: str | None = None) -> Path:
+    """Make a search folder for ``project`` (its data relative to ``base_dir``); returns the folder.
+
+    With a ``study`` name the folder joins that study in ``storage`` if it exists: how workers on
+    other machines, each with its own folder, share one search. Its base network must be this one.
+    """
     folder = Path(folder)
     if (folder / INFO).exists():
         raise GraphError("this folder already holds a search; continue it with --resume", file=str(folder))
     search_settings(project)
-    folder.mkdir(parents=True, exist_ok=True)
-    gc.save(project, folder / BASE)
+    if study is not None and storage is None:
+        raise GraphError("a study shared by name needs a --storage that every worker reaches (postgresql://...)")
+    base = gc.dumps(project)
+    if storage is None:
+        folder.mkdir(parents=True, exist_ok=True)  # the study's SQLite file is in it
     url = storage or f"sqlite:///{(folder / 'study.db').resolve()}"
     info = {"project": project.name, "base_dir": str(Path(base_dir).resolve()), "storage": url,
-            "study": f"netcanvas-{project.name}-{int(time.time())}"}
-    optuna.create_study(study_name=info["study"], storage=_storage(url), directions=["minimize", "minimize"],
-                        load_if_exists=True)
+            "study": study or f"netcanvas-{project.name}-{int(time.time())}"}
+    shared = optuna.create_study(study_name=info["study"], storage=_storage(url),
+                                 directions=["minimize", "minimize"], load_if_exists=True)
+    known = shared.user_attrs.get("base")
+    if known is None:
+        shared.set_user_attr("base", base)
+    elif not _same_search(gc.loads(known), project):
+        raise GraphError(f"study '{info['study']}' searches from another base project: give this search "
+                         "another --study name, or start it from the same project file")
+    folder.mkdir(parents=True, exist_ok=True)
+    gc.save(project, folder / BASE)
     write_text(folder / INFO, json.dumps(info, indent=2) + "\n")
     return folder
+
+
+def _same_search(a: Project, b: Project) -> bool:
+    """Whether two workers search the same space: same networks, same training and search settings."""
+    return a.networks == b.networks and all(a.sections.get(k) == b.sections.get(k) for k in ("training", "search"))
 
 
 def open_study(folder: str | Path) -> tuple[dict, optuna.Study]:
@@ -203,6 +238,8 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
                 break
             if settings.max_hours and time.monotonic() - started >= settings.max_hours * 3600:
                 break
+            # Workers on other machines die too: their trials are failed once their heartbeat is stale.
+            optuna.storages.fail_stale_trials(study)
             trial = study.ask()
             report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker)
             reports.append(report)
