@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,30 +68,54 @@ def _dataset(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from runtime import distributed
     from runtime.runs import new_run_dir
-    from runtime.training import resume, train
+    from runtime.training import Stopped, resume, train
 
     from .progress import ProgressBar
+    from .stopping import EXIT_CODE, StopSignals
 
-    progress = None if args.quiet else ProgressBar()
-    if args.resume:
-        result = resume(args.resume, on_progress=progress)
-        folder = args.resume
-    else:
-        if not args.project:
-            raise GraphError("name a project file to train, or --resume RUN to continue a run")
-        project = load(args.project)
-        training = project.sections.get("training")
-        if args.epochs and (training is None or isinstance(training, dict)):
-            project.sections["training"] = {**(training or {}), "epochs": args.epochs}
-        folder = args.run_dir or new_run_dir(Path(args.runs), project.name)
+    if not args.resume and not args.project:
+        raise GraphError("name a project file to train, or --resume RUN to continue a run")
+    project = None if args.resume else load(args.project)
+    if args.nproc > 1 and "RANK" not in os.environ:
+        from .launch import launch
+        folder = args.resume or args.run_dir or new_run_dir(Path(args.runs), project.name)
+        again = ["--resume", str(folder)] if args.resume else [args.project, "--run-dir", str(folder)]
+        again += (["--epochs", str(args.epochs)] if args.epochs else []) + (["--quiet"] if args.quiet else [])
+        return launch(args.nproc, ["train", *again])
+    here = distributed.world()
+    should_stop = None
+    if here.active:
+        distributed.start(here)
+        # torchrun hands each process the Ctrl-C; the processes stop together after the same batch.
+        should_stop = StopSignals().install().requested
+    progress = None if args.quiet or not here.main else ProgressBar()
+    try:
+        if args.resume:
+            folder = args.resume
+            result = resume(folder, on_progress=progress, should_stop=should_stop)
+        else:
+            training = project.sections.get("training")
+            if args.epochs and (training is None or isinstance(training, dict)):
+                project.sections["training"] = {**(training or {}), "epochs": args.epochs}
+            folder = here.on_main(lambda: args.run_dir or new_run_dir(Path(args.runs), project.name))
+            if here.main:
+                print(f"run: {folder}", file=sys.stderr)
+            try:
+                result = train(project, folder, base_dir=Path(args.project).parent, on_progress=progress,
+                               should_stop=should_stop)
+            except GraphError as exc:
+                raise locate(exc, args.project) from None
+    except Stopped:
+        if here.main:
+            print(f"stopped; continue with --resume {folder}", file=sys.stderr)
+        return EXIT_CODE
+    finally:
+        distributed.stop()
+    if here.main:
+        print(json.dumps(result, indent=2))
         print(f"run: {folder}", file=sys.stderr)
-        try:
-            result = train(project, folder, base_dir=Path(args.project).parent, on_progress=progress)
-        except GraphError as exc:
-            raise locate(exc, args.project) from None
-    print(json.dumps(result, indent=2))
-    print(f"run: {folder}", file=sys.stderr)
     return 0
 
 
@@ -255,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--run-dir", help="exact folder for this run")
     trainer.add_argument("--epochs", type=int, help="override training.epochs")
     trainer.add_argument("--quiet", action="store_true", help="no progress bar")
+    trainer.add_argument("--nproc", type=int, default=1, help="train on N processes of this machine with "
+                         "DistributedDataParallel (gloo on CPUs, NCCL on GPUs); several machines: see README")
     trainer.set_defaults(run=_train)
     evaluate = commands.add_parser("evaluate", help="score a run (NNC's Evaluate): confusion matrix, report, "
                                    "output result table")

@@ -12,12 +12,14 @@ from pathlib import Path
 import torch
 from sklearn.metrics import classification_report, confusion_matrix
 from torch import Tensor
+from torch.utils.data import BatchSampler
 
 from graphcompiler import GraphModule
 from graphcompiler.atomic import write_text
 
 from .csvdata import CsvDataset
-from .data import Binding, batch_sampler, batches
+from .data import Binding, batches
+from .distributed import World
 from .tasks import Task
 
 
@@ -37,11 +39,16 @@ def sample_losses(env: dict[str, Tensor], task: Task) -> Tensor:
 
 @torch.no_grad()
 def collect(model: GraphModule, task: Task, dataset: CsvDataset, binding: Binding, batch_size: int,
-            device: torch.device, on_batch: Callable[[int, int], None] | None = None) -> Outputs:
-    """Run the model in eval mode over the whole dataset, in file order."""
+            device: torch.device, on_batch: Callable[[int, int], None] | None = None,
+            world: World = World()) -> Outputs:
+    """Run the model in eval mode over the whole dataset, in file order.
+
+    On several ranks each runs every size-th row and every rank gets all of them back, in file order.
+    """
     was_training = model.training
     model.eval()
-    sampler = batch_sampler(dataset, batch_size, shuffle=False)
+    rows = list(range(world.rank, len(dataset), world.size))
+    sampler = BatchSampler(rows, batch_size, drop_last=False)
     losses, predictions, targets = [], [], []
     try:
         for number, data in enumerate(batches(dataset, sampler), start=1):
@@ -53,7 +60,13 @@ def collect(model: GraphModule, task: Task, dataset: CsvDataset, binding: Bindin
                 on_batch(number, len(sampler))
     finally:
         model.train(was_training)
-    return Outputs(torch.cat(losses), torch.cat(predictions), torch.cat(targets))
+    out = Outputs(torch.cat(losses), torch.cat(predictions), torch.cat(targets))
+    if not world.active:
+        return out
+    shares = world.gather((rows, out))
+    order = torch.tensor([row for share_rows, _ in shares for row in share_rows]).argsort()
+    return Outputs(*(torch.cat([getattr(o, part) for _, o in shares])[order]
+                     for part in ("losses", "predictions", "targets")))
 
 
 def probabilities(task: Task, predictions: Tensor) -> Tensor:

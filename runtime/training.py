@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import networkx as nx
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 import graphcompiler as gc
 from graphcompiler import GraphError, GraphModule, Project
@@ -28,6 +30,8 @@ from graphcompiler.atomic import atomic_path, write_text
 from .augment import Augmenter, Mix
 from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
+from .distributed import World, world
+from . import distributed
 from .evaluation import collect, metrics, sample_losses, write_report
 from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_checkpoint, load_weights, read_info
 from .settings import dataset_settings, training_mode, training_settings
@@ -57,16 +61,23 @@ class Stopped(Exception):
 ProgressCallback = Callable[[Progress], None]
 
 
-def _device(settings: SimpleNamespace) -> torch.device:
+def _device(settings: SimpleNamespace, here: World) -> torch.device:
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise GraphError("training.device is cuda but torch sees no GPU; use auto or cpu", where="training.device")
-    return torch.device("cuda" if settings.device != "cpu" and torch.cuda.is_available() else "cpu")
+    if settings.device != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", here.local_rank if here.active else torch.cuda.current_device())
+    return torch.device("cpu")
 
 
-def _generator(seed: int, epoch: int, salt: int, device: torch.device) -> torch.Generator:
+def _generator(seed: int, epoch: int, salt: int, device: torch.device, rank: int = 0) -> torch.Generator:
     generator = torch.Generator(device=device)
-    generator.manual_seed((seed * 1_000_003 + epoch) * 7 + salt)
+    generator.manual_seed(_seed(seed, epoch, salt, rank))
     return generator
+
+
+def _seed(seed: int, epoch: int, salt: int, rank: int) -> int:
+    # Each rank draws its own dropout masks and augmentations; rank 0 draws what a single process does.
+    return (seed * 1_000_003 + epoch) * 7 + salt + (rank << 40)
 
 
 def make_optimizer(settings: SimpleNamespace, parameters) -> torch.optim.Optimizer:
@@ -122,6 +133,25 @@ def batch_loss(model: GraphModule, task: Task, batch: dict[str, Tensor], mix: Mi
     return total
 
 
+class _Objective(nn.Module):
+    """The training loss of a batch as a module's forward, which DistributedDataParallel needs to wrap."""
+
+    def __init__(self, model: GraphModule, task: Task):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, batch: dict[str, Tensor], mix: Mix | None) -> Tensor:
+        """batch_loss of the wrapped network."""
+        return batch_loss(self.model, self.task, batch, mix)
+
+
+def _has_unused_weights(model: GraphModule, graph: gc.Graph, task: Task) -> bool:
+    """Whether some trainable weight feeds no loss: DistributedDataParallel must then look for them every step."""
+    used = set().union(*(nx.ancestors(graph.nx, w.loss) for w in task.losses))
+    return any(p.requires_grad for name, child in model.named_children() if name not in used
+               for p in child.parameters())
+
+
 def _set_label_smoothing(model: GraphModule, task: Task, amount: float) -> None:
     if amount <= 0:
         return
@@ -173,6 +203,8 @@ class _Run:
     train_set: CsvDataset | None = None
     val_set: CsvDataset | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    world: World = field(default_factory=World)
+    """The training processes: rank 0 alone writes the folder and reports progress."""
 
 
 def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_progress: ProgressCallback | None = None,
@@ -183,39 +215,50 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
     continued with ``resume``, unless it is a search ``trial`` (which writes only its curve, weights
     and metrics, and scores the last epoch's validation pass).
     """
-    folder = Path(run_dir)
-    if (folder / INFO).exists():
-        raise GraphError("this folder already holds a training run; continue it with --resume, or pick a new "
-                         "folder", file=str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    run = _prepare(project, folder, Path(base_dir).resolve())
+    folder, here = Path(run_dir), world()
+    distributed.start(here)
+
+    def make_folder() -> None:
+        if (folder / INFO).exists():
+            raise GraphError("this folder already holds a training run; continue it with --resume, or pick a "
+                             "new folder", file=str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        gc.save(project, folder / PROJECT_FILE)
+
+    here.on_main(make_folder)
+    run = _prepare(project, folder, Path(base_dir).resolve(), here)
     run.trial = trial
-    gc.save(project, folder / PROJECT_FILE)
     _write_status(run, "running")
-    return _execute(run, None, on_progress, should_stop)
+    return _execute(run, None, on_progress if here.main else None, should_stop)
 
 
 def resume(run_dir: str | Path, *, on_progress: ProgressCallback | None = None,
            should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Continue a stopped or killed run from its last checkpoint, in the same directory."""
-    folder = Path(run_dir)
-    info = read_info(folder)
-    project = gc.load(folder / PROJECT_FILE)
-    run = _prepare(project, folder, Path(info["base_dir"]))
-    checkpoint = None
-    if (folder / CHECKPOINT).exists():
-        checkpoint = load_checkpoint(folder / CHECKPOINT)
+    folder, here = Path(run_dir), world()
+    distributed.start(here)
+
+    def read_run() -> tuple[dict, str, dict | None]:
+        info = read_info(folder)
+        text = (folder / PROJECT_FILE).read_text(encoding="utf-8")
+        return info, text, load_checkpoint(folder / CHECKPOINT) if (folder / CHECKPOINT).exists() else None
+
+    # Only rank 0's machine has the run folder: it sends the others the project and the checkpoint.
+    info, text, checkpoint = here.on_main(read_run)
+    run = _prepare(gc.loads(text, file=str(folder / PROJECT_FILE)), folder, Path(info["base_dir"]), here)
     _write_status(run, "running")
-    return _execute(run, checkpoint, on_progress, should_stop)
+    return _execute(run, checkpoint, on_progress if here.main else None, should_stop)
 
 
-def _prepare(project: Project, folder: Path, base_dir: Path) -> _Run:
+def _prepare(project: Project, folder: Path, base_dir: Path, here: World) -> _Run:
     settings = training_settings(project)
     data = dataset_settings(project)
-    return _Run(project, folder, base_dir, settings, data, _device(settings))
+    return _Run(project, folder, base_dir, settings, data, _device(settings, here), world=here)
 
 
 def _write_status(run: _Run, status: str) -> None:
+    if not run.world.main:
+        return
     write_text(run.folder / INFO, json.dumps({
         "project": run.project.name, "base_dir": str(run.base_dir), "status": status,
         "epochs_done": len(run.history), "epochs": run.settings.epochs}, indent=2) + "\n")
@@ -233,14 +276,16 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
             row = loop.epoch(epoch, on_progress, should_stop)
             row["seconds"] = round(time.perf_counter() - started, 3)
             run.history.append(row)
-            if not run.trial:
-                loop.save_checkpoint(epoch)
-            _write_curve(run)
+            if run.world.main:
+                if not run.trial:
+                    loop.save_checkpoint(epoch)
+                _write_curve(run)
             _write_status(run, "running")
             if on_progress:
                 on_progress(Progress("epoch", epoch, run.settings.epochs, metrics=dict(row),
                                      elapsed=row["seconds"]))
-            if 0 < run.settings.max_seconds <= row["seconds"]:
+            # Rank 0's clock decides, so that every rank ends after the same epoch.
+            if run.world.agree(run.world.main and 0 < run.settings.max_seconds <= row["seconds"]):
                 break
         result = loop.finish()
     except (Stopped, KeyboardInterrupt):
@@ -253,7 +298,8 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
         _write_status(run, "failed")
         raise
     _draw_curve(run)
-    write_text(run.folder / "metrics.json", json.dumps(result, indent=2) + "\n")
+    if run.world.main:
+        write_text(run.folder / "metrics.json", json.dumps(result, indent=2) + "\n")
     _write_status(run, "done")
     if on_progress:
         on_progress(Progress("done", run.settings.epochs, run.settings.epochs, metrics=dict(result)))
@@ -271,7 +317,7 @@ def _write_curve(run: _Run) -> None:
 
 def _draw_curve(run: _Run) -> None:
     # Drawn when the run ends or stops, not every epoch: a picture costs more than a short epoch.
-    if run.history and not run.trial:
+    if run.history and not run.trial and run.world.main:
         from .plots import learning_curve_png  # matplotlib loads slowly; a run stopped at once needs none
         learning_curve_png(run.history, run.folder / "learning_curve.png")
 
@@ -297,8 +343,9 @@ def _restore(run: _Run, checkpoint: dict | None, models: dict, optimizers: dict,
     run.history = list(checkpoint["history"])[: checkpoint["epoch"]]
 
 
-def _check_stop(should_stop: Callable[[], bool] | None) -> None:
-    if should_stop is not None and should_stop():
+def _check_stop(should_stop: Callable[[], bool] | None, here: World) -> None:
+    # Every rank asks every batch, so that all of them stop after the same one.
+    if here.agree(should_stop is not None and should_stop()):
         raise Stopped()
 
 
@@ -317,8 +364,16 @@ class _SupervisedLoop:
         if source:
             transfer_weights(self.model, run.base_dir / source)
         freeze(self.model, s.transfer.freeze)
+        self.objective: nn.Module = _Objective(self.model, self.task)
+        if run.world.active:
+            self.objective = DistributedDataParallel(
+                self.objective, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+                find_unused_parameters=_has_unused_weights(self.model, self.graph, self.task))
         run.train_set = open_dataset(run.data, "training", run.base_dir)
         run.val_set = open_dataset(run.data, "validation", run.base_dir)
+        if len(run.val_set) < run.world.size:
+            raise GraphError(f"{len(run.val_set)} validation rows cannot be shared by {run.world.size} processes",
+                             file=str(run.val_set.file))
         self.binding = bind(self.graph, run.train_set, run.data.inputs)
         bind(self.graph, run.val_set, run.data.inputs)
         label = self.task.main.target_inputs
@@ -344,11 +399,12 @@ class _SupervisedLoop:
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
         run, s = self.run, self.run.settings
-        torch.manual_seed(s.seed * 1_000_003 + epoch)
-        sampler = batch_sampler(run.train_set, s.batch_size, shuffle=True,
-                                generator=_generator(s.seed, epoch, 1, torch.device("cpu")),
-                                balance_by=self.balance_by)
-        augment_rng = _generator(s.seed, epoch, 2, run.device)
+        torch.manual_seed(_seed(s.seed, epoch, 0, run.world.rank))
+        # Every rank draws the same batches and takes its share of each.
+        sampler = [run.world.share(indices) for indices in batch_sampler(
+            run.train_set, s.batch_size, shuffle=True, generator=_generator(s.seed, epoch, 1, torch.device("cpu")),
+            balance_by=self.balance_by)]
+        augment_rng = _generator(s.seed, epoch, 2, run.device, run.world.rank)
         self.model.train()
         total, count, started = 0.0, 0, time.perf_counter()
         for number, data in enumerate(batches(run.train_set, sampler, run.data.workers), start=1):
@@ -359,9 +415,11 @@ class _SupervisedLoop:
             if on_progress:
                 on_progress(Progress("batch", epoch, s.epochs, number, self.steps, loss,
                                      elapsed=time.perf_counter() - started))
-            _check_stop(should_stop)
+            _check_stop(should_stop, run.world)
         lr = self.optimizer.param_groups[0]["lr"]
-        outputs = collect(self.model, self.task, run.val_set, self.binding, s.batch_size, run.device)
+        total, count = run.world.sum(total, count)
+        outputs = collect(self.model, self.task, run.val_set, self.binding, s.batch_size, run.device,
+                          world=run.world)
         scores = metrics(self.task, outputs)
         return {"epoch": epoch, "train_loss": total / count, "val_loss": scores["loss"],
                 "val_error": scores["error"], "lr": lr}
@@ -373,9 +431,9 @@ class _SupervisedLoop:
         batch, mix = self.augmenter.mix(batch, list(self.task.data_inputs), generator)
         if self.amp:
             with torch.autocast(self.run.device.type):
-                loss = batch_loss(self.model, self.task, batch, mix)
+                loss = self.objective(batch, mix)
         else:
-            loss = batch_loss(self.model, self.task, batch, mix)
+            loss = self.objective(batch, mix)
         value = loss.item()
         if not math.isfinite(value):
             raise GraphError(f"the training loss became {value}; lower training.optimizer.lr or set "
@@ -394,6 +452,9 @@ class _SupervisedLoop:
         _save_checkpoint(self.run, epoch, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
 
     def finish(self) -> dict[str, float]:
+        return self.run.world.on_main(self._final_report)
+
+    def _final_report(self) -> dict[str, float]:
         run = self.run
         with atomic_path(run.folder / WEIGHTS) as tmp:
             torch.save(self.model.state_dict(), tmp)
@@ -413,6 +474,9 @@ class _GanLoop:
     """
 
     def __init__(self, run: _Run):
+        if run.world.active:
+            raise GraphError("a GAN trains on one process for now: run it without --nproc or torchrun",
+                             where="training.mode")
         self.run = run
         s = run.settings
         self.g_graph = run.project.network(s.gan.generator)
@@ -488,7 +552,7 @@ class _GanLoop:
             if on_progress:
                 on_progress(Progress("batch", epoch, s.epochs, number, self.steps, g_loss.item(),
                                      elapsed=time.perf_counter() - started))
-            _check_stop(should_stop)
+            _check_stop(should_stop, run.world)
         self._samples(epoch)
         return {"epoch": epoch, "g_loss": g_total / count, "d_loss": d_total / count,
                 "lr": self.g_opt.param_groups[0]["lr"]}
