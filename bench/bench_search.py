@@ -235,13 +235,13 @@ def split(own: dict) -> tuple[float, float]:
     return work, sum(own.values()) - work
 
 
-def study_growth(tmp: Path, sizes: list[int], attrs: dict, base_macs: int, repeats: int = 5) -> list[dict]:
-    """Milliseconds of one trial's study calls (training aside) with K complete trials already stored."""
+def study_growth(url: str, sizes: list[int], attrs: dict, base_macs: int, repeats: int = 5,
+                 name: str = "growth") -> list[dict]:
+    """Milliseconds of one trial's study calls (training aside) with K complete trials already stored at ``url``."""
     if not sizes:
         return []
-    url = f"sqlite:///{(tmp / 'growth.db').resolve()}"
-    optuna.create_study(study_name="growth", storage=search._storage(url), directions=["minimize", "minimize"])
-    study = optuna.load_study(study_name="growth", storage=search._storage(url))
+    optuna.create_study(study_name=name, storage=search._storage(url), directions=["minimize", "minimize"])
+    study = optuna.load_study(study_name=name, storage=search._storage(url))
     rng = random.Random(0)
     out = []
     for size in sorted(sizes):
@@ -330,7 +330,8 @@ def main(argv=None) -> int:
         attrs = {k: v for k, v in study0.trials[real["report"].number].user_attrs.items()}
         print("study calls per trial as the study grows:", flush=True)
         with OtherLoad() as growth_load:
-            growth = study_growth(tmp, args.study_sizes, attrs, first[0]["report"].macs)
+            growth = study_growth(f"sqlite:///{(tmp / 'growth.db').resolve()}", args.study_sizes, attrs,
+                                  first[0]["report"].macs)
 
     report(args, searches, bases, growth, growth_load.describe(), time.perf_counter() - began)
     return 0

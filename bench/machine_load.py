@@ -10,6 +10,10 @@ class OtherLoad:
     """CPU time other processes used while a block ran, as a share of the machine's capacity:
     /proc/stat's busy time of all CPUs minus this process's own CPU time (Linux only)."""
 
+    def __init__(self, children: bool = False):
+        self.children = children
+        """Count the CPU time of the child processes this one waited for as its own (benchmarks that run jobs)."""
+
     def __enter__(self):
         self.start = self._sample()
         return self
@@ -23,8 +27,7 @@ class OtherLoad:
             self.share = max(0.0, (busy1 - busy0) - (own1 - own0)) / capacity if capacity > 0 else None
         return False
 
-    @staticmethod
-    def _sample():
+    def _sample(self):
         try:
             fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
             ticks = [int(f) for f in fields]
@@ -32,8 +35,10 @@ class OtherLoad:
             return None
         hz = os.sysconf("SC_CLK_TCK")
         busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / hz          # all but idle and iowait
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return busy, usage.ru_utime + usage.ru_stime, time.perf_counter()
+        own = [resource.getrusage(resource.RUSAGE_SELF)]
+        if self.children:
+            own.append(resource.getrusage(resource.RUSAGE_CHILDREN))
+        return busy, sum(u.ru_utime + u.ru_stime for u in own), time.perf_counter()
 
     def describe(self) -> str:
         """The share as a percentage, or 'unknown'."""

@@ -77,6 +77,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if not args.resume and not args.project:
         raise GraphError("name a project file to train, or --resume RUN to continue a run")
+    if args.nproc < 1:
+        raise GraphError(f"--nproc {args.nproc}: give the number of processes, 1 or more")
     project = None if args.resume else load(args.project)
     if args.nproc > 1 and "RANK" not in os.environ:
         from .launch import launch
@@ -87,7 +89,7 @@ def _train(args: argparse.Namespace) -> int:
     here = distributed.world()
     should_stop = None
     if here.active:
-        distributed.start(here)
+        distributed.join(here)
         # torchrun hands each process the Ctrl-C; the processes stop together after the same batch.
         should_stop = StopSignals().install().requested
     progress = None if args.quiet or not here.main else ProgressBar()
@@ -112,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"stopped; continue with --resume {folder}", file=sys.stderr)
         return EXIT_CODE
     finally:
-        distributed.stop()
+        distributed.leave()
     if here.main:
         print(json.dumps(result, indent=2))
         print(f"run: {folder}", file=sys.stderr)

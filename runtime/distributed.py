@@ -114,7 +114,7 @@ def world() -> World:
                  int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def start(here: World) -> None:
+def join(here: World) -> None:
     """Join the other processes: NCCL where each has a GPU, gloo on CPUs."""
     if here.active and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -123,7 +123,7 @@ def start(here: World) -> None:
         dist.init_process_group(backend, timeout=TIMEOUT)
 
 
-def stop() -> None:
+def leave() -> None:
     """Leave the process group (at the end of a run, however it ended)."""
     if dist.is_initialized():
         dist.destroy_process_group()

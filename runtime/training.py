@@ -30,8 +30,7 @@ from graphcompiler.atomic import atomic_path, write_text
 from .augment import Augmenter, Mix
 from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
-from .distributed import World, world
-from . import distributed
+from .distributed import World, join, world
 from .evaluation import collect, metrics, sample_losses, write_report
 from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_checkpoint, load_weights, read_info
 from .settings import dataset_settings, training_mode, training_settings
@@ -76,7 +75,7 @@ def _generator(seed: int, epoch: int, salt: int, device: torch.device, rank: int
 
 
 def _seed(seed: int, epoch: int, salt: int, rank: int) -> int:
-    # Each rank draws its own dropout masks and augmentations; rank 0 draws what a single process does.
+    # Each rank draws its own augmentations (and dropout masks); rank 0 draws what a single process does.
     return (seed * 1_000_003 + epoch) * 7 + salt + (rank << 40)
 
 
@@ -216,7 +215,7 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
     and metrics, and scores the last epoch's validation pass).
     """
     folder, here = Path(run_dir), world()
-    distributed.start(here)
+    join(here)
 
     def make_folder() -> None:
         if (folder / INFO).exists():
@@ -236,7 +235,7 @@ def resume(run_dir: str | Path, *, on_progress: ProgressCallback | None = None,
            should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
     """Continue a stopped or killed run from its last checkpoint, in the same directory."""
     folder, here = Path(run_dir), world()
-    distributed.start(here)
+    join(here)
 
     def read_run() -> tuple[dict, str, dict | None]:
         info = read_info(folder)
@@ -399,7 +398,7 @@ class _SupervisedLoop:
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
         run, s = self.run, self.run.settings
-        torch.manual_seed(_seed(s.seed, epoch, 0, run.world.rank))
+        torch.manual_seed(s.seed * 1_000_003 + epoch + (run.world.rank << 40))
         # Every rank draws the same batches and takes its share of each.
         sampler = [run.world.share(indices) for indices in batch_sampler(
             run.train_set, s.batch_size, shuffle=True, generator=_generator(s.seed, epoch, 1, torch.device("cpu")),

@@ -1,4 +1,4 @@
-"""Shared test setup: example paths and the hypothesis profiles."""
+"""Shared test setup: example paths, the search tests' project and the hypothesis profiles."""
 
 import os
 from pathlib import Path
@@ -6,8 +6,21 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+import graphcompiler as gc
+from runtime.example_data import write_dataset
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.graph.yaml"))
+
+
+def mlp_search_project(folder: Path, trial_epochs: int = 1) -> Path:
+    """The MLP example searched on 600 digit vectors (batch 64, quick trials), written into ``folder``."""
+    write_dataset("digits-vectors", folder / "data/digits-vectors", count=600)
+    project = gc.load(ROOT / "examples/mlp.graph.yaml")
+    project.sections["training"]["batch_size"] = 64
+    project.sections["search"] = {"trial_epochs": trial_epochs, "control_every": 3}
+    gc.save(project, folder / "mlp.graph.yaml")
+    return folder / "mlp.graph.yaml"
 
 
 @pytest.fixture(scope="session")

@@ -12,21 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import mlp_search_project
 from runtime import search
-from runtime.example_data import write_dataset
 
 
 @pytest.fixture(scope="module")
 def project_file(tmp_path_factory) -> Path:
     """The MLP example searched on digit vectors, one quick epoch per trial."""
-    root = tmp_path_factory.mktemp("search")
-    write_dataset("digits-vectors", root / "data/digits-vectors", count=600)
-    project = gc.load(ROOT / "examples/mlp.graph.yaml")
-    project.sections["training"]["batch_size"] = 64
-    project.sections["search"] = {"trial_epochs": 1, "control_every": 3}
-    gc.save(project, root / "mlp.graph.yaml")
-    return root / "mlp.graph.yaml"
+    return mlp_search_project(tmp_path_factory.mktemp("search"))
 
 
 def _netcanvas(*argv: str, cwd: Path) -> subprocess.Popen:

@@ -17,9 +17,8 @@ import optuna
 import pytest
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import mlp_search_project
 from runtime import search
-from runtime.example_data import write_dataset
 
 URL = os.environ.get("NETCANVAS_POSTGRES")
 if not URL and os.environ.get("CI"):
@@ -31,13 +30,8 @@ pytestmark = pytest.mark.skipif(not URL, reason="no PostgreSQL server: run scrip
 
 @pytest.fixture()
 def project_file(tmp_path) -> Path:
-    """The MLP example searched on digit vectors, one quick epoch per trial."""
-    write_dataset("digits-vectors", tmp_path / "data/digits-vectors", count=600)
-    project = gc.load(ROOT / "examples/mlp.graph.yaml")
-    project.sections["training"]["batch_size"] = 64
-    project.sections["search"] = {"trial_epochs": 2, "control_every": 3}
-    gc.save(project, tmp_path / "mlp.graph.yaml")
-    return tmp_path / "mlp.graph.yaml"
+    """The MLP example searched on digit vectors, two quick epochs per trial."""
+    return mlp_search_project(tmp_path, trial_epochs=2)
 
 
 def _worker(project_file: Path, study: str, folder: Path, *more: str) -> subprocess.Popen:
