@@ -55,7 +55,9 @@ def _train(folder: Path, project: Path, config: str, epochs: int, run: str) -> d
     nproc, threads = CONFIGS[config]
     command = [sys.executable, "-m", "netcanvas", "train", project.name, "--epochs", str(epochs), "--quiet",
                "--run-dir", run] + (["--nproc", str(nproc)] if nproc > 1 else [])
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | ({"OMP_NUM_THREADS": threads} if threads else {})
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if threads:
+        env["OMP_NUM_THREADS"] = threads
     started = time.perf_counter()
     with OtherLoad(children=True) as load:
         subprocess.run(command, cwd=folder, check=True, capture_output=True, text=True, env=env)

@@ -53,7 +53,8 @@ def export_target(target: str | Path | Project, network: str | None = None) -> E
             weights, trained = load_weights(folder, name), "trained"
         else:
             weights = view_weights(project, name, load_weights(folder, source))
-            trained = f"trained, taken from network '{source}' ({len(shared_nodes(graph, project.network(source)))} layers)"
+            shared = len(shared_nodes(graph, project.network(source)))
+            trained = f"trained, taken from network '{source}' ({shared} layers)"
     metadata = {"netcanvas.project": project.name, "netcanvas.network": name, "netcanvas.weights": trained}
     dataset = project.sections.get("dataset")
     if isinstance(dataset, dict):

@@ -108,7 +108,7 @@ def create(project: Project, folder: str | Path, *, base_dir: str | Path, storag
     """Make a search folder for ``project`` (its data relative to ``base_dir``); returns the folder.
 
     With a ``study`` name the folder joins that study in ``storage`` if it exists: how workers on
-    other machines, each with its own folder, share one search. Its base network must be this one.
+    other machines, each with its own folder, share one search; the study's base project must be this one.
     """
     folder = Path(folder)
     if (folder / INFO).exists():

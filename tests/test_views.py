@@ -78,12 +78,11 @@ def test_a_view_of_a_view_is_refused():
 
 
 def test_a_shared_node_of_another_size_names_the_node():
-    project = gc.loads(PROJECT.replace("{id: fc1, type: Affine, params: {out_features: 32}}\n    - {id: relu, type: ReLU}"
-                                       "\n    - {id: fc2, type: Affine, params: {out_features: 10}}\n    - {id: prob",
-                                       "{id: fc1, type: Affine, params: {out_features: 16}}\n    - {id: relu, type: ReLU}"
-                                       "\n    - {id: fc2, type: Affine, params: {out_features: 10}}\n    - {id: prob"))
+    project = gc.loads(PROJECT)
+    project.networks["Runtime"].node("fc1").params["out_features"] = 16
     problems = gc.validate(project)
-    assert [(p.node, p.where) for p in problems] == [("fc1", "networks.Runtime.weights"), ("fc2", "networks.Runtime.weights")]
+    assert [(p.node, p.where) for p in problems] == [("fc1", "networks.Runtime.weights"),
+                                                     ("fc2", "networks.Runtime.weights")]
     assert problems[0].message.startswith("fc1 has 1,040 weights here but 2,080 in 'main'")
     with pytest.raises(gc.GraphError, match=r"fc1.weight is \(32, 64\) in 'main' but \(16, 64\) here"):
         view_weights(project, "Runtime", gc.compile(project.network()).state_dict())

@@ -3,7 +3,8 @@
 Layers map through the registry: our layer names follow NNC's, and each spec's ``nnc`` translator reads
 NNC's properties of its type. A loss layer's ``T.Dataset`` becomes a label Input wired to its target (or
 the Input already reading that variable, as in an autoencoder). The network the optimizer trains becomes
-``main``; validation and runtime networks that share its weights become views of it (``nnc_views``). Datasets, epochs, batch size and the solver become the project's dataset and training sections.
+``main``; validation and runtime networks that share its weights become views of it (``nnc_views``).
+Datasets, epochs, batch size and the solver become the project's dataset and training sections.
 What does not map is listed (network, layer, type, why) and the import fails unless asked for a partial one.
 """
 
