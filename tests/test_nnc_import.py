@@ -107,6 +107,14 @@ def test_the_lstm_samples_runtime_network_computes_with_the_trained_networks_wei
         assert torch.allclose(runtime.trace(Input=x)["y_"], expected)
 
 
+def test_unetlikes_runtime_network_with_its_label_image_exports_and_onnxruntime_agrees(tmp_path):
+    from graphcompiler.export.onnx_export import export_onnx
+    project = import_sdcproj(SAMPLES / "unetlike_125px.sdcproj").project
+    report = export_onnx(project.networks["Runtime"], tmp_path / "runtime.onnx")
+    assert set(report.inputs) == {"Input", "LabelInput"}  # its labels reach a OneHot: drawn as class indices
+    assert max(report.max_relative_error.values()) <= 1e-5
+
+
 def test_layers_nnc_does_not_train_become_frozen_layers(tmp_path):
     text = (SAMPLES / "LeNet.sdcproj").read_text(encoding="utf-8-sig")
     # The file's first W and b multipliers are those of its first layer with weights, Convolution.

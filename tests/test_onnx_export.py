@@ -125,6 +125,34 @@ def test_embed_inputs_are_token_ids():
     assert ids.min() >= 0 and ids.max() < 7 and torch.equal(ids, ids.round())
 
 
+def test_label_inputs_that_reach_a_one_hot_are_drawn_as_class_indices_and_export(tmp_path):
+    graph = gc.Graph()
+    graph.add_node("label", "Input", {"shape": [4, 4]})
+    graph.add_node("keep", "MulScalar", {"value": 1.0})
+    graph.add_node("cells", "Reshape", {"shape": [16, 1]})
+    graph.add_node("hot", "OneHot", {"shape": [5]})
+    for src, dst in (("label", "keep"), ("keep", "cells"), ("cells", "hot")):
+        graph.connect(src, dst)
+    (labels,) = example_inputs(gc.compile(graph, inference=True), 3)
+    assert labels.min() >= 0 and labels.max() < 5 and torch.equal(labels, labels.round())
+    report = export_onnx(graph, tmp_path / "hot.onnx")
+    assert max(report.max_relative_error.values()) == 0
+
+
+def test_a_node_that_cannot_run_on_the_export_inputs_is_named(tmp_path):
+    graph = gc.Graph()
+    graph.add_node("x", "Input", {"shape": [3]})
+    graph.add_node("shift", "AddScalar", {"value": -10.0})
+    graph.add_node("cells", "Reshape", {"shape": [3, 1]})
+    graph.add_node("hot", "OneHot", {"shape": [5]})
+    for src, dst in (("x", "shift"), ("shift", "cells"), ("cells", "hot")):
+        graph.connect(src, dst)
+    with pytest.raises(gc.GraphError, match=r"^hot \(OneHot\) cannot run on the random inputs the export traces "
+                                            r"the network with: ") as caught:
+        export_onnx(graph, tmp_path / "hot.onnx")
+    assert caught.value.node == "hot"
+
+
 def _cli(*argv, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "netcanvas", *argv], cwd=cwd, capture_output=True, text=True,
                           timeout=600)

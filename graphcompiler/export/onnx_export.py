@@ -28,6 +28,7 @@ from ..atomic import atomic_path
 from ..compiler import GraphModule, compile
 from ..errors import GraphError
 from ..graph import Graph
+from ..layers.logic import OneHot
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 14
@@ -70,14 +71,32 @@ def inference_module(graph: Graph, weights: dict[str, Tensor] | None = None) -> 
 
 
 def example_inputs(model: GraphModule, batch: int, seed: int = 0) -> tuple[Tensor, ...]:
-    """Random inputs for every Input; token ids (Inputs feeding Embed) are drawn within the table."""
+    """Random inputs for every Input; indices (Inputs that reach an Embed or a OneHot) are drawn within range."""
     generator = torch.Generator().manual_seed(seed)
-    tables = {sources[0]: model.get_submodule(node).num_embeddings
-              for node, sources, _ in model.steps if isinstance(model.get_submodule(node), nn.Embedding)}
+    bounds = _index_bounds(model)
     return tuple(
-        torch.randint(0, tables[name], (batch,) + model.input_shapes[name], generator=generator).float()
-        if name in tables else torch.randn((batch,) + model.input_shapes[name], generator=generator)
+        torch.randint(0, bounds[name], (batch,) + model.input_shapes[name], generator=generator).float()
+        if name in bounds else torch.randn((batch,) + model.input_shapes[name], generator=generator)
         for name in model.input_names)
+
+
+def _index_bounds(model: GraphModule) -> dict[str, int]:
+    """Input -> how many values the indices it carries may take: the smallest table or class count it reaches.
+
+    Token ids and label images (NNC's segmentation labels reach a OneHot) are indices; a normal draw
+    would give negative ones, which no network takes.
+    """
+    reach: dict[str, set[str]] = {name: {name} for name in model.input_names}
+    bounds: dict[str, int] = {}
+    for node, sources, _ in model.steps:
+        reached = set().union(*(reach.get(source.split(".")[0], set()) for source in sources))
+        reach[node] = reached
+        layer = model.get_submodule(node)
+        size = (layer.num_embeddings if isinstance(layer, nn.Embedding) else
+                min(layer.shape) if isinstance(layer, OneHot) else None)
+        for name in reached if size else ():
+            bounds[name] = min(bounds.get(name, size), size)
+    return bounds
 
 
 def _export(model: nn.Module, args: tuple, target, names: tuple[list[str], list[str]], opset: int) -> None:
@@ -194,6 +213,12 @@ def export_onnx(graph: Graph, path: str | Path, *, weights: dict[str, Tensor] | 
     except GraphError:
         raise
     except Exception as exc:  # noqa: BLE001 - turned into the node at fault below
+        with torch.no_grad():
+            cannot_run = model.failing_node(*args)
+        if cannot_run:
+            node, reason = cannot_run
+            raise GraphError(f"{node} ({graph.node(node).type}) cannot run on the random inputs the export traces "
+                             f"the network with: {reason}", node=node) from None
         failing = _failing_node(model, args, opset)
         if failing:
             node, reason = failing
