@@ -12,9 +12,10 @@ and sends it to the others, so the other machines need the data but not the run.
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
@@ -55,7 +56,7 @@ class World:
         if not self.active:
             return batch
         per_rank = -(-len(batch) // self.size)
-        padded = (batch * per_rank * self.size)[: per_rank * self.size]
+        padded = list(itertools.islice(itertools.cycle(batch), per_rank * self.size))
         return padded[self.rank:: self.size]
 
     def agree(self, flag: bool) -> bool:
