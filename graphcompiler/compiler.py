@@ -129,17 +129,6 @@ class GraphModule(nn.Module):
                 env.update(zip(results, out))
         return env
 
-    def failing_node(self, *args: Tensor, **inputs: Tensor) -> tuple[str, str] | None:
-        """The first node that raises on these inputs and its error's first line; None when every node runs."""
-        env = self._bind(args, inputs)
-        for node_id, sources, results in self.steps:
-            try:
-                out = self._modules[node_id](*[env[s] for s in sources])
-            except Exception as exc:  # noqa: BLE001 - whatever torch raises, the node is what the user needs
-                return node_id, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            env.update({node_id: out} if results is None else zip(results, out))
-        return None
-
     def forward(self, *args: Tensor, **inputs: Tensor) -> dict[str, Tensor]:
         """Run every node in topological order; return the outputs by name."""
         env = self.trace(*args, **inputs)
@@ -160,3 +149,18 @@ class GraphModule(nn.Module):
 def compile(graph: Graph, outputs: Iterable[str] | None = None, inference: bool = False) -> GraphModule:
     """Compile a sound graph; ``inference=True`` drops the losses and their label side, in eval mode."""
     return GraphModule(graph, outputs, inference)
+
+
+def failing_node(model: GraphModule, *args: Tensor) -> tuple[str, str] | None:
+    """The first node of ``model`` that raises on these inputs and its error's first line; None when all run.
+
+    A function, not a method: GraphModule's attribute names are taken from the ids nodes may have.
+    """
+    env = model._bind(args, {})
+    for node_id, sources, results in model.steps:
+        try:
+            out = model.get_submodule(node_id)(*[env[s] for s in sources])
+        except Exception as exc:  # noqa: BLE001 - whatever torch raises, the node is what the user needs
+            return node_id, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        env.update({node_id: out} if results is None else zip(results, out))
+    return None

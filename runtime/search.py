@@ -240,8 +240,8 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
                 break
             # Workers on other machines die too: their trials are failed once their heartbeat is stale.
             optuna.storages.fail_stale_trials(study)
-            trial = study.ask()
-            report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker)
+            trial = _new_trial(study, worker)
+            report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop)
             reports.append(report)
             if on_trial:
                 on_trial(report)
@@ -250,12 +250,21 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     return reports
 
 
-def _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop, worker) -> TrialReport:
+def _new_trial(study: optuna.Study, worker: int) -> optuna.Trial:
+    """A trial that names its worker (host, process) in the same transaction that makes it.
+
+    Named in writes of their own after ``ask``, a worker killed between the two left a running trial that
+    no check could tell was dead.
+    """
+    owner = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={
+        "host": socket.gethostname(), "pid": os.getpid(), "worker": worker})
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=owner))
+
+
+def _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop) -> TrialReport:
     rng = random.Random(f"{settings.seed}-{trial.number}")
     started = time.perf_counter()
     storage, trial_id = study._storage, trial._trial_id
-    for key, value in (("host", socket.gethostname()), ("pid", os.getpid()), ("worker", worker)):
-        trial.set_user_attr(key, value)
     try:
         graph, kind, parent, changes, invalid = _candidate(study, trial.number, base, settings, limits, rng)
     except GraphError as exc:

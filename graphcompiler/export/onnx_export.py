@@ -25,7 +25,7 @@ from onnx import helper, numpy_helper
 from torch import Tensor, nn
 
 from ..atomic import atomic_path
-from ..compiler import GraphModule, compile
+from ..compiler import GraphModule, compile, failing_node
 from ..errors import GraphError
 from ..graph import Graph
 from ..layers.logic import OneHot
@@ -214,7 +214,7 @@ def export_onnx(graph: Graph, path: str | Path, *, weights: dict[str, Tensor] | 
         raise
     except Exception as exc:  # noqa: BLE001 - turned into the node at fault below
         with torch.no_grad():
-            cannot_run = model.failing_node(*args)
+            cannot_run = failing_node(model, *args)
         if cannot_run:
             node, reason = cannot_run
             raise GraphError(f"{node} ({graph.node(node).type}) cannot run on the random inputs the export traces "
