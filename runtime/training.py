@@ -70,13 +70,17 @@ def _device(settings: SimpleNamespace, here: World) -> torch.device:
 
 def _generator(seed: int, epoch: int, salt: int, device: torch.device, rank: int = 0) -> torch.Generator:
     generator = torch.Generator(device=device)
-    generator.manual_seed(_seed(seed, epoch, salt, rank))
+    generator.manual_seed(_epoch_seed(seed, epoch, salt, rank))
     return generator
 
 
-def _seed(seed: int, epoch: int, salt: int, rank: int) -> int:
-    # Each rank draws its own augmentations (and dropout masks); rank 0 draws what a single process does.
-    return (seed * 1_000_003 + epoch) * 7 + salt + (rank << 40)
+def _epoch_seed(seed: int, epoch: int, salt: int | None = None, rank: int = 0) -> int:
+    """The seed of an epoch's global random state (no ``salt``) or of one of its generators.
+
+    Each rank draws its own dropout masks and augmentations; rank 0 draws what a single process does.
+    """
+    base = seed * 1_000_003 + epoch
+    return (base if salt is None else base * 7 + salt) + (rank << 40)
 
 
 def make_optimizer(settings: SimpleNamespace, parameters) -> torch.optim.Optimizer:
@@ -398,7 +402,7 @@ class _SupervisedLoop:
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
         run, s = self.run, self.run.settings
-        torch.manual_seed(s.seed * 1_000_003 + epoch + (run.world.rank << 40))
+        torch.manual_seed(_epoch_seed(s.seed, epoch, rank=run.world.rank))
         # Every rank draws the same batches and takes its share of each.
         sampler = [run.world.share(indices) for indices in batch_sampler(
             run.train_set, s.batch_size, shuffle=True, generator=_generator(s.seed, epoch, 1, torch.device("cpu")),
@@ -519,7 +523,7 @@ class _GanLoop:
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
         run, s = self.run, self.run.settings
-        torch.manual_seed(s.seed * 1_000_003 + epoch)
+        torch.manual_seed(_epoch_seed(s.seed, epoch))
         sampler = batch_sampler(run.train_set, s.batch_size, shuffle=True,
                                 generator=_generator(s.seed, epoch, 1, torch.device("cpu")))
         noise = _generator(s.seed, epoch, 2, run.device)
