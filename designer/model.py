@@ -18,32 +18,11 @@ from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, i
                            save, shape_errors)
 from graphcompiler.graph import GraphData
 from graphcompiler.importers import import_sdcproj
-from graphcompiler.layout import auto_layout
+from graphcompiler.layout import auto_layout, node_captions
 from runtime.settings import SECTIONS, read
 
 HISTORY_LIMIT = 200
-LAYOUT_WIDTH = 1000.0
-"""Canvas width auto-layout fills, in pixels: the designer's canvas at its default window size."""
-CHAR_SIZE = (6.6, 17.0)
-"""Width and line height of the designer's font, in canvas pixels, for estimating node sizes."""
 PASTE_OFFSET = (40.0, 40.0)
-
-
-def node_captions(graph: Graph, shapes: dict[str, NodeShapes], node_id: str) -> tuple[str, str]:
-    """The two text lines a node shows under its id: type with key params, and output shape."""
-    node, info = graph.node(node_id), shapes[node_id]
-    summary = info.summary()
-    return f"{node.type}{': ' + summary if summary else ''}", info.describe()
-
-
-def node_size(graph: Graph, shapes: dict[str, NodeShapes], node_id: str) -> tuple[float, float]:
-    """Estimated on-screen size of a node: its longest line and its number of rows."""
-    caption, shape = node_captions(graph, shapes, node_id)
-    info = shapes[node_id]
-    outputs = graph.output_ports(node_id) if info.spec else ()
-    chars = max(len(node_id), len(caption), len(shape) + 3)
-    rows = 3 + (len(graph.input_ports(node_id)) if info.spec else 0) + (len(outputs) if len(outputs) > 1 else 0)
-    return chars * CHAR_SIZE[0] + 20, rows * CHAR_SIZE[1] + 16
 
 
 @dataclass
@@ -279,12 +258,11 @@ class EditorModel:
             raise
 
     def auto_layout(self) -> None:
-        """Lay the whole network out left to right by depth."""
+        """Lay the whole network out: left to right by depth, top to bottom by resolution."""
         self.move(self._layout())
 
     def _layout(self) -> dict[str, tuple[float, float]]:
-        return auto_layout(self.graph, lambda node_id: node_size(self.graph, self.shapes, node_id),
-                           max_columns=8, max_width=LAYOUT_WIDTH)
+        return auto_layout(self.graph, self.shapes)
 
     # ---------------------------------------------------------- copy & paste
 
