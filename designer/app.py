@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -12,10 +13,12 @@ import dearpygui.dearpygui as dpg
 
 from graphcompiler import GraphError, Project, get_spec
 from graphcompiler.layers import categories
+from graphcompiler.layout import CHAR_SIZE, NODE_PADDING, node_box, node_captions
 
-from .model import EditorModel, node_captions
+from .model import EditorModel
 from .recent import recent_files, remember
 from .tabs import Workspace
+from .view import COMPACT_BELOW, ZOOMS, CanvasView
 from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
 
 PAYLOAD = "netcanvas-layer"
@@ -25,6 +28,19 @@ PALETTE_WIDTH, SIDE_WIDTH = 190, 310
 ACTIVE_FPS, IDLE_FPS, IDLE_AFTER = 60, 10, 1.0
 """Frame rates while the mouse or keyboard was used in the last IDLE_AFTER seconds, and otherwise."""
 FRAME_HISTORY = 600
+NODE_FONT = 13.0
+"""Pixel size of the node font at 100% zoom, before the window's 0.85 font scale (11 px on screen)."""
+
+
+def _font_file() -> Path | None:
+    """DejaVu Sans Mono from matplotlib's own files (found without importing it): monospace, so node
+    sizes are known before they are drawn."""
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSansMono.ttf"
+        if path.is_file():
+            return path
+    return None
 
 
 class _NodeView:
@@ -37,8 +53,14 @@ class _NodeView:
         self.labels = labels
         """Port name -> the text item in its row, whose rectangle locates the pin on screen."""
         self.pos: tuple[float, float] | None = None
+        self.grid: tuple[float, float] | None = None
+        """Where the view last put the node in the editor's grid."""
+        self.compact = False
+        self.style: tuple[str | None, float | None] = (None, None)
+        """The colour and zoom the node is drawn with."""
         self.texts: tuple[str, str] = ("", "")
-        self.theme: int | None = None
+        self.theme: str | None = None
+        """"error", "focus" (selected) or None."""
 
 
 class DesignerApp:
@@ -49,7 +71,13 @@ class DesignerApp:
         self.nodes: dict[str, _NodeView] = {}
         self.links: dict[tuple[str, str], tuple[str, str, int]] = {}
         self.attrs: dict[int, tuple[str, str]] = {}
-        self.origin = (0.0, 0.0)
+        self.view = CanvasView()
+        self.fit_wanted = False
+        """Fit once the nodes are on screen: fitting needs their drawn positions to measure the panning."""
+        self.screen_selection: list[int] | None = []
+        """The editor's node selection as last seen; None makes the next frame take it as the model's."""
+        self.refused: dict[tuple[str, str], str] = {}
+        """(node, param) -> why its last entered value was refused, shown beside the field."""
         self.shown_revision = -1
         self.stats_revision = -1
         self.shown_blocks: list[str] = []
@@ -72,6 +100,7 @@ class DesignerApp:
                             disable_close=True)
         dpg.set_exit_callback(lambda: self._confirm_discard(self._quit))
         dpg.set_global_font_scale(0.85)
+        self._fonts()
         self._themes()
         with dpg.viewport_menu_bar():
             self._menus()
@@ -100,6 +129,8 @@ class DesignerApp:
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
             dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Left, callback=self._on_mouse_release)
+            dpg.add_mouse_click_handler(button=dpg.mvMouseButton_Left, callback=self._on_click)
+            dpg.add_mouse_wheel_handler(callback=self._on_wheel)
             for handler in (dpg.add_mouse_move_handler, dpg.add_mouse_down_handler, dpg.add_mouse_wheel_handler,
                             dpg.add_key_down_handler):
                 handler(callback=self._on_input)
@@ -121,13 +152,41 @@ class DesignerApp:
         dpg.setup_dearpygui()
         dpg.show_viewport()
 
+    def _fonts(self) -> None:
+        """One node font per zoom step, made once: zooming only binds them."""
+        self.fonts: dict[float, int] = {}
+        path = _font_file()
+        if path:
+            with dpg.font_registry():
+                for zoom in ZOOMS:
+                    self.fonts[zoom] = dpg.add_font(str(path), max(NODE_FONT * zoom, 1.0))
+
     def _themes(self) -> None:
-        for tag, colour in (("error_theme", ERROR_COLOUR), ("focus_theme", FOCUS_COLOUR)):
-            with dpg.theme(tag=tag):
-                with dpg.theme_component(dpg.mvNode):
-                    dpg.add_theme_color(dpg.mvNodeCol_TitleBar, colour, category=dpg.mvThemeCat_Nodes)
-                    dpg.add_theme_color(dpg.mvNodeCol_TitleBarHovered, colour, category=dpg.mvThemeCat_Nodes)
-                    dpg.add_theme_color(dpg.mvNodeCol_NodeOutline, colour, category=dpg.mvThemeCat_Nodes)
+        """A node theme per colour (plain, error, selected) and zoom step: the node's style scaled with it."""
+        self.node_themes: dict[tuple[str | None, float], int] = {}
+        for kind, colour in ((None, None), ("error", ERROR_COLOUR), ("focus", FOCUS_COLOUR)):
+            for zoom in ZOOMS:
+                with dpg.theme() as theme:
+                    with dpg.theme_component(dpg.mvAll):
+                        if colour:
+                            for target in (dpg.mvNodeCol_TitleBar, dpg.mvNodeCol_TitleBarHovered,
+                                           dpg.mvNodeCol_NodeOutline):
+                                dpg.add_theme_color(target, colour, category=dpg.mvThemeCat_Nodes)
+                        for var, value in ((dpg.mvNodeStyleVar_NodePadding, NODE_PADDING),
+                                           (dpg.mvNodeStyleVar_PinCircleRadius, (4.0,)),
+                                           (dpg.mvNodeStyleVar_PinHoverRadius, (10.0,)),
+                                           (dpg.mvNodeStyleVar_NodeCornerRounding, (4.0,))):
+                            dpg.add_theme_style(var, *(max(v * zoom, 1.0) for v in value),
+                                                category=dpg.mvThemeCat_Nodes)
+                        dpg.add_theme_style(dpg.mvStyleVar_ItemSpacing, 8 * zoom, (CHAR_SIZE[1] - NODE_FONT) * zoom)
+                self.node_themes[kind, zoom] = theme
+        for zoom in ZOOMS:
+            with dpg.theme() as theme:
+                with dpg.theme_component(dpg.mvAll):
+                    dpg.add_theme_style(dpg.mvNodeStyleVar_LinkThickness, max(3.0 * zoom, 1.0),
+                                        category=dpg.mvThemeCat_Nodes)
+                    dpg.add_theme_style(dpg.mvNodeStyleVar_GridSpacing, 24.0 * zoom, category=dpg.mvThemeCat_Nodes)
+            self.node_themes["editor", zoom] = theme
 
     def _menus(self) -> None:
         with dpg.menu(label="File"):
@@ -151,6 +210,9 @@ class DesignerApp:
                     ("Auto-layout", "Ctrl+L", self.model.auto_layout)):
                 dpg.add_menu_item(label=label, shortcut=shortcut, callback=self._command(action))
         with dpg.menu(label="View"):
+            dpg.add_menu_item(label="Zoom in", shortcut="Ctrl+=", callback=lambda: self.zoom_step(1))
+            dpg.add_menu_item(label="Zoom out", shortcut="Ctrl+-", callback=lambda: self.zoom_step(-1))
+            dpg.add_menu_item(label="Zoom 100%", shortcut="Ctrl+0", callback=lambda: self.set_zoom(1.0))
             dpg.add_menu_item(label="Fit to window", shortcut="F", callback=self.fit)
             dpg.add_menu_item(label="Minimap", check=True, default_value=True, callback=self._toggle_minimap)
         self._fill_recent()
@@ -166,29 +228,44 @@ class DesignerApp:
                               callback=lambda s, a, p: self._confirm_discard(lambda: self.open(p)), user_data=path)
 
     def _palette(self) -> None:
-        with dpg.child_window(tag="palette", width=PALETTE_WIDTH, height=-BOTTOM_HEIGHT):
+        with dpg.child_window(tag="palette", width=PALETTE_WIDTH, height=-BOTTOM_HEIGHT, no_scrollbar=True):
             dpg.add_combo(tag="network_combo", label="network", width=-70,
                            callback=lambda s, name: self.apply(lambda: self.model.switch_network(name)))
             dpg.add_text("Layers")
-            dpg.add_input_text(tag="palette_filter", hint="filter", width=-1,
-                               callback=lambda s, value: dpg.set_value("palette_set", value))
-            with dpg.filter_set(tag="palette_set"):
+            # Outside the list's own scrolling, so the filter stays in view however far the list scrolls.
+            dpg.add_input_text(tag="palette_filter", hint="filter", width=-1, callback=lambda *args: self._filter_palette())
+            with dpg.child_window(tag="palette_list", height=-1, border=False):
+                self.palette_entries: dict[str, list[str]] = {}
                 for category, types in categories().items():
                     self._palette_group(category, types, get_spec)
                 dpg.add_group(tag="palette_blocks")
 
     def _palette_group(self, category: str, types: list[str], spec_of: Callable[[str], Any]) -> None:
-        dpg.add_text(category, color=(150, 180, 220), filter_key=" ".join(types))
-        for layer_type in types:
-            tag = f"palette_{layer_type}"
-            dpg.add_button(label=layer_type, tag=tag, width=-1, filter_key=layer_type)
-            with dpg.tooltip(tag):
-                dpg.add_text(spec_of(layer_type).doc, wrap=300)
-            with dpg.drag_payload(parent=tag, payload_type=PAYLOAD, drag_data=layer_type):
-                dpg.add_text(layer_type)
-            with dpg.item_handler_registry() as handlers:
-                dpg.add_item_double_clicked_handler(callback=self._on_palette_double_click, user_data=layer_type)
-            dpg.bind_item_handler_registry(tag, handlers)
+        with dpg.collapsing_header(label=category, tag=f"palette_category_{category}", default_open=True):
+            for layer_type in types:
+                tag = f"palette_{layer_type}"
+                dpg.add_button(label=layer_type, tag=tag, width=-1)
+                with dpg.tooltip(tag):
+                    dpg.add_text(spec_of(layer_type).doc, wrap=300)
+                with dpg.drag_payload(parent=tag, payload_type=PAYLOAD, drag_data=layer_type):
+                    dpg.add_text(layer_type)
+                with dpg.item_handler_registry() as handlers:
+                    dpg.add_item_double_clicked_handler(callback=self._on_palette_double_click, user_data=layer_type)
+                dpg.bind_item_handler_registry(tag, handlers)
+        self.palette_entries[category] = list(types)
+
+    def _filter_palette(self) -> None:
+        """Show the layers whose name holds the filter text; a category with none of them is hidden,
+        and one with some is unfolded."""
+        text = dpg.get_value("palette_filter").strip().lower()
+        for category, types in self.palette_entries.items():
+            shown = [t for t in types if text in t.lower()]
+            for layer_type in types:
+                dpg.configure_item(f"palette_{layer_type}", show=layer_type in shown)
+            header = f"palette_category_{category}"
+            dpg.configure_item(header, show=bool(shown))
+            if text and shown:
+                dpg.set_value(header, True)
 
     def _sync_palette_blocks(self) -> None:
         """The project's blocks, as a last palette category; they change when another project is opened."""
@@ -197,12 +274,12 @@ class DesignerApp:
             return
         self.shown_blocks = blocks
         dpg.delete_item("palette_blocks", children_only=True)
-        # The filter box sees the group as one entry, so it matches any block's name.
-        dpg.configure_item("palette_blocks", filter_key="Blocks " + " ".join(blocks))
+        self.palette_entries.pop("Blocks", None)
         if blocks:
             dpg.push_container_stack("palette_blocks")
             self._palette_group("Blocks", blocks, self.model.graph.spec)
             dpg.pop_container_stack()
+            self._filter_palette()
 
     # ------------------------------------------------------------- run loop
 
@@ -215,6 +292,8 @@ class DesignerApp:
             self.workspace.sync()
             self.sync()
             dpg.render_dearpygui_frame()
+            if self.fit_wanted and rect("canvas")[2] > 0:
+                self._fit_now()
             self.frame_seconds.append(time.perf_counter() - started)
             del self.frame_seconds[:-FRAME_HISTORY]
             count += 1
@@ -278,19 +357,36 @@ class DesignerApp:
                 if view is not None:
                     self._remove_node(node.id)
                 view = self.nodes[node.id] = self._add_node(node.id, node.type, ports)
-            if node.pos != view.pos:
-                x, y = node.pos or (0.0, 0.0)
-                dpg.set_item_pos(view.tag, [x - self.origin[0], y - self.origin[1]])
-                view.pos = node.pos
+            if node.pos != view.pos or view.grid is None:
+                self._place(view, node.pos)
             texts = node_captions(graph, shapes, node.id)
             if texts != view.texts:
                 dpg.set_value(view.caption, texts[0])
                 dpg.set_value(view.shape, f"-> {texts[1]}")
                 view.texts = texts
-            theme = "error_theme" if info.error else "focus_theme" if node.id in selected else None
-            if theme != view.theme:
-                dpg.bind_item_theme(view.tag, theme or 0)
-                view.theme = theme
+            view.theme = "error" if info.error else "focus" if node.id in selected else None
+            self._style(view)
+
+    def _place(self, view: _NodeView, pos: tuple[float, float] | None) -> None:
+        """Put a node where the view draws its canvas position."""
+        view.pos = pos
+        view.grid = self.view.to_grid(pos or (0.0, 0.0))
+        dpg.set_item_pos(view.tag, list(view.grid))
+        self._style(view)
+        compact = self.view.zoom < COMPACT_BELOW
+        if compact != view.compact:
+            dpg.configure_item(view.caption, show=not compact)
+            view.compact = compact
+
+    def _style(self, view: _NodeView) -> None:
+        """Give a node its colour and the zoom's font and sizes (the editor's own do not reach its nodes)."""
+        style = (view.theme, self.view.zoom)
+        if style == view.style:
+            return
+        if self.view.zoom != view.style[1] and self.view.zoom in self.fonts:
+            dpg.bind_item_font(view.tag, self.fonts[self.view.zoom])
+        dpg.bind_item_theme(view.tag, self.node_themes[style])
+        view.style = style
 
     def _add_node(self, node_id: str, layer_type: str,
                   ports: tuple[tuple[str, ...], tuple[str, ...]]) -> _NodeView:
@@ -345,13 +441,33 @@ class DesignerApp:
             self.links[(dst, dst_port)] = (src, src_port, tag)
 
     def _sync_selection(self) -> None:
-        on_screen = [self._node_of(tag) for tag in dpg.get_selected_nodes("editor")]
-        on_screen = [n for n in on_screen if n]
-        if on_screen and on_screen != self.shown_selection:
+        """Take the editor's node selection as the model's whenever it changes on screen.
+
+        Clicking empty canvas or a link empties it, and so empties the model's selection too; a click
+        on the canvas makes the next frame take it even if it looks unchanged (the model may have
+        selected a node the editor does not know of, such as a node just added).
+        """
+        tags = dpg.get_selected_nodes("editor")
+        if tags == self.screen_selection:
+            return
+        self.screen_selection = tags
+        on_screen = [n for n in (self._node_of(tag) for tag in tags) if n]
+        if on_screen != self.model.selection:
             self.model.select(on_screen)
+        if self.model.selection != self.shown_selection:
             self.shown_selection = list(self.model.selection)
             self._sync_properties()
             self._sync_nodes()
+
+    def clear_selection(self) -> None:
+        """Select nothing: no node, no link."""
+        dpg.clear_selected_nodes("editor")
+        dpg.clear_selected_links("editor")
+        self.screen_selection = []
+        self.model.select([])
+        self.shown_selection = []
+        self._sync_properties()
+        self._sync_nodes()
 
     def _node_of(self, tag: int) -> str | None:
         for node_id, view in self.nodes.items():
@@ -379,12 +495,25 @@ class DesignerApp:
             for param in spec.params:
                 value = node.params.get(param.name, param.default)
                 param_widget(param, value, f"prop_{param.name}", self._setter(node.id, param.name))
+                refused = self.refused.get((node.id, param.name))
+                if refused:
+                    dpg.add_text(refused, tag=f"refused_{param.name}", color=ERROR_COLOUR, wrap=SIDE_WIDTH - 30)
             dpg.add_text(f"output: {info.describe()}")
             if info.error:
                 dpg.add_text(str(info.error), color=ERROR_COLOUR, wrap=SIDE_WIDTH - 30)
 
     def _setter(self, node_id: str, name: str) -> Callable[[Any], None]:
-        return lambda value: self.apply(lambda: self.model.set_param(node_id, name, value))
+        def set_value(value: Any) -> None:
+            self.refused.pop((node_id, name), None)
+            try:
+                self.model.set_param(node_id, name, value)
+            except GraphError as exc:
+                self.refused[node_id, name] = f"refused: {exc.message}"
+                self.status = f"refused: {exc}"
+            else:
+                self.status = f"done: {self.model.last_action}"
+            self.redraw()
+        return set_value
 
     def _sync_statistics(self) -> None:
         # A per-layer table of hundreds of rows is only rebuilt while someone can see it.
@@ -422,6 +551,7 @@ class DesignerApp:
     def _focus(self, node_id: str | None) -> None:
         if node_id and node_id in self.model.graph:
             dpg.clear_selected_nodes("editor")
+            self.screen_selection = []
             self.model.select([node_id])
             self.shown_selection = [node_id]
             self.redraw()
@@ -449,10 +579,12 @@ class DesignerApp:
         return lambda *args: self.apply(action)
 
     def _delete_selected(self) -> None:
+        """Delete exactly what is selected: the selected nodes and the selected links."""
         links = [self._link_key(tag) for tag in dpg.get_selected_links("editor")]
         self.model.delete(self.model.selection, [k for k in links if k])
         dpg.clear_selected_nodes("editor")
         dpg.clear_selected_links("editor")
+        self.screen_selection = []
 
     def _link_key(self, tag: int) -> tuple[str, str] | None:
         for key, (_, _, link_tag) in self.links.items():
@@ -472,51 +604,74 @@ class DesignerApp:
             self.apply(lambda: self.model.disconnect(*key))
 
     def _on_drop(self, sender: Any, layer_type: str) -> None:
-        x, y = dpg.get_mouse_pos(local=False)
-        grid = self._screen_to_grid(x, y)
-        self.apply(lambda: self.model.add_node(layer_type, grid))
+        self.apply(lambda: self.model.add_node(layer_type, self._screen_to_canvas(*dpg.get_mouse_pos(local=False))))
 
     def _on_palette_double_click(self, sender: Any, app_data: Any, layer_type: str) -> None:
         x0, y0, w, h = rect("canvas")
-        centre = self._screen_to_grid(x0 + w / 2 - 60, y0 + h / 2 - 40)
+        centre = self._screen_to_canvas(x0 + w / 2 - 60, y0 + h / 2 - 40)
         self.apply(lambda: self.model.add_node(layer_type, centre))
 
-    def _screen_to_grid(self, x: float, y: float) -> tuple[float, float]:
-        """Canvas position under a screen point, measured against a node already on screen."""
+    def _grid_offset(self) -> tuple[float, float]:
+        """Screen point of the editor grid's origin: measured on a node, as the editor's panning moves it."""
         for view in self.nodes.values():
-            if view.pos is None:
-                continue
-            sx, sy = dpg.get_item_rect_min(view.tag)
-            gx, gy = dpg.get_item_pos(view.tag)
-            return (round(x - (sx - gx) + self.origin[0]), round(y - (sy - gy) + self.origin[1]))
+            if view.grid is not None:
+                sx, sy = dpg.get_item_rect_min(view.tag)
+                gx, gy = dpg.get_item_pos(view.tag)
+                return sx - gx, sy - gy
         x0, y0, _, _ = rect("canvas")
-        return (round(x - x0 - 16 + self.origin[0]), round(y - y0 - 16 + self.origin[1]))
+        return x0 + 8, y0 + 8
+
+    def _screen_to_canvas(self, x: float, y: float) -> tuple[float, float]:
+        """Canvas position under a screen point."""
+        ox, oy = self._grid_offset()
+        cx, cy = self.view.to_canvas((x - ox, y - oy))
+        return float(round(cx)), float(round(cy))
 
     def _on_mouse_release(self) -> None:
         moved = {}
         for node_id, view in self.nodes.items():
-            x, y = dpg.get_item_pos(view.tag)
-            pos = (float(x + self.origin[0]), float(y + self.origin[1]))
-            if view.pos is not None and pos != view.pos:
-                moved[node_id] = pos
-                view.pos = pos
+            grid = tuple(dpg.get_item_pos(view.tag))
+            if view.grid is not None and view.pos is not None and \
+                    max(abs(grid[0] - view.grid[0]), abs(grid[1] - view.grid[1])) >= 1:
+                x, y = self.view.to_canvas(grid)
+                moved[node_id] = (float(round(x)), float(round(y)))
+                view.pos, view.grid = moved[node_id], grid
         if moved:
             self.apply(lambda: self.model.move(moved))
 
-    def _on_key(self, sender: Any, key: int) -> None:
-        ctrl = dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl) or \
+    def _on_click(self) -> None:
+        if self._network_shown() and self._mouse_over_canvas():
+            self.screen_selection = None
+
+    def _on_wheel(self, sender: Any, delta: float) -> None:
+        if self._ctrl() and self._network_shown() and self._mouse_over_canvas():
+            self.zoom_step(1 if delta > 0 else -1, dpg.get_mouse_pos(local=False))
+
+    def _ctrl(self) -> bool:
+        return dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl) or \
             dpg.is_key_down(dpg.mvKey_RControl)
+
+    def _on_key(self, sender: Any, key: int) -> None:
+        ctrl = self._ctrl()
         # Any text field of any tab: a key typed there is text, not a command.
         typing = any(dpg.get_item_state(item).get("active") for item in descendants("main"))
         shortcuts = {dpg.mvKey_S: self.save, dpg.mvKey_Z: self.model.undo, dpg.mvKey_Y: self.model.redo,
                      dpg.mvKey_C: self.model.copy, dpg.mvKey_V: self.model.paste,
                      dpg.mvKey_A: self.model.select_all, dpg.mvKey_L: self.model.auto_layout,
                      dpg.mvKey_N: lambda: self._confirm_discard(self.model.new),
-                     dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog"))}
+                     dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog")),
+                     dpg.mvKey_Plus: lambda: self.zoom_step(1), dpg.mvKey_Add: lambda: self.zoom_step(1),
+                     dpg.mvKey_Minus: lambda: self.zoom_step(-1), dpg.mvKey_Subtract: lambda: self.zoom_step(-1),
+                     dpg.mvKey_0: lambda: self.set_zoom(1.0)}
+        on_canvas = not typing and self._network_shown()
         if ctrl and key in shortcuts and (not typing or key == dpg.mvKey_S):
             self.apply(shortcuts[key])
-        elif key == dpg.mvKey_Delete and not typing and self._network_shown() and self._mouse_over_canvas():
+        elif key == dpg.mvKey_Delete and on_canvas and self._mouse_over_canvas():
             self.apply(self._delete_selected)
+        elif key == dpg.mvKey_Escape and on_canvas:
+            self.clear_selection()
+        elif key == dpg.mvKey_F and not ctrl and on_canvas:
+            self.fit()
 
     def _network_shown(self) -> bool:
         return dpg.get_value("main_tabs") in ("tab_network", dpg.get_alias_id("tab_network"))
@@ -527,25 +682,52 @@ class DesignerApp:
         return left <= x < left + width and top <= y < top + height
 
     def _add_editor(self) -> None:
-        # A new node editor is the only way dearpygui offers to reset the view's panning.
         dpg.add_node_editor(tag="editor", parent="canvas", callback=self._on_link, delink_callback=self._on_delink,
                             minimap=self.minimap, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
                             width=-1, height=-1)
+        self._bind_zoom()
+
+    def _bind_zoom(self) -> None:
+        dpg.bind_item_theme("editor", self.node_themes["editor", self.view.zoom])
+
+    def _apply_view(self) -> None:
+        """Redraw every node where the current zoom and scroll put it."""
+        self._bind_zoom()
+        graph = self.model.graph
+        for node_id, view in self.nodes.items():
+            self._place(view, graph.node(node_id).pos)
+
+    def set_zoom(self, zoom: float, about: tuple[float, float] | None = None) -> None:
+        """Zoom to one of the steps, keeping the canvas point under ``about`` (a screen point; by
+        default the middle of the canvas) where it is."""
+        x0, y0, w, h = rect("canvas")
+        ox, oy = self._grid_offset()
+        sx, sy = about or (x0 + w / 2, y0 + h / 2)
+        self.view.zoom_about(zoom, (sx - ox, sy - oy))
+        self._apply_view()
+        self.status = f"zoom {zoom:.0%}"
+        dpg.set_value("status", self.status)
+
+    def zoom_step(self, direction: int, about: tuple[float, float] | None = None) -> None:
+        """One zoom step in (+1) or out (-1)."""
+        self.set_zoom(self.view.step(direction), about)
 
     def fit(self) -> None:
-        """Shift the view so the whole network starts at the canvas's top-left corner."""
-        placed = [n.pos for n in self.model.graph.nodes() if n.pos]
+        """Zoom and scroll so the whole network fits the canvas, starting at its top-left corner (next frame)."""
+        self.fit_wanted = True
+
+    def _fit_now(self) -> None:
+        self.fit_wanted = False
+        graph, shapes = self.model.graph, self.model.shapes
+        placed = [(n.pos, node_box(graph, shapes, n.id).size) for n in graph.nodes() if n.pos]
         if not placed:
             return
-        self.origin = (min(p[0] for p in placed) - 20, min(p[1] for p in placed) - 20)
-        for view in self.nodes.values():
-            view.pos = None
-        dpg.delete_item("editor")
-        self._add_editor()
-        self.nodes.clear()
-        self.links.clear()
-        self.attrs.clear()
-        self.redraw()
+        bounds = (min(p[0] for p, _ in placed), min(p[1] for p, _ in placed),
+                  max(p[0] + s[0] for p, s in placed), max(p[1] + s[1] for p, s in placed))
+        x0, y0, w, h = rect("canvas")
+        ox, oy = self._grid_offset()
+        self.view.fit(bounds, (w, h), (ox - x0, oy - y0))
+        self._apply_view()
 
     # --------------------------------------------------------------- files
 
@@ -615,10 +797,12 @@ class DesignerApp:
             "frame": frame,
             "revision": self.model.revision, "status": self.status, "dirty": self.model.dirty,
             "palette": {t: rect(f"palette_{t}") for ts in [*categories().values(), self.shown_blocks] for t in ts},
-            "canvas": rect("canvas"), "statistics_tab": rect("statistics_tab"),
+            "canvas": rect("canvas"), "statistics_tab": rect("statistics_tab"), "zoom": self.view.zoom,
+            "selection": list(self.model.selection),
+            "selected_links": [k for k in map(self._link_key, dpg.get_selected_links("editor")) if k],
             "palette_filter": rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
-            "nodes": {node_id: {"rect": rect(view.tag), "texts": list(view.texts), "error": view.theme == "error_theme",
+            "nodes": {node_id: {"rect": rect(view.tag), "texts": list(view.texts), "error": view.theme == "error",
                                 "inputs": {p: rect(view.labels[p]) for p in view.inputs},
                                 "outputs": {p: rect(view.labels.get(p, view.shape)) for p in view.outputs}}
                       for node_id, view in self.nodes.items()},
