@@ -28,7 +28,7 @@ from ..atomic import atomic_path
 from ..compiler import GraphModule, compile, failing_node
 from ..errors import GraphError
 from ..graph import Graph
-from ..layers.logic import OneHot
+from ..layers.modules.logic import OneHot
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 14

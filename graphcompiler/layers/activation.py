@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from .rules import normalise_axis
 from .nnc import NncProperties
-from .spec import Bool, Float, Int, LayerSpec, ShapeError, call
+from .spec import Bool, Float, Int, LayerSpec, ShapeError, builders
+
+_build = builders(__name__)  # the torch code, modules/activation.py, imported on the first build
 
 
 def _same(ins, p):
@@ -26,16 +26,12 @@ def _nnc_prelu(p: NncProperties) -> dict:
     return {"shared": False}
 
 
-def _prelu_build(ins, p):
-    return call(nn.PReLU, 1 if p.shared else ins[0][0], init=p.init)
-
-
-def _softmax(type_: str, doc: str, module) -> LayerSpec:
+def _softmax(type_: str, doc: str, build) -> LayerSpec:
     return LayerSpec(type=type_, category="Activation", doc=doc, shape_doc="unchanged",
                      params=(Int("axis", default=0,
                                  doc="axis of the sample, batch not counted; negative counts from the end"),),
                      shape=_softmax_shape,
-                     build=lambda ins, p: call(module, dim=normalise_axis(p.axis, len(ins[0])) + 1),
+                     build=build,
                      summary=lambda p: f"axis {p.axis}", nnc=lambda p: {"axis": p.int("Axis", "0")})
 
 
@@ -51,29 +47,29 @@ def _hardtanh_shape(ins, p):
 
 
 SPECS = (
-    _elementwise("ReLU", "max(x, 0).", lambda ins, p: call(nn.ReLU), swap_group="activation"),
-    _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", lambda ins, p: call(nn.LeakyReLU, p.alpha),
+    _elementwise("ReLU", "max(x, 0).", _build("relu"), swap_group="activation"),
+    _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", _build("leaky_relu"),
                  params=(Float("alpha", default=0.1, lo=0.0, doc="slope for negative inputs (NNC default 0.1)"),),
                  summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation",
                  nnc=lambda p: {"alpha": p.number("Alpha", "0.1")}),
-    _elementwise("Sigmoid", "1 / (1 + exp(-x)).", lambda ins, p: call(nn.Sigmoid)),
-    _elementwise("Tanh", "Hyperbolic tangent.", lambda ins, p: call(nn.Tanh), swap_group="activation"),
-    _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", lambda ins, p: call(nn.ELU, p.alpha),
+    _elementwise("Sigmoid", "1 / (1 + exp(-x)).", _build("sigmoid")),
+    _elementwise("Tanh", "Hyperbolic tangent.", _build("tanh"), swap_group="activation"),
+    _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", _build("elu"),
                  params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation",
                  nnc=lambda p: {"alpha": p.number("Alpha", "1.0")}),
     _elementwise("SELU", "Self-normalising ELU with the fixed scale and alpha of Klambauer et al.",
-                 lambda ins, p: call(nn.SELU), swap_group="activation"),
-    _elementwise("PReLU", "LeakyReLU whose negative slope is learned, per channel or shared.", _prelu_build,
+                 _build("selu"), swap_group="activation"),
+    _elementwise("PReLU", "LeakyReLU whose negative slope is learned, per channel or shared.", _build("prelu"),
                  params=(Bool("shared", default=False, doc="one slope for all channels instead of one per channel"),
                          Float("init", default=0.25, lo=0.0, doc="initial slope")),
                  cost=lambda ins, outs, p: (1 if p.shared else ins[0][0], 0), nnc=_nnc_prelu),
-    _elementwise("GELU", "x times the standard normal CDF of x.", lambda ins, p: call(nn.GELU), swap_group="activation"),
-    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", lambda ins, p: call(nn.SiLU), swap_group="activation"),
-    _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", lambda ins, p: call(nn.Softplus, p.beta),
+    _elementwise("GELU", "x times the standard normal CDF of x.", _build("gelu"), swap_group="activation"),
+    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", _build("swish"), swap_group="activation"),
+    _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", _build("softplus"),
                  params=(Float("beta", default=1.0, lo=1e-6),)),
-    _elementwise("HardTanh", "x clipped to [min_value, max_value].", lambda ins, p: call(nn.Hardtanh, p.min_value, p.max_value),
+    _elementwise("HardTanh", "x clipped to [min_value, max_value].", _build("hard_tanh"),
                  params=(Float("min_value", default=-1.0), Float("max_value", default=1.0)),
                  summary=lambda p: f"[{p.min_value:g}, {p.max_value:g}]", shape=_hardtanh_shape),
-    _softmax("Softmax", "Softmax along one axis (0 = channels or classes; batch not counted).", nn.Softmax),
-    _softmax("LogSoftmax", "log(Softmax) along one axis, computed stably.", nn.LogSoftmax),
+    _softmax("Softmax", "Softmax along one axis (0 = channels or classes; batch not counted).", _build("softmax")),
+    _softmax("LogSoftmax", "log(Softmax) along one axis, computed stably.", _build("log_softmax")),
 )

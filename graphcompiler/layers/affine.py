@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-
 from .rules import numel
 from .nnc import NncProperties, product
-from .spec import Bool, Int, LayerSpec, call
+from .spec import Bool, Int, LayerSpec, builders
 
-
-class FlatLinear(nn.Linear):
-    """nn.Linear over the flattened sample, so its state_dict keys stay weight and bias."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Flatten all but the batch axis, then apply the linear map."""
-        return super().forward(x.flatten(1))
+_build = builders(__name__)  # the torch code, modules/affine.py, imported on the first build
 
 
 def _cost(ins, outs, p):
@@ -37,7 +29,7 @@ AFFINE = LayerSpec(
     params=(Int("out_features", default=100, lo=1, search=(16, 32, 64, 128, 256, 512, 1024)),
             Bool("bias", default=True)),
     shape=lambda ins, p: ((p.out_features,),),
-    build=lambda ins, p: call(FlatLinear, numel(ins[0]), p.out_features, bias=p.bias),
+    build=_build("affine"),
     cost=_cost,
     summary=lambda p: str(p.out_features),
     nnc=_nnc_affine,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from functools import partial
 
 from .logic import broadcast_shape
 from .rules import axis_name, fmt, normalise_axis, numel, same_shapes
 from .nnc import NncProperties, Unmappable
-from .spec import Int, Ints, LayerSpec, ShapeError, call
+from .spec import Int, Ints, LayerSpec, ShapeError, builders
+
+_build = builders(__name__)  # the torch code, modules/arrays.py, imported on the first build
 
 
-def _reshape_shape(ins, p):
+def reshaped(ins, p):
+    """Reshape's shape rule: the target shape with any -1 worked out, or ShapeError."""
     size = numel(ins[0])
     known = numel(d for d in p.shape if d != -1)
     if -1 in p.shape:
@@ -21,87 +23,6 @@ def _reshape_shape(ins, p):
     if known != size:
         raise ShapeError(f"cannot reshape {fmt(ins[0])} ({size} values) to {fmt(p.shape)} ({known} values)")
     return (p.shape,)
-
-
-class Reshape(nn.Module):
-    """Reshape every sample to a fixed shape."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Keep the batch axis, reshape the rest."""
-        return x.reshape((x.shape[0],) + self.shape)
-
-
-class Binary(nn.Module):
-    """An element-wise operation on two tensors (of the same shape, or broadcast where the layer allows it)."""
-
-    OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}
-
-    def __init__(self, op: str):
-        super().__init__()
-        self.op = op
-        self.fn = self.OPS[op]
-
-    def forward(self, x0: Tensor, x1: Tensor) -> Tensor:
-        """x0 (op) x1."""
-        return self.fn(x0, x1)
-
-    def extra_repr(self) -> str:
-        """Shown by print(module)."""
-        return self.op
-
-
-class Permute(nn.Module):
-    """Reorder the axes of each sample."""
-
-    def __init__(self, axes: tuple[int, ...]):
-        super().__init__()
-        self.dims = (0,) + tuple(a + 1 for a in axes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Permute all but the batch axis."""
-        return x.permute(self.dims)
-
-
-class SliceAxis(nn.Module):
-    """x[start:stop:step] along one axis of each sample."""
-
-    def __init__(self, axis: int, start: int, stop: int, step: int):
-        super().__init__()
-        self.axis, self.start, self.stop, self.step = axis + 1, start, stop, step
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The slice, batch axis untouched."""
-        index = [slice(None)] * x.dim()
-        index[self.axis] = slice(self.start, self.stop, self.step)
-        return x[tuple(index)]
-
-
-class Split(nn.Module):
-    """Equal parts along one axis of each sample."""
-
-    def __init__(self, dim: int, parts: int):
-        super().__init__()
-        self.dim, self.parts = dim, parts
-
-    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """The parts, in order."""
-        return torch.tensor_split(x, self.parts, dim=self.dim)
-
-
-class Concatenate(nn.Module):
-    """Concatenation along one axis of the sample."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, *xs: Tensor) -> Tensor:
-        """Join the inputs along ``dim``."""
-        return torch.cat(xs, dim=self.dim)
 
 
 def _concat_shape(ins, p):
@@ -128,7 +49,7 @@ def _binary(type_: str, op: str, doc: str, broadcast: bool = False) -> LayerSpec
                      shape_doc="two shapes of one rank, broadcast (an axis of 1 stretches)" if broadcast else
                      "two equal shapes, unchanged (no broadcasting)",
                      shape=(lambda ins, p: broadcast_shape(ins)) if broadcast else _binary_shape,
-                     build=lambda ins, p: call(Binary, op))
+                     build=partial(_build("binary"), op))
 
 
 def _split_shape(ins, p):
@@ -173,27 +94,27 @@ def _nnc_slice(p: NncProperties) -> list[tuple[str, dict]]:
 SPECS = (
     LayerSpec(type="Reshape", shape_doc="any -> shape, same number of values (-1 fills in)", category="Array", doc="Reshape each sample; one entry may be -1.",
               params=(Ints("shape", default=[-1], lo=1, allow_infer=True, required=True),),
-              shape=_reshape_shape, build=lambda ins, p: call(Reshape, _reshape_shape(ins, p)[0]),
+              shape=reshaped, build=_build("reshape"),
               summary=lambda p: fmt(p.shape), nnc=lambda p: {"shape": p.ints("OutShape")}),
     LayerSpec(type="Flatten", shape_doc="any -> the product of its axes", category="Array", doc="Flatten each sample to one axis.",
-              shape=lambda ins, p: ((numel(ins[0]),),), build=lambda ins, p: call(nn.Flatten)),
+              shape=lambda ins, p: ((numel(ins[0]),),), build=_build("flatten")),
     _binary("Add2", "add", "Sum of two inputs of the same shape (no broadcasting)."),
     _binary("Sub2", "sub", "x0 - x1, for two inputs of the same shape."),
     _binary("Mul2", "mul", "Element-wise product; an axis of 1 stretches (a mask of 1 x H x W times C x H x W).",
             broadcast=True),
     LayerSpec(type="Identity", shape_doc="unchanged", category="Array", doc="Passes its input on unchanged (a named tap point).",
-              shape=lambda ins, p: (ins[0],), build=lambda ins, p: call(nn.Identity)),
+              shape=lambda ins, p: (ins[0],), build=_build("identity")),
     LayerSpec(type="Transpose", shape_doc="axes reordered: output axis i is input axis axes[i]", category="Array",
               doc="Reorders the axes of each sample; axes lists the old axis for each new one (batch not counted).",
               params=(Ints("axes", default=[1, 0], lo=0, required=True),), shape=_transpose_shape,
-              build=lambda ins, p: call(Permute, p.axes), summary=lambda p: ",".join(map(str, p.axes)),
+              build=_build("transpose"), summary=lambda p: ",".join(map(str, p.axes)),
               nnc=lambda p: {"axes": p.ints("Axes")}),
     LayerSpec(type="Slice", shape_doc="the axis shrinks to len(range(start, stop, step)) of its size", category="Array",
               doc="start:stop:step along one axis, as Python slices (negative counts from the end).",
               params=(Int("axis", default=0), Int("start", default=0), Int("stop", default=1),
                       Int("step", default=1, lo=1)),
               shape=_slice_shape,
-              build=lambda ins, p: call(SliceAxis, normalise_axis(p.axis, len(ins[0])), p.start, p.stop, p.step),
+              build=_build("slice_axis"),
               summary=lambda p: f"axis {p.axis}: {p.start}:{p.stop}" + (f":{p.step}" if p.step > 1 else ""),
               nnc=_nnc_slice),
     LayerSpec(type="Split", category="Array", id_prefix="split",
@@ -202,13 +123,13 @@ SPECS = (
               params=(Int("num_outputs", default=2, lo=2, hi=64), Int("axis", default=0)),
               outputs=lambda p: tuple(f"y{i}" for i in range(p.num_outputs)),
               shape=_split_shape,
-              build=lambda ins, p: call(Split, normalise_axis(p.axis, len(ins[0])) + 1, p.num_outputs),
+              build=_build("split"),
               summary=lambda p: f"{p.num_outputs} parts, axis {p.axis}"),
     LayerSpec(type="Concatenate", shape_doc="inputs equal but on axis -> that axis summed", category="Array", id_prefix="cat",
               doc="Join inputs along an axis (0 = channels; batch not counted); other axes must agree.",
               params=(Int("num_inputs", default=2, lo=2, hi=64), Int("axis", default=0)),
               inputs=lambda p: tuple(f"x{i}" for i in range(p.num_inputs)),
               shape=_concat_shape,
-              build=lambda ins, p: call(Concatenate, normalise_axis(p.axis, len(ins[0])) + 1),
+              build=_build("concatenate"),
               summary=lambda p: f"axis {p.axis}", nnc=lambda p: {"axis": p.int("Axis", "0")}),
 )

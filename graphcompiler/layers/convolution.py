@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-
 from .rules import axis_name, need_rank, window_out
 from .nnc import NncProperties, Unmappable
-from .spec import Bool, Int, Ints, LayerSpec, ShapeError, call
+from .spec import Bool, Int, Ints, LayerSpec, ShapeError, builders
+
+_build = builders(__name__)  # the torch code, modules/convolution.py, imported on the first build
 
 _WINDOW = (
     Int("out_channels", default=64, lo=1, doc="number of output feature maps",
@@ -78,8 +78,7 @@ CONVOLUTION = LayerSpec(
     doc="2-D convolution (cross-correlation) with stride, zero padding, dilation and groups.",
     params=_WINDOW,
     shape=_conv_shape,
-    build=lambda ins, p: call(nn.Conv2d, ins[0][0], p.out_channels, p.kernel, stride=p.stride, padding=p.pad,
-                                dilation=p.dilation, groups=p.groups, bias=p.bias),
+    build=_build("convolution"),
     cost=_conv_cost,
     summary=_summary,
     nnc=_nnc_window,
@@ -115,9 +114,7 @@ DECONVOLUTION = LayerSpec(
     doc="2-D transposed convolution; output_padding picks among the sizes a strided input maps to.",
     params=_WINDOW[:4] + (Ints("output_padding", default=[0, 0], length=2, lo=0),) + _WINDOW[4:],
     shape=_deconv_shape,
-    build=lambda ins, p: call(nn.ConvTranspose2d, ins[0][0], p.out_channels, p.kernel, stride=p.stride,
-                                padding=p.pad, output_padding=p.output_padding, groups=p.groups, bias=p.bias,
-                                dilation=p.dilation),
+    build=_build("deconvolution"),
     cost=_deconv_cost,
     summary=_summary,
     nnc=_nnc_window,
@@ -143,19 +140,10 @@ DEPTHWISE_CONVOLUTION = LayerSpec(
     doc="Convolution of each input channel on its own (groups = channels), multiplier outputs per channel.",
     params=(Int("multiplier", default=1, lo=1, doc="output channels per input channel"),) + _WINDOW[1:5] + _WINDOW[6:],
     shape=_depthwise_shape,
-    build=lambda ins, p: call(nn.Conv2d, ins[0][0], ins[0][0] * p.multiplier, p.kernel, stride=p.stride,
-                                padding=p.pad, dilation=p.dilation, groups=ins[0][0], bias=p.bias),
+    build=_build("depthwise_convolution"),
     cost=_depthwise_cost,
     summary=lambda p: f"x{p.multiplier}, {p.kernel[0]}x{p.kernel[1]}",
 )
-
-
-class SequenceConv1d(nn.Conv1d):
-    """Conv1d over (batch, time, features) sequences: features are the channels."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Convolve along time; return (batch, time, out_channels)."""
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
 def _conv1d_shape(ins, p):
@@ -181,8 +169,7 @@ CONVOLUTION_1D = LayerSpec(
             Int("pad", default=0, lo=0), Int("dilation", default=1, lo=1, search=(1, 2, 4)),
             Int("groups", default=1, lo=1), Bool("bias", default=True)),
     shape=_conv1d_shape,
-    build=lambda ins, p: call(SequenceConv1d, ins[0][1], p.out_channels, p.kernel, stride=p.stride, padding=p.pad,
-                                dilation=p.dilation, groups=p.groups, bias=p.bias),
+    build=_build("convolution_1d"),
     cost=_conv1d_cost,
     summary=lambda p: f"{p.out_channels}, k{p.kernel}" + (f", d{p.dilation}" if p.dilation > 1 else ""),
 )

@@ -3,15 +3,13 @@ Max over axes (declared with Sum), Broadcast and OneHot. Truth values are 1.0 an
 
 from __future__ import annotations
 
-import math
-
-import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
+from functools import partial
 
 from .rules import axis_name, fmt
 from .scalar import REDUCE_MAX
-from .spec import Ints, LayerSpec, ShapeError, call
+from .spec import Ints, LayerSpec, ShapeError, builders
+
+_build = builders(__name__)  # the torch code, modules/logic.py, imported on the first build
 
 
 def broadcast_shape(ins) -> tuple:
@@ -28,51 +26,10 @@ def broadcast_shape(ins) -> tuple:
     return (tuple(out),)
 
 
-class Logic(nn.Module):
-    """x0 (op) x1, element-wise with broadcasting, as 1.0 or 0.0."""
-
-    OPS = {"equal": torch.eq, "and": torch.logical_and, "or": torch.logical_or}
-
-    def __init__(self, op: str):
-        super().__init__()
-        self.op = op
-
-    def forward(self, x0: Tensor, x1: Tensor) -> Tensor:
-        """The truth of x0 (op) x1 at every element."""
-        return self.OPS[self.op](x0, x1).to(x0.dtype)
-
-
-class BroadcastTo(nn.Module):
-    """Each sample stretched to a shape: its axes of 1 repeated."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x expanded to (batch, *shape)."""
-        return x.expand((x.shape[0],) + self.shape)
-
-
-class OneHot(nn.Module):
-    """The last axis holds an index into ``shape`` (one entry per axis of it); it becomes a one-hot block."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(..., len(shape)) indices -> (..., *shape) of 0.0 and 1.0."""
-        strides = [math.prod(self.shape[i + 1:]) for i in range(len(self.shape))]
-        flat = sum(x[..., i].long() * stride for i, stride in enumerate(strides))
-        hot = F.one_hot(flat, math.prod(self.shape)).to(x.dtype if x.is_floating_point() else torch.float32)
-        return hot.reshape(x.shape[:-1] + self.shape)
-
-
 def _logic(type_: str, op: str, doc: str) -> LayerSpec:
     return LayerSpec(type=type_, category="Logic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
                      shape_doc="two shapes of one rank, broadcast (an axis of 1 stretches)",
-                     shape=lambda ins, p: broadcast_shape(ins), build=lambda ins, p: call(Logic, op))
+                     shape=lambda ins, p: broadcast_shape(ins), build=partial(_build("logic"), op))
 
 
 def _broadcast_shape(ins, p):
@@ -99,12 +56,12 @@ SPECS = (
     LayerSpec(type="Broadcast", category="Logic", id_prefix="broadcast",
               doc="Stretches each sample's axes of 1 to a shape.", shape_doc="the shape param",
               params=(Ints("shape", default=[1], lo=1, required=True),),
-              shape=_broadcast_shape, build=lambda ins, p: call(BroadcastTo, p.shape),
+              shape=_broadcast_shape, build=_build("broadcast"),
               summary=lambda p: fmt(p.shape), nnc=lambda p: {"shape": p.ints("OutShape")}),
     LayerSpec(type="OneHot", category="Logic", id_prefix="onehot",
               doc="The last axis holds indices (one per axis of shape); each becomes a one-hot block of that shape.",
               shape_doc="... x len(shape) -> ... x shape",
               params=(Ints("shape", default=[10], lo=1, required=True),),
-              shape=_one_hot_shape, build=lambda ins, p: call(OneHot, p.shape),
+              shape=_one_hot_shape, build=_build("one_hot"),
               summary=lambda p: fmt(p.shape), nnc=lambda p: {"shape": p.ints("Shape")}),
 )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from .rules import fmt, need_rank, numel
 from .nnc import NncProperties
-from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, call
+from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, builders
+
+_build = builders(__name__)  # the torch code, modules/normalization.py, imported on the first build
 
 
 def _bn_shape(ins, p):
@@ -14,11 +14,6 @@ def _bn_shape(ins, p):
     if len(x) not in (1, 3):
         raise ShapeError(f"BatchNormalization needs features or channels x height x width, got {fmt(x)}")
     return (x,)
-
-
-def _bn_build(ins, p):
-    kind = nn.BatchNorm1d if len(ins[0]) == 1 else nn.BatchNorm2d
-    return call(kind, ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine)
 
 
 def _nnc_batch_normalization(p: NncProperties) -> dict:
@@ -38,13 +33,14 @@ BATCH_NORMALIZATION = LayerSpec(
                   doc="weight of the new batch in the running statistics (NNC decay_rate 0.9 = 0.1)"),
             Bool("affine", default=True, doc="learn a scale and shift per channel")),
     shape=_bn_shape,
-    build=_bn_build,
+    build=_build("batch_normalization"),
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
     nnc=_nnc_batch_normalization,
 )
 
 
-def _normalized(ins, p) -> tuple[int, ...]:
+def normalized_shape(ins, p) -> tuple[int, ...]:
+    """The axes LayerNormalization normalises over, as torch's normalized_shape."""
     return ins[0] if p.over == "all" else ins[0][-1:]
 
 
@@ -55,8 +51,8 @@ LAYER_NORMALIZATION = LayerSpec(
     params=(Choice("over", default="last", choices=("last", "all"), doc="the axes statistics are taken over"),
             Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
     shape=lambda ins, p: (ins[0],),
-    build=lambda ins, p: call(nn.LayerNorm, _normalized(ins, p), eps=p.eps, elementwise_affine=p.affine),
-    cost=lambda ins, outs, p: (2 * numel(_normalized(ins, p)) if p.affine else 0, 0),
+    build=_build("layer_normalization"),
+    cost=lambda ins, outs, p: (2 * numel(normalized_shape(ins, p)) if p.affine else 0, 0),
     summary=lambda p: f"over {p.over}",
 )
 
@@ -74,7 +70,7 @@ INSTANCE_NORMALIZATION = LayerSpec(
     doc="Normalises each channel of each sample over height and width.",
     params=(Float("eps", default=1e-5, lo=1e-12), Bool("affine", default=True)),
     shape=_instance_shape,
-    build=lambda ins, p: call(nn.InstanceNorm2d, ins[0][0], eps=p.eps, affine=p.affine),
+    build=_build("instance_normalization"),
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
 )
 
@@ -96,7 +92,7 @@ GROUP_NORMALIZATION = LayerSpec(
     params=(Int("groups", default=8, lo=1, search=(1, 2, 4, 8, 16, 32)), Float("eps", default=1e-5, lo=1e-12),
             Bool("affine", default=True)),
     shape=_group_shape,
-    build=lambda ins, p: call(nn.GroupNorm, p.groups, ins[0][0], eps=p.eps, affine=p.affine),
+    build=_build("group_normalization"),
     cost=lambda ins, outs, p: (2 * ins[0][0] if p.affine else 0, 0),
     summary=lambda p: f"{p.groups} groups",
 )
@@ -108,7 +104,7 @@ DROPOUT = LayerSpec(
     doc="Zeroes each element with probability p during training, scaling the rest by 1/(1-p).",
     params=(Float("p", default=0.5, lo=0.0, hi=1.0, hi_open=True, search=(0.1, 0.25, 0.5)),),
     shape=lambda ins, p: (ins[0],),
-    build=lambda ins, p: call(nn.Dropout, p.p),
+    build=_build("dropout"),
     summary=lambda p: f"p {p.p:g}",
     nnc=lambda p: {"p": p.number("P", "0.5")},
 )

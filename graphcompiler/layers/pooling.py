@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from .rules import axis_name, need_rank, window_out
 from .nnc import NncProperties, Unmappable
-from .spec import Bool, Choice, Ints, LayerSpec, ShapeError, call
+from .spec import Bool, Choice, Ints, LayerSpec, ShapeError, builders
+
+_build = builders(__name__)  # the torch code, modules/pooling.py, imported on the first build
 
 _POOL = (
     Ints("kernel", default=[2, 2], length=2, lo=1, search=([2, 2], [3, 3])),
@@ -51,7 +51,7 @@ MAX_POOLING = LayerSpec(
     doc="Maximum over each kernel window.",
     params=_POOL + (Bool("ceil_mode", default=False, doc="keep a last, partial window at the edge"),),
     shape=_pool_shape,
-    build=lambda ins, p: call(nn.MaxPool2d, p.kernel, stride=p.stride, padding=p.pad, ceil_mode=p.ceil_mode),
+    build=_build("max_pooling"),
     summary=_window_summary,
     nnc=_nnc_pool,
 )
@@ -65,8 +65,7 @@ AVERAGE_POOLING = LayerSpec(
                     Bool("ceil_mode", default=False, doc="keep a last, partial window at the edge (its mean is over "
                                                          "the part inside the padded input)")),
     shape=_pool_shape,
-    build=lambda ins, p: call(nn.AvgPool2d, p.kernel, stride=p.stride, padding=p.pad,
-                                count_include_pad=p.including_pad, ceil_mode=p.ceil_mode),
+    build=_build("average_pooling"),
     summary=_window_summary,
     nnc=lambda p: _nnc_pool(p, average=True),
 )
@@ -78,8 +77,7 @@ SUM_POOLING = LayerSpec(
     doc="Sum over each kernel window (padding counts as zeros).",
     params=_POOL,
     shape=_pool_shape,
-    build=lambda ins, p: call(nn.AvgPool2d, p.kernel, stride=p.stride, padding=p.pad,
-                                count_include_pad=True, divisor_override=1),
+    build=_build("sum_pooling"),
     summary=_window_summary,
 )
 
@@ -95,7 +93,7 @@ GLOBAL_AVERAGE_POOLING = LayerSpec(
     category="Pooling", id_prefix="gap",
     doc="Mean over all of height and width; the output is C x 1 x 1 as in NNC.",
     shape=_global_shape,
-    build=lambda ins, p: call(nn.AdaptiveAvgPool2d, 1),
+    build=_build("global_average_pooling"),
 )
 
 GLOBAL_MAX_POOLING = LayerSpec(
@@ -103,7 +101,7 @@ GLOBAL_MAX_POOLING = LayerSpec(
     category="Pooling", id_prefix="gmp",
     doc="Maximum over all of height and width; the output is C x 1 x 1.",
     shape=_global_shape,
-    build=lambda ins, p: call(nn.AdaptiveMaxPool2d, 1),
+    build=_build("global_max_pooling"),
 )
 
 
@@ -120,8 +118,7 @@ UNPOOLING = LayerSpec(
     params=(Ints("factor", default=[2, 2], length=2, lo=1),
             Choice("mode", default="nearest", choices=("nearest", "bilinear"), search=("nearest", "bilinear"))),
     shape=_unpool_shape,
-    build=lambda ins, p: call(nn.Upsample, scale_factor=tuple(float(f) for f in p.factor), mode=p.mode,
-                                align_corners=False if p.mode == "bilinear" else None),
+    build=_build("unpooling"),
     summary=lambda p: f"x{p.factor[0]}x{p.factor[1]} {p.mode}",
     nnc=lambda p: {"factor": p.ints("KernelShape")},
 )

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from functools import partial
 
 from .rules import fmt, need_rank
-from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, call
+from .spec import Bool, Choice, Float, Int, LayerSpec, ShapeError, builders
 
-
-class TokenEmbedding(nn.Embedding):
-    """nn.Embedding that accepts token ids stored as floats, as dataset inputs are."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Look up each id; ids outside the table are torch's error, caught earlier by the data checks."""
-        return super().forward(x.long())
+_build = builders(__name__)  # the torch code, modules/recurrent.py, imported on the first build
 
 
 def _embed_shape(ins, p):
@@ -29,36 +23,10 @@ EMBED = LayerSpec(
     doc="Looks up a learned vector for each token id 0..num_embeddings-1: time -> time x dim.",
     params=(Int("num_embeddings", default=1000, lo=1), Int("dim", default=64, lo=1, search=(16, 32, 64, 128, 256))),
     shape=_embed_shape,
-    build=lambda ins, p: call(TokenEmbedding, p.num_embeddings, p.dim),
+    build=_build("embed"),
     cost=lambda ins, outs, p: (p.num_embeddings * p.dim, 0),
     summary=lambda p: f"{p.num_embeddings} x {p.dim}",
 )
-
-
-class Recurrent(nn.Module):
-    """A torch RNN/LSTM/GRU, batch first, giving the whole output sequence or the last step.
-
-    The last step is the final hidden state of the top layer, forward and backward directions
-    concatenated, so a bidirectional network's backward half has read the whole sequence too.
-    """
-
-    def __init__(self, kind: str, features: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
-                 output: str = "last", dropout: float = 0.0, nonlinearity: str = "tanh"):
-        super().__init__()
-        cell = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[kind]
-        extra = {"nonlinearity": nonlinearity} if kind == "RNN" else {}
-        self.rnn = cell(features, hidden_size, num_layers, batch_first=True,
-                        bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0, **extra)
-        self.sequence = output == "sequence"
-        self.directions = 2 if bidirectional else 1
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(batch, time, features) -> (batch, time, hidden) or (batch, hidden); hidden doubles if bidirectional."""
-        out, state = self.rnn(x)
-        if self.sequence:
-            return out
-        hidden = state[0] if isinstance(state, tuple) else state
-        return hidden[-self.directions:].transpose(0, 1).reshape(x.shape[0], -1)
 
 
 _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -84,12 +52,6 @@ def _recurrent_cost(kind: str):
     return cost
 
 
-def _recurrent_build(kind: str, ins, p) -> Recurrent:
-    extra = {"nonlinearity": p.nonlinearity} if kind == "RNN" else {}
-    return call(Recurrent, kind, ins[0][1], p.hidden_size, num_layers=p.num_layers, bidirectional=p.bidirectional,
-                output=p.output, dropout=p.dropout, **extra)
-
-
 def _recurrent(kind: str, doc: str) -> LayerSpec:
     params = (Int("hidden_size", default=128, lo=1, search=(32, 64, 128, 256, 512)),
               Int("num_layers", default=1, lo=1, hi=16),
@@ -101,7 +63,7 @@ def _recurrent(kind: str, doc: str) -> LayerSpec:
         params += (Choice("nonlinearity", default="tanh", choices=("tanh", "relu")),)
     return LayerSpec(type=kind, category="Recurrent", id_prefix=kind.lower(), doc=doc, params=params,
                      shape_doc="T x F -> hidden (last) or T x hidden (sequence); hidden doubles if bidirectional",
-                     shape=_recurrent_shape, build=lambda ins, p: _recurrent_build(kind, ins, p),
+                     shape=_recurrent_shape, build=partial(_build("recurrent"), kind),
                      cost=_recurrent_cost(kind),
                      summary=lambda p: f"{p.hidden_size}{' x' + str(p.num_layers) if p.num_layers > 1 else ''}"
                                        f"{', bi' if p.bidirectional else ''}, {p.output}")

@@ -2,86 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
+from functools import partial
 
 from .nnc import NncProperties, Unmappable
 from .rules import fmt, normalise_axis
-from .spec import Bool, Choice, Float, Ints, LayerSpec, ShapeError, call
+from .spec import Bool, Choice, Float, Ints, LayerSpec, ShapeError, builders
 
-
-class ScalarOp(nn.Module):
-    """x (op) value, element-wise, for a fixed value."""
-
-    OPS = {
-        "add": lambda x, v: x + v, "mul": lambda x, v: x * v, "rsub": lambda x, v: v - x,
-        "pow": lambda x, v: torch.pow(x, v), "minimum": lambda x, v: torch.clamp(x, max=v),
-        "maximum": lambda x, v: torch.clamp(x, min=v),
-        # Comparisons give 1.0 or 0.0 in the input's type, as NNC's do.
-        "ge": lambda x, v: (x >= v).to(x.dtype), "le": lambda x, v: (x <= v).to(x.dtype),
-    }
-
-    def __init__(self, op: str, value: float):
-        super().__init__()
-        self.op, self.value = op, value
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The operation with the layer's value."""
-        return self.OPS[self.op](x, self.value)
-
-    def extra_repr(self) -> str:
-        """Shown by print(module)."""
-        return f"{self.op} {self.value:g}"
-
-
-class Function(nn.Module):
-    """An element-wise function with no parameters."""
-
-    FUNCTIONS = {"exp": torch.exp, "log": torch.log, "abs": torch.abs, "round": torch.round}
-
-    def __init__(self, name: str):
-        super().__init__()
-        self.name = name
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The function of every element."""
-        return self.FUNCTIONS[self.name](x)
-
-
-class ReduceAxes(nn.Module):
-    """The sum or the largest value over some sample axes (numbered without the batch axis)."""
-
-    OPS = {"sum": torch.sum, "max": torch.amax}
-
-    def __init__(self, op: str, axes: tuple[int, ...], keep_dims: bool):
-        super().__init__()
-        self.op, self.axes, self.keep_dims = op, tuple(a + 1 for a in axes), keep_dims
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The reduction over the axes; a sample reduced to a scalar stays one value wide."""
-        total = self.OPS[self.op](x, dim=self.axes, keepdim=self.keep_dims)
-        return total.reshape(-1, 1) if total.dim() == 1 else total
-
-
-class PadEdges(nn.Module):
-    """Pads the last axes of each sample: (before, after) per axis, first axis first."""
-
-    def __init__(self, width: tuple[int, ...], mode: str, value: float):
-        super().__init__()
-        pairs = [width[i:i + 2] for i in range(0, len(width), 2)]
-        # F.pad lists the last axis first.
-        self.pad = tuple(v for pair in reversed(pairs) for v in pair)
-        self.mode, self.value = mode, value
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x with the borders added."""
-        if self.mode == "constant":
-            return F.pad(x, self.pad, value=self.value)
-        # torch pads reflect/replicate only on (batch, channel, *1-3 axes): fold everything else into the batch.
-        count = len(self.pad) // 2
-        padded = F.pad(x.reshape(-1, 1, *x.shape[-count:]), self.pad, mode=self.mode)
-        return padded.reshape(*x.shape[:-count], *padded.shape[-count:])
+_build = builders(__name__)  # the torch code, modules/scalar.py, imported on the first build
 
 
 def _same(ins, p):
@@ -91,13 +18,13 @@ def _same(ins, p):
 def _scalar(type_: str, op: str, doc: str, default: float) -> LayerSpec:
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, shape_doc="unchanged",
                      params=(Float("value", default=default),), shape=_same,
-                     build=lambda ins, p: call(ScalarOp, op, p.value), summary=lambda p: f"{p.value:g}",
+                     build=partial(_build("scalar_op"), op), summary=lambda p: f"{p.value:g}",
                      nnc=lambda p: {"value": p.number("Value")})
 
 
 def _function(type_: str, name: str, doc: str) -> LayerSpec:
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=name, doc=doc, shape_doc="unchanged",
-                     shape=_same, build=lambda ins, p: call(Function, name))
+                     shape=_same, build=partial(_build("function"), name))
 
 
 def _reduced_shape(ins, p):
@@ -139,8 +66,7 @@ def _reduce(type_: str, op: str, doc: str, category: str) -> LayerSpec:
                                   doc="sample axes, batch not counted; negative counts from the end"),
                              Bool("keep_dims", default=False)),
                      shape=_reduced_shape,
-                     build=lambda ins, p: call(ReduceAxes, op, tuple(normalise_axis(a, len(ins[0])) for a in p.axes),
-                                               p.keep_dims),
+                     build=partial(_build("reduce"), op),
                      summary=lambda p: f"axes {','.join(map(str, p.axes))}", nnc=_nnc_reduce)
 
 
@@ -172,7 +98,7 @@ SPECS = (
                            doc="before, after for each of the last axes, outermost first"),
                       Choice("mode", default="constant", choices=("constant", "reflect", "replicate")),
                       Float("value", default=0.0, doc="the constant of constant padding")),
-              shape=_pad_shape, build=lambda ins, p: call(PadEdges, tuple(p.width), p.mode, p.value),
+              shape=_pad_shape, build=_build("pad"),
               summary=lambda p: f"{','.join(map(str, p.width))} {p.mode}", nnc=_nnc_pad),
 )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -176,6 +178,32 @@ def call(cls: type, *args: Any, **kwargs: Any) -> Any:
     return module
 
 
+@dataclass(frozen=True)
+class Builder:
+    """A torch builder named by its module and function, imported on its first call.
+
+    Specs name their builders this way so that the registry (shapes, costs, the palette, the docs) is
+    read without importing torch, which takes longer to import than everything else the designer loads.
+    Arguments before ``(ins, p)`` are bound with ``functools.partial`` where one builder serves several types.
+    """
+
+    module: str
+    name: str
+
+    def resolve(self) -> Callable[..., Any]:
+        """The builder function, its module (and torch) imported the first time."""
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.resolve()(*args)
+
+
+def builders(layer_file: str) -> Callable[[str], Builder]:
+    """Builders by name in the torch companion of a layer file (its ``__name__``): ``layers/modules/<file>.py``."""
+    package, _, file = layer_file.rpartition(".")
+    return partial(Builder, f"{package}.modules.{file}")
+
+
 def _no_cost(ins: tuple[Shape, ...], outs: tuple[Shape, ...], p: SimpleNamespace) -> tuple[int, int]:
     return 0, 0
 
@@ -185,8 +213,9 @@ class LayerSpec:
     """Everything known about one layer type, declared once.
 
     ``shape(ins, p)`` maps input shapes (in port order) and resolved params to output shapes
-    or raises ShapeError; ``build(ins, p)`` returns the torch module; ``cost(ins, outs, p)``
-    returns (parameter count, multiply-adds per sample).
+    or raises ShapeError; ``build(ins, p)`` returns the torch module (a ``Builder``, so that torch is
+    imported only once something is built); ``cost(ins, outs, p)`` returns (parameter count, multiply-adds
+    per sample).
     """
 
     type: str
