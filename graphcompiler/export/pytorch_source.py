@@ -19,7 +19,7 @@ import re
 import torch
 from torch import nn
 
-from ..blocks import CompiledBlock
+from ..block_modules import CompiledBlock
 from ..compiler import GraphModule, compile
 from ..errors import GraphError, short_repr
 from ..graph import Graph
