@@ -1,7 +1,6 @@
 """graphcompiler: the graph model, layer registry, project files, shape inference, cost and compiler."""
 
 from .blocks import Block
-from .compiler import GraphModule, compile, inference_outputs
 from .cost import Cost, cost
 from .errors import GraphError
 from .graph import Graph, Link, Node
@@ -15,3 +14,16 @@ __all__ = [
     "REGISTRY", "get_spec", "FORMAT", "Project", "validate", "NodeShapes", "infer_shapes", "shape_errors",
     "check_file", "dumps", "load", "loads", "locate", "save",
 ]
+
+# The compiler imports torch, which takes longer than all of the rest: it is imported on first use, so that
+# opening, checking and drawing a project (the designer's first frame) never waits for it.
+_COMPILER = ("GraphModule", "compile", "inference_outputs")
+
+
+def __getattr__(name: str):
+    """GraphModule, compile and inference_outputs, from the compiler imported on first use."""
+    if name in _COMPILER:
+        from . import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,15 +8,26 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import networkx as nx
-from torch import nn
 
 from .errors import GraphError, short_repr
 from .layers import LayerSpec, get_spec
 from .layers.io import is_fed
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# torch.nn.Module's public names (torch 2.13), written out so that checking an id does not import torch;
+# a test compares them with torch's own. Its other names start with _, which no id may.
+MODULE_NAMES = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu",
+    "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers",
+    "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "type", "xpu", "zero_grad"})
 # Node ids become attribute names on the compiled nn.Module, so they must not shadow its API.
-RESERVED_IDS = frozenset(dir(nn.Module)) | {
+RESERVED_IDS = MODULE_NAMES | {
     "training", "input_names", "input_shapes", "output_names", "loss_names", "steps", "compute_loss", "trace", "sources"}
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torch import Tensor
-
-from .compiler import compile
 from .cost import cost
 from .errors import GraphError
 from .graph import Graph
 from .shapes import infer_shapes
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from .project import Project
 
 
@@ -56,6 +55,8 @@ def view_problems(project: Project) -> list[GraphError]:
 
 def view_weights(project: Project, network: str, source_weights: dict[str, Tensor]) -> dict[str, Tensor]:
     """The view's state_dict: its source's tensors for the nodes it shares, its own initial ones elsewhere."""
+    from .compiler import compile  # torch: imported here, since validating a project checks views without it
+
     own = compile(project.network(network)).state_dict()
     for key, value in own.items():
         theirs = source_weights.get(key)
