@@ -28,6 +28,11 @@ PALETTE_WIDTH, SIDE_WIDTH = 190, 310
 ACTIVE_FPS, IDLE_FPS, IDLE_AFTER = 60, 10, 1.0
 """Frame rates while the mouse or keyboard was used in the last IDLE_AFTER seconds, and otherwise."""
 FRAME_HISTORY = 600
+EQUAL_KEY = dpg.mvKey_Minus + 4
+"""The '=' (and '+') key: dearpygui 2 names no constant for it (its mvKey_Plus is an old GLFW code);
+in ImGui's key order it comes four after Minus (Apostrophe, Comma, Minus, Period, Slash, Semicolon, Equal)."""
+PIN_REACH = 12.0
+"""How far outside its node a pin can be grabbed, at 100% zoom (the pin hover radius and a little)."""
 NODE_FONT = 13.0
 """Pixel size of the node font at 100% zoom, before the window's 0.85 font scale (11 px on screen)."""
 
@@ -292,7 +297,7 @@ class DesignerApp:
             self.workspace.sync()
             self.sync()
             dpg.render_dearpygui_frame()
-            if self.fit_wanted and rect("canvas")[2] > 0:
+            if self.fit_wanted and self._drawn():
                 self._fit_now()
             self.frame_seconds.append(time.perf_counter() - started)
             del self.frame_seconds[:-FRAME_HISTORY]
@@ -615,11 +620,18 @@ class DesignerApp:
         """Screen point of the editor grid's origin: measured on a node, as the editor's panning moves it."""
         for view in self.nodes.values():
             if view.grid is not None:
-                sx, sy = dpg.get_item_rect_min(view.tag)
+                sx, sy, _, _ = self._box(view)
                 gx, gy = dpg.get_item_pos(view.tag)
                 return sx - gx, sy - gy
         x0, y0, _, _ = rect("canvas")
         return x0 + 8, y0 + 8
+
+    def _box(self, view: _NodeView) -> list[float]:
+        """A node's box on screen, [x, y, w, h]: dearpygui gives its size but the corner of its content,
+        inside the node's padding."""
+        x, y, w, h = rect(view.tag)
+        zoom = view.style[1] or self.view.zoom
+        return [x - NODE_PADDING[0] * zoom, y - NODE_PADDING[1] * zoom, w, h]
 
     def _screen_to_canvas(self, x: float, y: float) -> tuple[float, float]:
         """Canvas position under a screen point."""
@@ -640,8 +652,17 @@ class DesignerApp:
             self.apply(lambda: self.model.move(moved))
 
     def _on_click(self) -> None:
-        if self._network_shown() and self._mouse_over_canvas():
-            self.screen_selection = None
+        """A click on the canvas away from every node and its pins (on empty canvas or a link) selects
+        no node, even when the editor had none selected and the model had (a node just added)."""
+        if not (self._network_shown() and self._mouse_over_canvas()):
+            return
+        x, y = dpg.get_mouse_pos(local=False)
+        reach = PIN_REACH * self.view.zoom
+        for view in self.nodes.values():
+            left, top, width, height = self._box(view)
+            if left - reach <= x <= left + width + reach and top <= y <= top + height:
+                return
+        self.screen_selection = None
 
     def _on_wheel(self, sender: Any, delta: float) -> None:
         if self._ctrl() and self._network_shown() and self._mouse_over_canvas():
@@ -660,7 +681,7 @@ class DesignerApp:
                      dpg.mvKey_A: self.model.select_all, dpg.mvKey_L: self.model.auto_layout,
                      dpg.mvKey_N: lambda: self._confirm_discard(self.model.new),
                      dpg.mvKey_O: lambda: self._confirm_discard(lambda: dpg.show_item("open_dialog")),
-                     dpg.mvKey_Plus: lambda: self.zoom_step(1), dpg.mvKey_Add: lambda: self.zoom_step(1),
+                     EQUAL_KEY: lambda: self.zoom_step(1), dpg.mvKey_Add: lambda: self.zoom_step(1),
                      dpg.mvKey_Minus: lambda: self.zoom_step(-1), dpg.mvKey_Subtract: lambda: self.zoom_step(-1),
                      dpg.mvKey_0: lambda: self.set_zoom(1.0)}
         on_canvas = not typing and self._network_shown()
@@ -699,10 +720,10 @@ class DesignerApp:
 
     def set_zoom(self, zoom: float, about: tuple[float, float] | None = None) -> None:
         """Zoom to one of the steps, keeping the canvas point under ``about`` (a screen point; by
-        default the middle of the canvas) where it is."""
+        default the mouse when it is over the canvas, else the canvas's middle) where it is."""
         x0, y0, w, h = rect("canvas")
         ox, oy = self._grid_offset()
-        sx, sy = about or (x0 + w / 2, y0 + h / 2)
+        sx, sy = about or (dpg.get_mouse_pos(local=False) if self._mouse_over_canvas() else (x0 + w / 2, y0 + h / 2))
         self.view.zoom_about(zoom, (sx - ox, sy - oy))
         self._apply_view()
         self.status = f"zoom {zoom:.0%}"
@@ -711,6 +732,12 @@ class DesignerApp:
     def zoom_step(self, direction: int, about: tuple[float, float] | None = None) -> None:
         """One zoom step in (+1) or out (-1)."""
         self.set_zoom(self.view.step(direction), about)
+
+    def _drawn(self) -> bool:
+        """Whether the canvas and every node have been laid out on screen (a frame or two after a change)."""
+        _, _, width, height = rect("canvas")
+        return width > 100 and height > 100 and len(self.nodes) == len(self.model.graph) and \
+            all(rect(view.tag)[2] > 0 for view in self.nodes.values())
 
     def fit(self) -> None:
         """Zoom and scroll so the whole network fits the canvas, starting at its top-left corner (next frame)."""
@@ -802,7 +829,7 @@ class DesignerApp:
             "selected_links": [k for k in map(self._link_key, dpg.get_selected_links("editor")) if k],
             "palette_filter": rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
-            "nodes": {node_id: {"rect": rect(view.tag), "texts": list(view.texts), "error": view.theme == "error",
+            "nodes": {node_id: {"rect": self._box(view), "texts": list(view.texts), "error": view.theme == "error",
                                 "inputs": {p: rect(view.labels[p]) for p in view.inputs},
                                 "outputs": {p: rect(view.labels.get(p, view.shape)) for p in view.outputs}}
                       for node_id, view in self.nodes.items()},

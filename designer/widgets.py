@@ -27,7 +27,8 @@ def param_widget(param: Any, value: Any, tag: str, on_change: Callable[[Any], No
             bounds.update(min_value=param.lo, min_clamped=True)
         if param.hi is not None:
             bounds.update(max_value=param.hi, max_clamped=True)
-        dpg.add_input_int(default_value=value, on_enter=True, width=WIDTH, **bounds, **common)
+        # No +/- steppers: they sat where a click into the number lands.
+        dpg.add_input_int(default_value=value, on_enter=True, width=WIDTH, step=0, **bounds, **common)
     elif isinstance(param, Float):
         dpg.add_input_float(default_value=value, on_enter=True, format="%.6g", step=0, width=WIDTH, **common)
     else:

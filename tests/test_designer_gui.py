@@ -165,3 +165,123 @@ def test_an_nnc_project_opens_imported_and_saves_as_graph_yaml(screen, tmp_path)
         app.close()
     saved = gc.load(tmp_path / "LeNet.graph.yaml")
     assert gc.validate(saved) == [] and saved.network().node("Convolution").params["out_channels"] == 16
+
+
+def _inside(rect: list[float], area: list[float]) -> bool:
+    return (area[0] <= rect[0] and rect[0] + rect[2] <= area[0] + area[2] and area[1] <= rect[1]
+            and rect[1] + rect[3] <= area[1] + area[3])
+
+
+@pytest.mark.parametrize("name", ["unet", "vgg16"])
+def test_fit_shows_every_node_inside_the_canvas(screen, tmp_path, name):
+    path = tmp_path / f"{name}.graph.yaml"
+    shutil.copy(ROOT / f"examples/{name}.graph.yaml", path)
+    count = len(gc.load(path).network())
+    app = Designer(screen, path, tmp_path)
+    try:
+        state = app.wait(lambda s: len(s["nodes"]) == count and s["zoom"] < 1, "the network fitted")
+        assert all(_inside(node["rect"], state["canvas"]) for node in state["nodes"].values())
+        canvas = state["canvas"]
+        app.xdo("mousemove", int(canvas[0] + 300), int(canvas[1] + 300))
+        app.key("ctrl+equal", "ctrl+equal", "ctrl+equal")
+        state = app.wait(lambda s: s["zoom"] > state["zoom"], "the zoom in")
+        assert not all(_inside(node["rect"], state["canvas"]) for node in state["nodes"].values())
+        app.key("f")
+        state = app.wait(lambda s: all(_inside(n["rect"], s["canvas"]) for n in s["nodes"].values()), "F to fit")
+    finally:
+        app.screenshot(f"designer-fit-{name}.png")
+        app.close()
+    # Every node is drawn and none overlaps another: the boxes read back from the window.
+    rects = [n["rect"] for n in state["nodes"].values()]
+    assert all(r[2] > 0 and r[3] > 0 for r in rects)
+    overlaps = [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:]
+                if a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]]
+    assert overlaps == []
+
+
+def test_ctrl_wheel_zooms_about_the_mouse_and_ctrl_0_restores_100_percent(screen, tmp_path):
+    path = tmp_path / "lenet.graph.yaml"
+    shutil.copy(ROOT / "examples/lenet.graph.yaml", path)
+    app = Designer(screen, path, tmp_path)
+    try:
+        state = app.wait(lambda s: len(s["nodes"]) == 10 and s["zoom"] < 1.0, "LeNet fitted")
+        mouse = centre(state["nodes"]["conv2"]["rect"])
+        app.xdo("mousemove", int(mouse[0]), int(mouse[1]))
+        app.key("ctrl+0")
+        app.wait(lambda s: s["zoom"] == 1.0, "Ctrl+0")
+        app.settle()
+        at_100 = app.state()
+        for _ in range(2):
+            app.xdo("keydown", "ctrl")
+            app.settle(1)
+            app.xdo("click", 5)
+            app.settle(2)
+            app.xdo("keyup", "ctrl")
+        app.wait(lambda s: s["zoom"] == 0.75, "two wheel steps out")
+        app.settle()
+        # The node under the mouse stays under it, at every step.
+        for state in (at_100, app.state()):
+            rect = state["nodes"]["conv2"]["rect"]
+            assert rect[0] <= mouse[0] <= rect[0] + rect[2] and rect[1] <= mouse[1] <= rect[1] + rect[3], rect
+        app.key("ctrl+0")
+        app.wait(lambda s: s["zoom"] == 1.0, "Ctrl+0 again")
+        app.key("ctrl+minus")
+        app.wait(lambda s: s["zoom"] == 0.9, "Ctrl+-")
+    finally:
+        app.screenshot("designer-wheel-zoom.png")
+        app.close()
+
+
+@pytest.mark.parametrize("zoom, keys", [(0.5, ["ctrl+minus"] * 4), (1.5, ["ctrl+equal"] * 2)])
+def test_drop_link_and_box_select_work_zoomed(screen, tmp_path, zoom, keys):
+    path = tmp_path / "zoomed.graph.yaml"
+    app = Designer(screen, path, tmp_path)
+    try:
+        canvas = app.state()["canvas"]
+        app.xdo("mousemove", int(canvas[0] + 400), int(canvas[1] + 400))
+        app.key(*keys)
+        app.wait(lambda s: s["zoom"] == zoom, f"zoom {zoom:.0%}")
+        _drop(app, "Input", (40, 40), "input1")
+        _drop(app, "ReLU", (40 + 400 * zoom, 40 + 100 * zoom), "relu1")
+        state = _link(app, "input1", "relu1")
+        first, second = state["nodes"]["input1"]["rect"], state["nodes"]["relu1"]["rect"]
+        start = (min(first[0], second[0]) - 20, min(first[1], second[1]) - 20)
+        end = (max(first[0] + first[2], second[0] + second[2]) + 20, max(first[1] + first[3], second[1] + second[3]) + 20)
+        app.drag(start, end)
+        app.wait(lambda s: sorted(s["selection"]) == ["input1", "relu1"], "the box selection")
+        app.key("ctrl+s")
+        app.wait(lambda s: not s["dirty"], "the save")
+    finally:
+        app.screenshot(f"designer-zoomed-{zoom}.png")
+        app.close()
+    graph = gc.load(path).network()
+    assert [(l.src, l.dst) for l in graph.links()] == [("input1", "relu1")]
+    # The file keeps canvas coordinates: the drop points' distance on screen over the zoom.
+    (x0, y0), (x1, y1) = graph.node("input1").pos, graph.node("relu1").pos
+    assert abs((x1 - x0) - 400) <= 3 / zoom + 1 and abs((y1 - y0) - 100) <= 3 / zoom + 1
+
+
+def test_delete_after_clicking_a_node_then_a_link_removes_only_the_link(screen, tmp_path):
+    path = tmp_path / "lenet.graph.yaml"
+    shutil.copy(ROOT / "examples/lenet.graph.yaml", path)
+    app = Designer(screen, path, tmp_path)
+    try:
+        state = app.wait(lambda s: len(s["nodes"]) == 10, "LeNet")
+        rect = state["nodes"]["conv1"]["rect"]
+        app.click(rect[0] + rect[2] / 2, rect[1] + 6)
+        app.wait(lambda s: s["selection"] == ["conv1"], "conv1 selected")
+        start, end = output_pin(state, "pool1"), input_pin(state, "conv2", "x")
+        app.click((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        state = app.wait(lambda s: s["selected_links"] == [["conv2", "x"]], "the link selected")
+        assert state["selection"] == []
+        app.key("Delete")
+        state = app.wait(lambda s: s["status"].startswith("done: delete"), "the delete")
+        assert set(state["nodes"]) == {n.id for n in gc.load(path).network().nodes()}
+        app.key("Escape")
+        app.key("ctrl+s")
+        app.wait(lambda s: not s["dirty"], "the save")
+    finally:
+        app.screenshot("designer-delete-link.png")
+        app.close()
+    graph = gc.load(path).network()
+    assert len(graph) == 10 and graph.source_of("conv2", "x") is None and len(graph.links()) == 8
