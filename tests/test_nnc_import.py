@@ -12,6 +12,7 @@ import graphcompiler as gc
 from conftest import ROOT
 from graphcompiler.importers import import_sdcproj
 from graphcompiler.importers.sdcproj import read_sdcproj
+from graphcompiler.layout import auto_layout
 from graphcompiler.views import shared_nodes, view_weights
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
@@ -137,13 +138,13 @@ def test_layers_nnc_does_not_train_become_frozen_layers(tmp_path):
             "(training.transfer.freeze), so all of its weights are trained") in result.notes
 
 
-def test_lenet_keeps_nnc_layers_positions_and_settings():
+def test_lenet_keeps_nnc_layers_and_settings_and_is_laid_out_anew():
     project = import_sdcproj(SAMPLES / "LeNet.sdcproj").project
     graph = project.network()
     conv = graph.node("Convolution")
     assert (conv.type, conv.params["out_channels"], conv.params["kernel"]) == ("Convolution", 16, [7, 7])
     assert graph.node("MaxPooling").params["stride"] == [2, 2]  # NNC's *KernelShape
-    assert conv.pos == (24.0, 144.0)
+    assert {n.id: n.pos for n in graph.nodes()} == auto_layout(graph)  # NNC's canvas runs top to bottom
     assert graph.source_of("CategoricalCrossEntropy", "target")[0] == "y"
     assert project.sections["dataset"]["inputs"] == {"Input": "x"}
     assert project.sections["training"]["optimizer"] == {"type": "Adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999}

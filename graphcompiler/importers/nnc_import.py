@@ -24,6 +24,7 @@ from ..graph import Graph
 from ..layers import ShapeError, get_spec
 from ..layers.io import is_fed
 from ..layers.nnc import IGNORED, NncProperties, Unmappable
+from ..layout import auto_layout
 from ..project import Project
 from ..shapes import infer_shapes
 from .nnc_loops import extract_loop, unroll_repeats
@@ -96,6 +97,10 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
                                                        trained=name in optimized).graph
     _size_loop_inputs(result.project)
     link_views(result.project, result.notes)
+    # NNC draws top to bottom with pins above and below; ours are at the sides, so the canvas is laid out anew.
+    for graph in result.project.networks.values():
+        for node_id, pos in auto_layout(graph).items():
+            graph.node(node_id).pos = pos
     if comments:
         result.project.description = "\n".join(comments)
     result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
