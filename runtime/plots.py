@@ -1,9 +1,15 @@
-"""PNG pictures of a run: learning curve, confusion matrix, grids of images (matplotlib, no screen)."""
+"""PNG pictures of a run: learning curve, confusion matrix, grids of images (matplotlib, no screen).
+
+Each picture is drawn by a ``*_figure`` function (which tests render and inspect) and saved by its
+``*_png`` twin. They are meant to be read at a glance: one sequential colour scale with its colour
+bar, every count written where it is, each series on an axis of its own scale, plain tick numbers.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,10 +17,23 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib.colors import PowerNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
+from matplotlib.ticker import EngFormatter, FixedLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from graphcompiler.atomic import atomic_path  # noqa: E402
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+COUNT_COLOURS = "Blues"
+"""The confusion matrix's colour scale: sequential, light for few samples and dark for many."""
+COUNT_GAMMA = 0.5
+"""Cell colour follows count ** 0.5, so one or two mistakes stand out from the empty cells while the
+diagonal stays the darkest; the colour bar shows the same scale."""
+MAX_WRITTEN_CLASSES = 30
+"""Up to this many classes every cell has its count written in it; beyond, the numbers would not fit."""
+ERROR_COLOUR = "tab:red"
 
 
 def _save(figure: Figure, path: Path) -> None:
@@ -23,38 +42,73 @@ def _save(figure: Figure, path: Path) -> None:
     plt.close(figure)
 
 
-def learning_curve_png(history: list[dict[str, float]], path: Path) -> None:
-    """Every per-epoch series of the history (losses left axis, error right), as NNC's training graph."""
-    figure, losses = plt.subplots(figsize=(6.4, 4))
+def luminance(rgba: tuple[float, ...]) -> float:
+    """Relative luminance (0 black, 1 white) of an sRGB colour with channels in [0, 1]."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(c) for c in rgba[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def learning_curve_figure(history: list[dict[str, float]]) -> Figure:
+    """Losses against epochs on the left axis, validation error on its own right axis, legend above."""
+    figure, losses = plt.subplots(figsize=(7, 4.2), layout="constrained")
     epochs = [row["epoch"] for row in history]
+    lines = []
     for key in [k for k in history[0] if k.endswith("loss")]:
-        losses.plot(epochs, [row[key] for row in history], marker="o", label=key.replace("_", " "))
+        lines += losses.plot(epochs, [row[key] for row in history], marker="o", markersize=3,
+                             label=key.replace("_", " ").replace("val ", "validation ").replace("train ", "training "))
     losses.set_xlabel("epoch")
     losses.set_ylabel("loss")
-    if "val_error" in history[0]:
-        error = losses.twinx()
-        error.plot(epochs, [row["val_error"] for row in history], color="tab:red", marker="s",
-                   label="validation error")
-        error.set_ylabel("validation error")
-        error.legend(loc="upper center")
-    losses.legend(loc="upper right")
+    losses.xaxis.set_major_locator(MaxNLocator(integer=True))
     losses.grid(alpha=0.3)
-    _save(figure, path)
+    if "val_error" in history[0]:
+        # Its own scale: an error of a few percent drawn on the loss's axis is a flat line at the bottom.
+        error = losses.twinx()
+        lines += error.plot(epochs, [row["val_error"] for row in history], color=ERROR_COLOUR, marker="s",
+                            markersize=3, linestyle="--", label="validation error")
+        error.set_ylabel("validation error", color=ERROR_COLOUR)
+        error.tick_params(axis="y", colors=ERROR_COLOUR)
+        error.set_ylim(bottom=0)
+    figure.legend(handles=lines, loc="outside upper center", ncols=len(lines), frameon=False)
+    return figure
+
+
+def learning_curve_png(history: list[dict[str, float]], path: Path) -> None:
+    """The learning curve (see learning_curve_figure), as NNC's training graph."""
+    _save(learning_curve_figure(history), path)
+
+
+def confusion_figure(matrix: np.ndarray, labels: list[str]) -> Figure:
+    """A confusion matrix: true class down, predicted across, its count in every cell, a colour bar."""
+    matrix = np.asarray(matrix)
+    n = len(labels)
+    size = max(4.5, 0.45 * n + 2.5)
+    figure, axes = plt.subplots(figsize=(size + 1.0, size), layout="constrained")
+    norm = PowerNorm(gamma=COUNT_GAMMA, vmin=0, vmax=max(int(matrix.max()) if matrix.size else 0, 1))
+    image = axes.imshow(matrix, cmap=COUNT_COLOURS, norm=norm)
+    figure.colorbar(image, ax=axes, label="samples", shrink=0.8)
+    axes.set_xticks(range(n), labels)
+    axes.set_yticks(range(n), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    total = int(matrix.sum())
+    if total:
+        correct = int(np.trace(matrix))
+        axes.set_title(f"accuracy {correct / total:.1%} ({correct:,} of {total:,} on the diagonal)")
+    if n <= MAX_WRITTEN_CLASSES:
+        fontsize = 10 if n <= 12 else 8 if n <= 20 else 6
+        for (row, col), count in np.ndenumerate(matrix):
+            # White text where it contrasts more than black does: luminance below 0.179 (WCAG's ratios).
+            dark = luminance(image.cmap(image.norm(count))) < 0.179
+            axes.text(col, row, str(count), ha="center", va="center", fontsize=fontsize,
+                      color="white" if dark else "black")
+    return figure
 
 
 def confusion_png(matrix: np.ndarray, labels: list[str], path: Path) -> None:
-    """A labelled heatmap of a confusion matrix with the count in every cell."""
-    size = max(4.0, 0.5 * len(labels) + 2)
-    figure, axes = plt.subplots(figsize=(size, size))
-    axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(len(labels)), labels)
-    axes.set_yticks(range(len(labels)), labels)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    high = matrix.max() / 2 if matrix.size else 0
-    for (row, col), count in np.ndenumerate(matrix):
-        axes.text(col, row, str(count), ha="center", va="center", color="white" if count > high else "black")
-    _save(figure, path)
+    """The confusion matrix (see confusion_figure)."""
+    _save(confusion_figure(matrix, labels), path)
 
 
 def image_grid_png(images: Tensor, path: Path, low: float = -1.0, high: float = 1.0) -> None:
@@ -73,9 +127,23 @@ def image_grid_png(images: Tensor, path: Path, low: float = -1.0, high: float = 
     _save(figure, path)
 
 
-def search_scatter_png(trials, front, path: Path) -> None:
+def log_ticks(low: float, high: float) -> tuple[float, float, list[float]]:
+    """View limits around [low, high] on a log axis, and at least three round ticks within them.
+
+    Powers of ten where the values span decades; 1-2-5 steps, every digit or every half where they span less.
+    """
+    low, high = max(low, 1.0) / 1.3, max(high, 1.0) * 1.3
+    for steps in ((1,), (1, 2, 5), tuple(range(1, 10)), tuple(half / 2 for half in range(2, 20))):
+        ticks = [step * 10.0 ** power for power in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+                 for step in steps if low <= step * 10.0 ** power <= high]
+        if len(ticks) >= 3:
+            break
+    return low, high, ticks
+
+
+def search_scatter_figure(trials, front) -> Figure:
     """Validation error against multiply-adds of every complete trial, the Pareto front highlighted."""
-    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    figure, axes = plt.subplots(figsize=(7, 4.6), layout="constrained")
     done = [t for t in trials if t.state == "complete"]
     for kind, marker in (("base", "*"), ("mutant", "o"), ("control", "x")):
         points = [t for t in done if t.kind == kind]
@@ -83,13 +151,26 @@ def search_scatter_png(trials, front, path: Path) -> None:
             axes.scatter([t.macs for t in points], [t.error for t in points], marker=marker, alpha=0.6,
                          s=120 if kind == "base" else 30, label=kind)
     if front:
-        axes.plot([t.macs for t in front], [t.error for t in front], color="tab:red", marker="o",
+        axes.plot([t.macs for t in front], [t.error for t in front], color=ERROR_COLOUR, marker="o",
                   fillstyle="none", markersize=10, label="Pareto front")
         for t in front:
             axes.annotate(str(t.number), (t.macs, t.error), textcoords="offset points", xytext=(4, 4), fontsize=8)
     axes.set_xscale("log")
+    if done:
+        low, high, ticks = log_ticks(min(t.macs for t in done), max(t.macs for t in done))
+        axes.set_xlim(low, high)
+        axes.xaxis.set_major_locator(FixedLocator(ticks))
+    # 100k, 1.5M: the numbers people say, not 10^5 or 2x10^5 in superscript.
+    axes.xaxis.set_major_formatter(EngFormatter(sep=""))
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("multiply-adds per sample")
     axes.set_ylabel("validation error")
     axes.grid(alpha=0.3)
-    axes.legend()
-    _save(figure, path)
+    if done:
+        figure.legend(loc="outside upper center", ncols=4, frameon=False)
+    return figure
+
+
+def search_scatter_png(trials, front, path: Path) -> None:
+    """The search's trials (see search_scatter_figure)."""
+    _save(search_scatter_figure(trials, front), path)
