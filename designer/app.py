@@ -836,6 +836,9 @@ class DesignerApp:
             "properties": {name.removeprefix("prop_"): rect(name) for name in
                            [dpg.get_item_alias(i) for i in descendants("properties")] if name and
                            name.startswith("prop_")},
+            "refused": {name.removeprefix("refused_"): dpg.get_value(name) for name in
+                        [dpg.get_item_alias(i) for i in descendants("properties")] if name and
+                        name.startswith("refused_")},
             "problems": [dpg.get_item_label(i) for i in dpg.get_item_children("problems", 1) or []
                          if dpg.get_item_type(i).endswith("Selectable")],
             "workspace": self.workspace.ui_state(),

@@ -60,10 +60,14 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
 
         app.click(*centre(state["nodes"]["conv2"]["rect"][:2] + [state["nodes"]["conv2"]["rect"][2], 14]))
         state = app.wait(lambda s: s["properties"].get("id") and "pad" in s["properties"], "conv2's properties")
+        app.replace_text(state["properties"]["pad"], "1, 1, 1")
+        app.key("Return")
+        state = app.wait(lambda s: "pad" in s["refused"], "the refusal beside the field")
+        assert "conv2.pad" in state["refused"]["pad"] and state["status"].startswith("refused")
         app.replace_text(state["properties"]["pad"], "1, 1")
         app.key("Return")
         state = app.wait(lambda s: s["nodes"]["conv2"]["texts"][1] == "64x13x13", "the new pad to take effect")
-        assert state["problems"] == [] and not state["nodes"]["cat1"]["error"]
+        assert state["problems"] == [] and not state["nodes"]["cat1"]["error"] and state["refused"] == {}
         assert state["nodes"]["cat1"]["texts"][1] == "128x26x26"
         assert state["nodes"]["conv3"]["texts"][1] == "64x24x24"
 
