@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from graphcompiler import GraphError
-from runtime import search
 from runtime.settings import SECTIONS, Group, Mapping
 
+from . import jobs
 from .workbench import (Evaluation, ExportSession, SearchSession, TrainingSession, list_runs, load_evaluation,
                         preview_dataset, relative_data_path)
 from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
@@ -230,11 +230,15 @@ class Workspace:
         elif tab == "tab_training":
             self._form("training", "form_training")
             self._sync_training()
+            if not self.training.running:
+                jobs.warm_up()  # the user may press Train: have a process ready that has loaded torch
         elif tab == "tab_evaluation":
             self._sync_evaluation()
         elif tab == "tab_search":
             self._form("search", "form_search")
             self._sync_search()
+            if not self.search.running:
+                jobs.warm_up()
         if dpg.is_item_shown("export_window"):
             dpg.set_value("export_message", self.exporter.message)
 
@@ -511,6 +515,8 @@ class Workspace:
         if self.selected_trial is None or self.search.folder is None:
             self.app.status = "select a trial first"
             return
+        from runtime import search  # optuna: loaded on the Search tab's first use, not with the editor
+
         path = self.search.folder / f"trial{self.selected_trial}.graph.yaml"
         try:
             search.export_trial(self.search.folder, self.selected_trial, path)
@@ -569,6 +575,7 @@ class Workspace:
         """Ask every job to stop (they also stop by themselves when the editor is gone)."""
         for session in (self.training, self.search):
             session.stop()
+        jobs.release_spare()
 
     def ui_state(self) -> dict:
         """Where the tabs' widgets are and what they show, for tests that drive the real window."""

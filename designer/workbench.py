@@ -1,7 +1,8 @@
 """The designer's dataset, training, evaluation and search tabs as plain state, testable without a screen.
 
 The view draws these and forwards button presses; the work itself runs in background jobs
-(``designer.jobs``) that call the same runtime functions as the CLI.
+(``designer.jobs``) that call the same runtime functions as the CLI. The runtime's torch and optuna
+modules are imported where first used, so that opening the editor does not wait for them.
 """
 
 from __future__ import annotations
@@ -10,24 +11,25 @@ import csv
 import json
 import math
 import os
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import graphcompiler as gc
 from graphcompiler import Graph, GraphError
 from graphcompiler.diff import graph_diff
-from runtime import search
-from runtime.csvdata import CsvDataset
-from runtime.data import bind, image_options
+from runtime.progress import Progress, RunPace
 from runtime.runs import new_run_dir, read_info
 from runtime.settings import dataset_settings, search_settings
 from runtime.tasks import task_of
-from runtime.training import Progress
 
 from .jobs import Event, Job, export_job, resume_job, search_job, train_job
 from .model import EditorModel
+
+if TYPE_CHECKING:
+    from runtime.csvdata import CsvDataset
+    from runtime.search import TrialReport
 
 PREVIEW_ROWS = 8
 
@@ -60,6 +62,9 @@ class DatasetPreview:
 
 def preview_dataset(model: EditorModel, which: str, base_dir: Path) -> DatasetPreview | None:
     """Open the project's training or validation list and check it against the network's Inputs."""
+    from runtime.csvdata import CsvDataset
+    from runtime.data import image_options
+
     settings = dataset_settings(model.project)
     name = getattr(settings, which)
     if not name:
@@ -86,6 +91,8 @@ def preview_dataset(model: EditorModel, which: str, base_dir: Path) -> DatasetPr
 
 def _mapping_problems(graph: Graph, dataset: CsvDataset, mapping: dict[str, str]) -> list[str]:
     """What stops this list from feeding the network: a missing or misshapen variable, too many classes."""
+    from runtime.data import bind
+
     try:
         binding = bind(graph, dataset, mapping)
     except GraphError as exc:
@@ -160,13 +167,13 @@ class TrainingSession(_Session):
         self.run_dir: Path | None = None
         self.curve: list[dict[str, float]] = []
         self.progress: Progress | None = None
-        self.started = 0.0
+        self.pace = RunPace()
 
     def start(self, model: EditorModel, base_dir: Path, runs_dir: Path) -> Path:
         """Train the project as it is in the editor (saved or not) into a new run folder."""
         self._refuse_if_running()
         self.run_dir = new_run_dir(runs_dir, model.project.name)
-        self.curve, self.progress, self.started = [], None, time.monotonic()
+        self.curve, self.progress, self.pace = [], None, RunPace()
         self.job = Job("training", train_job, gc.dumps(model.project), str(self.run_dir), str(base_dir))
         return self.run_dir
 
@@ -174,7 +181,8 @@ class TrainingSession(_Session):
         """Continue a stopped run; its finished epochs come back into the curve."""
         self._refuse_if_running()
         self.run_dir = Path(run_dir)
-        self.curve, self.progress, self.started = read_curve(self.run_dir), None, time.monotonic()
+        self.curve, self.progress = read_curve(self.run_dir), None
+        self.pace = RunPace([row["seconds"] for row in self.curve if "seconds" in row])
         self.job = Job("training", resume_job, str(self.run_dir))
 
     def _refuse_if_running(self) -> None:
@@ -189,37 +197,50 @@ class TrainingSession(_Session):
         for event in events:
             if event.kind == "progress":
                 self.progress = event.data
+                self.pace.update(event.data)
                 if event.data.kind == "epoch":
                     self.curve.append(event.data.metrics)
         return events
 
     def status(self) -> str:
-        """One line: what the job is doing and how long it has left."""
+        """One line: what the job is doing and how long the whole run has left."""
         if self.job is None:
             return "no training run yet"
         if not self.job.running:
             return {"done": "finished", "stopped": "stopped (resume it from the run list)",
                     "failed": f"failed: {self.job.error}"}[self.job.state]
-        p = self.progress
-        if p is None:
-            return "starting..."
-        left = time_left(p, time.monotonic() - self.started, len(self.curve))
+        return progress_line(self.progress, self.pace.seconds_left())
+
+
+def progress_line(p: Progress | None, seconds_left: float | None) -> str:
+    """What a running training job is doing, as the status line says it (never a batch 0/0)."""
+    if p is None:
+        return "starting the training process..."
+    if p.kind == "preparing":
+        return f"{p.note}..."
+    if p.kind in ("done", "stopped"):
+        return "finishing..." if p.kind == "done" else "stopping..."
+    epoch = f"epoch {p.epoch}/{p.epochs}"
+    if p.kind == "epoch":
+        error = p.metrics.get("val_error")
+        doing = f"{epoch} done" + (f", validation error {error:.4f}" if error is not None else "")
+        if p.epoch == p.epochs:
+            return f"{doing}; evaluating on the validation data..."
+    elif p.batches and p.batch >= p.batches:
+        doing = f"{epoch}: validating"
+    else:
         loss = f", loss {p.loss:.4f}" if p.loss is not None else ""
-        return f"epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}{loss}{left}"
+        doing = f"{epoch}, batch {p.batch}/{p.batches}{loss}"
+    return doing + (f"; about {duration(seconds_left)} left" if seconds_left is not None else "")
 
 
-def time_left(progress: Progress, elapsed: float, finished_epochs: int) -> str:
-    """", about 1 min 20 s left" from the pace so far (empty until there is a pace)."""
-    done = (progress.epoch - 1 + (progress.batch / progress.batches if progress.batches else 0)) \
-        if progress.kind == "batch" else finished_epochs
-    if done <= 0 or elapsed <= 0:
-        return ""
-    seconds = elapsed / done * (progress.epochs - done)
+def duration(seconds: float) -> str:
+    """'1 min 20 s', '2 h 5 min', '8 s': a time left as a person says it."""
     minutes, secs = divmod(int(math.ceil(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:
-        return f", about {hours} h {minutes} min left"
-    return f", about {minutes} min {secs} s left" if minutes else f", about {secs} s left"
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def read_curve(run_dir: Path) -> list[dict[str, float]]:
@@ -298,8 +319,8 @@ class SearchSession(_Session):
 
     def __init__(self) -> None:
         self.folder: Path | None = None
-        self.trials: list[search.TrialReport] = []
-        self.front: list[search.TrialReport] = []
+        self.trials: list[TrialReport] = []
+        self.front: list[TrialReport] = []
 
     def start(self, model: EditorModel, base_dir: Path, searches_dir: Path) -> Path:
         """Search from the project as it is in the editor, in a new folder."""
@@ -321,12 +342,16 @@ class SearchSession(_Session):
 
     def refresh(self) -> None:
         """Read every trial of the study and its Pareto front."""
+        from runtime import search
+
         if self.folder and (self.folder / search.INFO).exists():
             self.trials = search.reports(self.folder)
             self.front = search.pareto(self.trials)
 
     def candidate(self, number: int) -> tuple[Graph, list[str]]:
         """Trial ``number``'s network and its differences from the base network."""
+        from runtime import search
+
         _, study = search.open_study(self.folder)
         trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
         if trial is None or "graph" not in trial.user_attrs:

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from runtime.training import Progress
+from runtime.progress import Progress, RunPace
 
 
 def _clock(seconds: float) -> str:
@@ -23,19 +23,25 @@ class ProgressBar:
         self.tty = stream.isatty()
         self.started = time.perf_counter()
         self.last_draw = 0.0
+        self.pace = RunPace()
 
     def __call__(self, report: Progress) -> None:
-        if report.kind == "batch":
+        self.pace.update(report)
+        if report.kind == "preparing":
+            if self.tty:
+                self.stream.write(f"\r\033[K{report.note}...")
+                self.stream.flush()
+        elif report.kind == "batch":
             now = time.perf_counter()
             # Redrawing every batch would cost more than small batches take.
             if not self.tty or (now - self.last_draw < 0.1 and report.batch < report.batches):
                 return
             self.last_draw = now
-            done = report.batch / report.batches
-            left = report.elapsed / done - report.elapsed
-            bar = "#" * round(done * self.width)
-            self.stream.write(f"\repoch {report.epoch}/{report.epochs} [{bar:<{self.width}}] "
-                              f"{report.batch}/{report.batches} loss {report.loss:.4f} {_clock(left)} left  ")
+            bar = "#" * round(report.batch / report.batches * self.width)
+            left = self.pace.seconds_left()
+            ends = "" if left is None else f"  run ends in about {_clock(left)}"
+            self.stream.write(f"\r\033[Kepoch {report.epoch}/{report.epochs} [{bar:<{self.width}}] "
+                              f"{report.batch}/{report.batches} loss {report.loss:.4f}{ends}")
             self.stream.flush()
         elif report.kind == "epoch":
             numbers = "  ".join(f"{k} {v:.4g}" for k, v in report.metrics.items() if k not in ("epoch", "seconds"))

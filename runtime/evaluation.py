@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from sklearn.metrics import classification_report, confusion_matrix
 from torch import Tensor
 from torch.utils.data import BatchSampler
 
@@ -130,7 +129,11 @@ def mean_iou(predicted: Tensor, target: Tensor, classes: int) -> float:
 
 
 def _classification_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
-    from .plots import confusion_png  # matplotlib is only needed once files are written
+    # Imported here: matplotlib and scikit-learn take a second to load, which a training job would
+    # otherwise spend before its first batch.
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from .plots import confusion_png
 
     probs = probabilities(task, out.predictions)
     predicted = probs.argmax(1)

@@ -8,14 +8,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import torch
-
 import graphcompiler as gc
 from graphcompiler import GraphError
 
-from .csvdata import CsvDataset
-from .data import bind, image_options
-from .evaluation import collect, write_report
 from .settings import dataset_settings, training_mode, training_settings
 from .tasks import task_of
 
@@ -51,6 +46,9 @@ def read_info(folder: Path) -> dict:
 
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint or weights file, read without running any code it may hold (``weights_only``)."""
+    # torch and the data modules are imported where used: the designer lists and reads run folders without them.
+    import torch
+
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -90,6 +88,12 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     Files go to ``output``, by default ``evaluation/`` in the run (or ``evaluation-<csv stem>/`` for
     other data). Returns the metrics.
     """
+    import torch
+
+    from .csvdata import CsvDataset
+    from .data import bind, image_options
+    from .evaluation import collect, write_report
+
     folder = Path(run_dir)
     info = read_info(folder)
     project = gc.load(folder / PROJECT_FILE)

@@ -33,9 +33,8 @@ from graphcompiler import GraphError, Project
 from graphcompiler.atomic import write_text
 from graphcompiler.mutations import Limits, mutate
 
-from .data import reusing_decoded_data
 from .settings import search_settings
-from .training import Stopped, train
+from .progress import Stopped
 
 INFO = "search.json"
 BASE = "base.graph.yaml"
@@ -216,6 +215,9 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     (KeyboardInterrupt) works too. Either way the trial in flight is recorded as interrupted.
     ``max_trials`` and ``max_hours`` override the search section's limits for this run.
     """
+    # Imported here, so that reading a study's trials (the designer's Search tab) needs no torch.
+    from .data import reusing_decoded_data
+
     folder = Path(folder)
     info, study = open_study(folder)
     project = gc.load(folder / BASE)
@@ -262,6 +264,8 @@ def _new_trial(study: optuna.Study, worker: int) -> optuna.Trial:
 
 
 def _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop) -> TrialReport:
+    from .training import train
+
     rng = random.Random(f"{settings.seed}-{trial.number}")
     started = time.perf_counter()
     storage, trial_id = study._storage, trial._trial_id

@@ -32,32 +32,10 @@ from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
 from .distributed import World, join, world
 from .evaluation import collect, metrics, sample_losses, write_report
+from .progress import Progress, ProgressCallback, Stopped
 from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_checkpoint, load_weights, read_info
 from .settings import dataset_settings, training_mode, training_settings
 from .tasks import Task, task_of
-
-
-
-@dataclass
-class Progress:
-    """One report from a running job: a finished batch or epoch, or the end."""
-
-    kind: str
-    """batch, epoch, done or stopped."""
-    epoch: int
-    epochs: int
-    batch: int = 0
-    batches: int = 0
-    loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    elapsed: float = 0.0
-
-
-class Stopped(Exception):
-    """Training was asked to stop; the last finished epoch is in the checkpoint."""
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def _device(settings: SimpleNamespace, here: World) -> torch.device:
@@ -208,6 +186,12 @@ class _Run:
     history: list[dict[str, float]] = field(default_factory=list)
     world: World = field(default_factory=World)
     """The training processes: rank 0 alone writes the folder and reports progress."""
+    on_progress: ProgressCallback | None = None
+
+    def note(self, doing: str) -> None:
+        """Tell the user what the run is doing before its first batch (reading data can take a while)."""
+        if self.on_progress:
+            self.on_progress(Progress("preparing", len(self.history), self.settings.epochs, note=doing))
 
 
 def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_progress: ProgressCallback | None = None,
@@ -269,9 +253,11 @@ def _write_status(run: _Run, status: str) -> None:
 
 def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback | None,
              should_stop: Callable[[], bool] | None) -> dict[str, float]:
+    run.on_progress = on_progress
     try:
         loop = _GanLoop(run) if training_mode(run.project) == "gan" else _SupervisedLoop(run)
         loop.start(checkpoint)
+        run.note("training the first batch")
         first = len(run.history) + 1
         # Time already spent before a resume counts, so the column stays the run's elapsed time.
         started = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
@@ -361,6 +347,7 @@ class _SupervisedLoop:
         self.graph = run.project.network()
         self.task = task_of(self.graph)
         torch.manual_seed(s.seed)
+        run.note("building the network")
         self.model = gc.compile(self.graph).to(run.device)
         _set_label_smoothing(self.model, self.task, s.label_smoothing)
         source = getattr(s.transfer, "from")  # a Python keyword, so not s.transfer.from
@@ -372,7 +359,9 @@ class _SupervisedLoop:
             self.objective = DistributedDataParallel(
                 self.objective, device_ids=[run.device.index] if run.device.type == "cuda" else None,
                 find_unused_parameters=_has_unused_weights(self.model, self.graph, self.task))
+        run.note(f"reading the training data ({run.data.training})")
         run.train_set = open_dataset(run.data, "training", run.base_dir)
+        run.note(f"reading the validation data ({run.data.validation})")
         run.val_set = open_dataset(run.data, "validation", run.base_dir)
         if len(run.val_set) < run.world.size:
             raise GraphError(f"{len(run.val_set)} validation rows cannot be shared by {run.world.size} processes",
@@ -391,6 +380,7 @@ class _SupervisedLoop:
         masks = [n for n in self.task.label_inputs if len(shapes[n]) == 3]
         self.augmenter = Augmenter(s.augmentation, images, masks)
         self.steps = math.ceil(len(run.train_set) / s.batch_size)
+        run.note("setting up the optimizer")  # its first use in a process loads torch._dynamo: a second or more
         self.optimizer = make_optimizer(s, self.model.parameters())
         self.schedule = make_schedule(s, self.optimizer, self.steps)
         self.amp = s.mixed_precision and run.device.type == "cuda"
@@ -489,6 +479,7 @@ class _GanLoop:
             raise GraphError("a GAN discriminator needs one image Input, and a BinaryCrossEntropy or "
                              "SigmoidCrossEntropy loss against a label Input", where=f"networks.{s.gan.discriminator}")
         torch.manual_seed(s.seed)
+        run.note("building the networks")
         self.generator = gc.compile(self.g_graph).to(run.device)
         self.discriminator = gc.compile(self.d_graph).to(run.device)
         if len(self.generator.input_names) != 1 or len(self.generator.output_names) != 1:
@@ -496,9 +487,11 @@ class _GanLoop:
         self.latent = self.generator.input_names[0]
         self.image = self.task.data_inputs[0]
         self.label = self.task.label_inputs[0]
+        run.note(f"reading the training data ({run.data.training})")
         run.train_set = open_dataset(run.data, "training", run.base_dir)
         self.binding = bind(self.d_graph, run.train_set, run.data.inputs, inputs=[self.image])
         self.steps = math.ceil(len(run.train_set) / s.batch_size)
+        run.note("setting up the optimizers")
         self.g_opt = make_optimizer(s, self.generator.parameters())
         self.d_opt = make_optimizer(s, self.discriminator.parameters())
         self.g_sched = make_schedule(s, self.g_opt, self.steps)

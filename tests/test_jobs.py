@@ -10,6 +10,7 @@ import pytest
 
 import graphcompiler as gc
 from conftest import ROOT
+from designer import jobs
 from designer.jobs import Job, export_job, search_job, train_job
 from runtime import search
 from runtime.example_data import write_dataset
@@ -44,6 +45,42 @@ def test_training_job_reports_epochs_and_its_result(project, tmp_path):
     epochs = [e.data.epoch for e in events if e.kind == "progress" and e.data.kind == "epoch"]
     assert epochs == [1, 2]
     assert job.result["accuracy"] == json.loads((tmp_path / "run/metrics.json").read_text())["accuracy"]
+
+
+def _notes(events: list) -> list[str]:
+    return [e.data.note for e in events if e.kind == "progress" and e.data.kind == "preparing"]
+
+
+def test_a_new_job_process_says_what_it_does_before_its_first_batch(project, tmp_path):
+    proj, root = project
+    job = Job("training", train_job, gc.dumps(proj), str(tmp_path / "run"), str(root))
+    events = _wait(job, lambda seen: any(e.kind == "progress" and e.data.kind == "batch" for e in seen))
+    assert _notes(events)[:1] == ["loading torch and the runtime"]
+    assert "reading the training data (data/digits-vectors/train.csv)" in _notes(events)
+    job.stop()
+    _wait(job, lambda seen: not job.running)
+
+
+def test_a_job_started_ahead_runs_in_the_process_that_loaded_torch(project, tmp_path):
+    proj, root = project
+    jobs.warm_up()
+    spare = jobs._spare.process
+    jobs.warm_up()
+    assert jobs._spare.process is spare
+    job = Job("training", train_job, gc.dumps(proj), str(tmp_path / "run"), str(root))
+    assert job.process is spare and jobs._spare is None
+    events = _wait(job, lambda seen: not job.running)
+    assert job.state == "done", job.error
+    notes = _notes(events)
+    assert "loading torch and the runtime" not in notes and "training the first batch" in notes
+
+
+def test_a_spare_job_process_ends_with_the_editor():
+    jobs.warm_up()
+    spare = jobs._spare.process
+    jobs.release_spare()
+    spare.join(timeout=30)
+    assert not spare.is_alive() and jobs._spare is None
 
 
 def test_stopping_a_training_job_keeps_the_finished_epoch(project, tmp_path):

@@ -1,6 +1,7 @@
 """The designer's dataset, training, evaluation and search tabs as state, without a screen."""
 
 import csv
+import re
 import time
 from pathlib import Path
 
@@ -9,11 +10,11 @@ import pytest
 import graphcompiler as gc
 from conftest import ROOT
 from designer.model import EditorModel
-from designer.workbench import (SearchSession, TrainingSession, list_runs, load_evaluation, preview_dataset,
-                                read_curve, relative_data_path, time_left)
+from designer.workbench import (SearchSession, TrainingSession, duration, list_runs, load_evaluation,
+                                preview_dataset, progress_line, read_curve, relative_data_path)
 from runtime import search
 from runtime.example_data import write_dataset
-from runtime.training import Progress
+from runtime.progress import Progress, RunPace, seconds_left
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +63,65 @@ def test_chosen_csv_is_stored_relative_to_the_project(root):
     assert relative_data_path(root / "data/digits-28/train.csv", root) == "data/digits-28/train.csv"
 
 
-def test_time_left_follows_the_pace_so_far():
-    progress = Progress("batch", epoch=2, epochs=4, batch=5, batches=10)
-    assert time_left(progress, 15.0, 1) == ", about 25 s left"
-    assert time_left(Progress("batch", 1, 100, 1, 10), 60.0, 0) == ", about 16 h 39 min left"
-    assert time_left(Progress("epoch", 3, 5), 90.0, 3) == ", about 1 min 0 s left"
+def test_time_left_is_for_the_whole_run():
+    # 20 epochs of 45 batches; the first epoch took 12 s (warming up), the next two 6 s each.
+    assert seconds_left(20, 3, [12.0, 6.0, 6.0]) == pytest.approx(17 * 6.0)
+    assert seconds_left(20, 3, [12.0, 6.0, 6.0], batch=15, batches=45) == pytest.approx(16 * 6.0 + 2 / 3 * 6.0)
+    assert seconds_left(20, 1, [12.0]) == pytest.approx(19 * 12.0)
+    # Within the first epoch, its batches' pace: 0.1 s a batch, 900 batches in all, 10 done.
+    assert seconds_left(20, 0, [], batch=10, batches=45, batch_seconds=0.1) == pytest.approx(89.0)
+    assert seconds_left(20, 0, [], batch=1, batches=45) is None
+    assert duration(89.0) == "1 min 29 s" and duration(3725) == "1 h 2 min" and duration(7.2) == "8 s"
+
+
+def test_time_left_leaves_out_the_slow_first_batch_and_the_start_up():
+    """What the status showed was "1 h 2 min" for a 4-minute run: the process start and first batch counted."""
+    pace = RunPace()
+    pace.update(Progress("preparing", 0, 20, note="reading the training data"))
+    assert pace.seconds_left() is None
+    pace.update(Progress("batch", 1, 20, 1, 45, 2.3, elapsed=0.6))  # the first batch warms up
+    assert pace.seconds_left() is None
+    pace.update(Progress("batch", 1, 20, 11, 45, 2.0, elapsed=1.6))
+    assert pace.seconds_left() == pytest.approx(0.1 * (900 - 11))
+    pace.update(Progress("epoch", 1, 20, metrics={"epoch": 1, "seconds": 5.0}, elapsed=5.0))
+    assert pace.seconds_left() == pytest.approx(19 * 5.0)
+    pace.update(Progress("epoch", 2, 20, metrics={"epoch": 2, "seconds": 9.0}, elapsed=9.0))
+    assert pace.seconds_left() == pytest.approx(18 * 4.0)
+    resumed = RunPace([5.0, 9.0, 13.0])
+    resumed.update(Progress("batch", 4, 20, 9, 45, 1.0, elapsed=0.9))
+    assert resumed.seconds_left() == pytest.approx(4.0 * (17 - 0.2))
+
+
+def test_status_line_never_shows_batch_0_of_0():
+    reports = [None, Progress("preparing", 0, 0, note="loading torch and the runtime"),
+               Progress("preparing", 0, 5, note="reading the training data (train.csv)"),
+               Progress("batch", 1, 5, 1, 45, 2.3), Progress("batch", 1, 5, 45, 45, 0.9),
+               Progress("epoch", 1, 5, metrics={"epoch": 1, "val_error": 0.12, "seconds": 4.0}),
+               Progress("epoch", 5, 5, metrics={"epoch": 5, "val_error": 0.03, "seconds": 20.0}),
+               Progress("done", 5, 5), Progress("stopped", 2, 5)]
+    lines = [progress_line(p, 30.0) for p in reports]
+    assert not any(re.search(r"\b0/0\b", line) for line in lines), lines
+    assert lines[0] == "starting the training process..."
+    assert lines[2] == "reading the training data (train.csv)..."
+    assert lines[3] == "epoch 1/5, batch 1/45, loss 2.3000; about 30 s left"
+    assert lines[4] == "epoch 1/5: validating; about 30 s left"
+    assert lines[5] == "epoch 1/5 done, validation error 0.1200; about 30 s left"
+    assert progress_line(reports[3], None) == "epoch 1/5, batch 1/45, loss 2.3000"
 
 
 def test_training_tab_curve_run_list_and_evaluation(root, tmp_path):
     training = TrainingSession()
     run = training.start(_model("mlp", epochs=2, batch_size=64), root, tmp_path / "runs")
-    _until(lambda: training.poll() is not None and not training.running)
+    statuses = []
+
+    def finished() -> bool:
+        training.poll()
+        statuses.append(training.status())
+        return not training.running
+    _until(finished)
     assert training.job.state == "done", training.job.error
+    assert not any("0/0" in line for line in statuses), set(statuses)
+    assert any(line.startswith("epoch 1/2, batch ") for line in statuses), set(statuses)
     assert training.curve == read_curve(run) and len(training.curve) == 2
     assert training.status() == "finished"
     assert [(r.folder, r.status, r.epochs_done) for r in list_runs(tmp_path / "runs")] == [(run, "done", 2)]
