@@ -189,13 +189,17 @@ def _main(target: Callable, events: Any, *args: Any) -> None:
 def _throttled(report: Callable[[Event], None]) -> Callable:
     """A training progress callback that passes on every report but batch reports only now and then.
 
-    An epoch's last batch always goes: the editor then says the epoch is being validated.
+    An epoch's first batch always goes (the user sees training has begun), and its last (the editor
+    then says the epoch is being validated).
     """
     last = [0.0]
 
     def on_progress(progress) -> None:
+        if progress.kind != "batch":
+            report(Event("progress", progress))
+            return
         now = time.monotonic()
-        if progress.kind != "batch" or progress.batch == progress.batches or now - last[0] >= PROGRESS_INTERVAL:
+        if progress.batch in (1, progress.batches) or now - last[0] >= PROGRESS_INTERVAL:
             last[0] = now
             report(Event("progress", progress))
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from graphcompiler import GraphError
 from runtime.settings import SECTIONS, Group, Mapping
+from runtime.ticks import log_ticks, short_number
 
 from . import jobs
 from .workbench import (Evaluation, ExportSession, SearchSession, TrainingSession, list_runs, load_evaluation,
@@ -29,10 +30,30 @@ from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
 THUMB = 28
 MAX_RESULT_ROWS = 200
 """Rows of the output result table drawn at once; sorting and the mistakes filter pick which."""
+MAX_WRITTEN_CLASSES = 30
+"""Up to this many classes the confusion matrix writes each cell's count; beyond, they would not fit."""
 RUN_LIST_SECONDS = 1.0
 EDITED = "the network being edited"
 HEADER_COLOUR = (150, 180, 220)
 ERROR_COLOUR = (190, 60, 40)
+CURVE_COLOURS = {"train_loss": (0, 114, 178), "val_loss": (230, 159, 0), "val_error": (204, 121, 167)}
+"""Okabe and Ito's blue, orange and reddish purple (told apart with any colour vision), as in learning_curve.png."""
+BLUES = ((247, 251, 255), (222, 235, 247), (198, 219, 239), (158, 202, 225), (107, 174, 214), (66, 146, 198),
+         (33, 113, 181), (8, 81, 156), (8, 48, 107))
+"""ColorBrewer's sequential Blues, light to dark: the confusion matrix's scale, as in its PNG."""
+COUNT_GAMMA = 0.5
+"""Colour follows count ** 0.5 (as runtime.plots does), so a single mistake shows against empty cells."""
+
+
+def count_colours(steps: int = 64, gamma: float = COUNT_GAMMA) -> list[list[int]]:
+    """The confusion colormap: ``steps`` RGBA colours for counts spread evenly from none to the most."""
+    colours = []
+    for i in range(steps):
+        position = (i / (steps - 1)) ** gamma * (len(BLUES) - 1)
+        low = min(int(position), len(BLUES) - 2)
+        part = position - low
+        colours.append([round(a + (b - a) * part) for a, b in zip(BLUES[low], BLUES[low + 1])] + [255])
+    return colours
 
 
 class Workspace:
@@ -55,7 +76,6 @@ class Workspace:
         self.trials_shown: list = []
         self.selected_trial: int | None = None
         self.textures: dict[Path, int] = {}
-        self.confusion_shown: list[list[int]] = []
 
     @property
     def model(self):
@@ -99,9 +119,12 @@ class Workspace:
 
     def _training_tab(self) -> None:
         # Markers on the curve: after one epoch a line of one point draws nothing.
-        with dpg.theme(tag="curve_markers"):
-            with dpg.theme_component(dpg.mvLineSeries):
-                dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, dpg.mvPlotMarker_Circle, category=dpg.mvThemeCat_Plots)
+        for key, colour in CURVE_COLOURS.items():
+            with dpg.theme(tag=f"curve_theme_{key}"):
+                with dpg.theme_component(dpg.mvLineSeries):
+                    marker = dpg.mvPlotMarker_Square if key == "val_error" else dpg.mvPlotMarker_Circle
+                    dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, marker, category=dpg.mvThemeCat_Plots)
+                    dpg.add_theme_color(dpg.mvPlotCol_Line, colour, category=dpg.mvThemeCat_Plots)
         with dpg.tab(label="Training", tag="tab_training"):
             with dpg.group(horizontal=True):
                 dpg.add_child_window(tag="form_training", width=340, height=-BOTTOM_HEIGHT)
@@ -114,28 +137,40 @@ class Workspace:
                                        callback=lambda: self.show_export("ONNX", self.selected_run))
                     dpg.add_text("no training run yet", tag="training_status")
                     with dpg.plot(tag="curve_plot", height=320, width=-1):
-                        dpg.add_plot_legend()
+                        dpg.add_plot_legend(outside=True, location=dpg.mvPlot_Location_North, horizontal=True)
                         dpg.add_plot_axis(dpg.mvXAxis, label="epoch", tag="curve_x")
-                        with dpg.plot_axis(dpg.mvYAxis, label="loss / error", tag="curve_y"):
-                            for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
-                                               ("val_error", "validation error")):
+                        with dpg.plot_axis(dpg.mvYAxis, label="loss", tag="curve_y"):
+                            for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss")):
                                 dpg.add_line_series([], [], label=label, tag=f"curve_{key}")
-                                dpg.bind_item_theme(f"curve_{key}", "curve_markers")
+                                dpg.bind_item_theme(f"curve_{key}", f"curve_theme_{key}")
+                        # Its own axis: an error of a few percent on the loss's scale is a flat line at the bottom.
+                        with dpg.plot_axis(dpg.mvYAxis2, label="validation error", tag="curve_error_axis",
+                                           opposite=True):
+                            dpg.add_line_series([], [], label="validation error", tag="curve_val_error")
+                            dpg.bind_item_theme("curve_val_error", "curve_theme_val_error")
                     dpg.add_text("Runs (select one to resume, evaluate or export it)", color=HEADER_COLOUR)
                     dpg.add_listbox([], tag="run_list", num_items=8, width=-1, callback=self._on_run_selected)
 
     def _evaluation_tab(self) -> None:
+        with dpg.colormap_registry():
+            dpg.add_colormap(count_colours(), qualitative=False, tag="count_colours")
         with dpg.tab(label="Evaluation", tag="tab_evaluation"):
             dpg.add_text("Select a run in the Training tab's run list.", tag="eval_title")
             dpg.add_text("", tag="eval_metrics", wrap=1200)
             with dpg.group(horizontal=True):
-                with dpg.child_window(width=560, height=420):
-                    with dpg.plot(tag="confusion_plot", height=260, width=-1, no_mouse_pos=True):
-                        dpg.add_plot_axis(dpg.mvXAxis, label="predicted", tag="confusion_x", lock_min=True,
-                                          lock_max=True, no_gridlines=True)
-                        dpg.add_plot_axis(dpg.mvYAxis, label="true", tag="confusion_y", lock_min=True, lock_max=True,
-                                          no_gridlines=True)
-                    dpg.add_group(tag="confusion_counts")
+                with dpg.child_window(width=580, height=420):
+                    with dpg.group(horizontal=True):
+                        # One sequential scale (not the default multi-hue map, where 31 and 35 differ in hue
+                        # but 0, 1 and 2 look alike) and the count in every cell, in ink that contrasts with it.
+                        with dpg.plot(tag="confusion_plot", height=400, width=470, no_mouse_pos=True,
+                                      equal_aspects=True):
+                            dpg.add_plot_axis(dpg.mvXAxis, label="predicted", tag="confusion_x", lock_min=True,
+                                              lock_max=True, no_gridlines=True)
+                            dpg.add_plot_axis(dpg.mvYAxis, label="true", tag="confusion_y", lock_min=True,
+                                              lock_max=True, no_gridlines=True)
+                        dpg.add_colormap_scale(tag="confusion_scale", label="samples", colormap="count_colours",
+                                               min_scale=0.0, max_scale=1.0, height=400, width=80, format="%g")
+                    dpg.bind_colormap("confusion_plot", "count_colours")
                 dpg.add_child_window(tag="eval_report", height=420)
             with dpg.group(horizontal=True):
                 dpg.add_checkbox(label="mistakes only", tag="eval_mistakes", callback=lambda: self._show_results())
@@ -153,9 +188,9 @@ class Workspace:
                         dpg.add_button(label="Stop", tag="search_stop", callback=lambda: self.search.stop())
                     dpg.add_text("no search yet", tag="search_status")
                     with dpg.plot(tag="search_plot", height=340, width=-1):
-                        dpg.add_plot_legend()
+                        dpg.add_plot_legend(outside=True, location=dpg.mvPlot_Location_North, horizontal=True)
                         dpg.add_plot_axis(dpg.mvXAxis, label="multiply-adds", tag="search_x", scale=dpg.mvPlotScale_Log10)
-                        dpg.set_axis_limits("search_x", 1e3, 1e9)  # until the first trial: sane log ticks
+                        _macs_axis(1e4, 1e8)  # until the first trial
                         with dpg.plot_axis(dpg.mvYAxis, label="validation error", tag="search_y"):
                             for kind in ("base", "mutant", "control"):
                                 dpg.add_scatter_series([], [], label=kind, tag=f"search_{kind}")
@@ -321,8 +356,14 @@ class Workspace:
             for key in ("train_loss", "val_loss", "val_error"):
                 rows = [r for r in self.training.curve if key in r]
                 dpg.set_value(f"curve_{key}", [[r["epoch"] for r in rows], [r[key] for r in rows]])
-            dpg.fit_axis_data("curve_x")
+            # Whole epochs a little inside the frame, so the first and last markers show whole.
+            epochs = max(len(self.training.curve), 1)
+            step = math.ceil(epochs / 10)
+            dpg.set_axis_limits("curve_x", 1 - 0.03 * epochs - 0.2, epochs + 0.03 * epochs + 0.2)
+            dpg.set_axis_ticks("curve_x", tuple((str(e), float(e)) for e in range(1, epochs + 1, step)))
             dpg.fit_axis_data("curve_y")
+            errors = [r["val_error"] for r in self.training.curve if "val_error" in r]
+            dpg.set_axis_limits("curve_error_axis", 0.0, max(errors, default=0.0) * 1.1 or 1.0)
         self._sync_runs()
 
     def _sync_runs(self) -> None:
@@ -370,11 +411,10 @@ class Workspace:
             return
         self.evaluation_shown = (run, status)
         self.evaluation = None
-        for tag in ("confusion_counts", "eval_report", "eval_results"):
+        for tag in ("eval_report", "eval_results"):
             dpg.delete_item(tag, children_only=True)
         for series in dpg.get_item_children("confusion_y", 1) or []:
             dpg.delete_item(series)
-        self.confusion_shown = []
         if run is None:
             return
         dpg.set_value("eval_title", f"Run {run.name}")
@@ -396,23 +436,16 @@ class Workspace:
             return
         n = len(labels)
         values = [float(v) for row in matrix for v in row]
-        dpg.add_heat_series(values, n, n, parent="confusion_y", scale_min=0.0, scale_max=max(values) or 1.0,
-                            bounds_min=(0.0, 0.0), bounds_max=(float(n), float(n)), format="%.0f")
+        most = max(values) or 1.0
+        dpg.add_heat_series(values, n, n, parent="confusion_y", scale_min=0.0, scale_max=most,
+                            bounds_min=(0.0, 0.0), bounds_max=(float(n), float(n)),
+                            format="%.0f" if n <= MAX_WRITTEN_CLASSES else "")
+        dpg.configure_item("confusion_scale", max_scale=most)
         ticks = tuple((label, i + 0.5) for i, label in enumerate(labels))
         dpg.set_axis_ticks("confusion_x", ticks)
         dpg.set_axis_ticks("confusion_y", tuple((label, n - i - 0.5) for i, label in enumerate(labels)))
         dpg.set_axis_limits("confusion_x", 0.0, float(n))
         dpg.set_axis_limits("confusion_y", 0.0, float(n))
-        with dpg.table(parent="confusion_counts", header_row=True, borders_innerV=True, tag="confusion_table"):
-            dpg.add_table_column(label="true \\ predicted")
-            for label in labels:
-                dpg.add_table_column(label=label)
-            for label, row in zip(labels, matrix):
-                with dpg.table_row():
-                    dpg.add_text(label)
-                    for count in row:
-                        dpg.add_text(str(count))
-        self.confusion_shown = [list(row) for row in matrix]
 
     def _show_report(self) -> None:
         report = self.evaluation.report
@@ -477,10 +510,9 @@ class Workspace:
         done = [t for t in session.trials if t.state == "complete"]
         if done:
             # Fitted with a margin: fit_axis_data puts the extreme points on the frame, half hidden.
-            macs = [max(t.macs, 1) for t in done]
             errors = [t.error for t in done]
             pad = (max(errors) - min(errors)) * 0.08 or 0.05
-            dpg.set_axis_limits("search_x", min(macs) / 1.6, max(macs) * 1.6)
+            _macs_axis(min(t.macs for t in done), max(t.macs for t in done))
             dpg.set_axis_limits("search_y", min(errors) - pad, max(errors) + pad)
         dpg.configure_item("search_trials", items=[_trial_label(t) for t in session.trials])
 
@@ -583,7 +615,7 @@ class Workspace:
             "tab_network", "tab_dataset", "tab_training", "tab_evaluation", "tab_search", "data_training",
             "data_validation", "train_button", "stop_button", "resume_button", "search_start", "search_stop",
             "search_plot", "export_button", "export_output", "export_source", "candidate_open",
-            "export_open") if dpg.does_item_exist(tag)}
+            "export_open", "confusion_plot", "confusion_scale", "curve_plot") if dpg.does_item_exist(tag)}
         epochs = (dpg.get_value("curve_val_error") or [[]])[0]
         scatter = [[float(v) for v in (dpg.get_value(f"search_{kind}") or [[]])[0]] for kind in ("base", "mutant", "control")]
         for form in ("form_training", "form_search"):
@@ -596,6 +628,8 @@ class Workspace:
             "training_pid": self.training.job.process.pid if self.training.job else None,
             "tab": dpg.get_item_alias(dpg.get_value("main_tabs")) if dpg.get_value("main_tabs") else "",
             "curve_points": len(epochs),
+            "curve_axes": {key: dpg.get_item_alias(dpg.get_item_parent(f"curve_{key}"))
+                           for key in ("train_loss", "val_loss", "val_error")},
             "training_state": self.training.job.state if self.training.job else None,
             "training_status": dpg.get_value("training_status"),
             "run_dir": str(self.training.run_dir) if self.training.run_dir else None,
@@ -614,14 +648,20 @@ class Workspace:
         }
 
     def _shown_confusion(self) -> list[list[int]]:
-        """The counts as the confusion table on screen holds them (read back from its cells)."""
-        if not dpg.does_item_exist("confusion_table"):
+        """The counts the confusion plot writes in its cells (read back from its heat series)."""
+        series = dpg.get_item_children("confusion_y", 1) or []
+        if not series:
             return []
-        rows = []
-        for row in dpg.get_item_children("confusion_table", 1) or []:
-            cells = dpg.get_item_children(row, 1) or []
-            rows.append([int(dpg.get_value(c)) for c in cells[1:]])
-        return rows
+        n = dpg.get_item_configuration(series[0])["rows"]
+        values = [int(v) for v in dpg.get_value(series[0])[0]]
+        return [values[row * n:(row + 1) * n] for row in range(n)]
+
+
+def _macs_axis(low: float, high: float) -> None:
+    """Frame the search plot's log axis around these multiply-adds, ticked 200k, 500k, 1M (ImPlot's own: 1e+06)."""
+    low, high, ticks = log_ticks(low, high)
+    dpg.set_axis_limits("search_x", low, high)
+    dpg.set_axis_ticks("search_x", tuple((short_number(t), t) for t in ticks))
 
 
 def _run_label(run) -> str:

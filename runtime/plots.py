@@ -19,9 +19,11 @@ import numpy as np  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.colors import PowerNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import EngFormatter, FixedLocator, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from graphcompiler.atomic import atomic_path  # noqa: E402
+
+from .ticks import log_ticks, short_number  # noqa: E402
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -33,7 +35,11 @@ COUNT_GAMMA = 0.5
 diagonal stays the darkest; the colour bar shows the same scale."""
 MAX_WRITTEN_CLASSES = 30
 """Up to this many classes every cell has its count written in it; beyond, the numbers would not fit."""
-ERROR_COLOUR = "tab:red"
+CURVE_COLOURS = {"train_loss": "#0072B2", "val_loss": "#E69F00", "val_error": "#CC79A7"}
+"""Okabe and Ito's blue, orange and reddish purple, told apart with any colour vision (the designer's too)."""
+ERROR_TEXT = "#8F5575"
+"""The error axis's numbers and name: its line's purple darkened until the text reads on white (contrast 5.6:1)."""
+FRONT_COLOUR = "tab:red"
 
 
 def _save(figure: Figure, path: Path) -> None:
@@ -56,8 +62,9 @@ def learning_curve_figure(history: list[dict[str, float]]) -> Figure:
     epochs = [row["epoch"] for row in history]
     lines = []
     for key in [k for k in history[0] if k.endswith("loss")]:
+        label = key.replace("_", " ").replace("val ", "validation ").replace("train ", "training ")
         lines += losses.plot(epochs, [row[key] for row in history], marker="o", markersize=3,
-                             label=key.replace("_", " ").replace("val ", "validation ").replace("train ", "training "))
+                             color=CURVE_COLOURS.get(key), label=label)
     losses.set_xlabel("epoch")
     losses.set_ylabel("loss")
     losses.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -65,10 +72,10 @@ def learning_curve_figure(history: list[dict[str, float]]) -> Figure:
     if "val_error" in history[0]:
         # Its own scale: an error of a few percent drawn on the loss's axis is a flat line at the bottom.
         error = losses.twinx()
-        lines += error.plot(epochs, [row["val_error"] for row in history], color=ERROR_COLOUR, marker="s",
-                            markersize=3, linestyle="--", label="validation error")
-        error.set_ylabel("validation error", color=ERROR_COLOUR)
-        error.tick_params(axis="y", colors=ERROR_COLOUR)
+        lines += error.plot(epochs, [row["val_error"] for row in history], color=CURVE_COLOURS["val_error"],
+                            marker="s", markersize=3, linestyle="--", label="validation error")
+        error.set_ylabel("validation error", color=ERROR_TEXT)
+        error.tick_params(axis="y", colors=ERROR_TEXT)
         error.set_ylim(bottom=0)
     figure.legend(handles=lines, loc="outside upper center", ncols=len(lines), frameon=False)
     return figure
@@ -127,20 +134,6 @@ def image_grid_png(images: Tensor, path: Path, low: float = -1.0, high: float = 
     _save(figure, path)
 
 
-def log_ticks(low: float, high: float) -> tuple[float, float, list[float]]:
-    """View limits around [low, high] on a log axis, and at least three round ticks within them.
-
-    Powers of ten where the values span decades; 1-2-5 steps, every digit or every half where they span less.
-    """
-    low, high = max(low, 1.0) / 1.3, max(high, 1.0) * 1.3
-    for steps in ((1,), (1, 2, 5), tuple(range(1, 10)), tuple(half / 2 for half in range(2, 20))):
-        ticks = [step * 10.0 ** power for power in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-                 for step in steps if low <= step * 10.0 ** power <= high]
-        if len(ticks) >= 3:
-            break
-    return low, high, ticks
-
-
 def search_scatter_figure(trials, front) -> Figure:
     """Validation error against multiply-adds of every complete trial, the Pareto front highlighted."""
     figure, axes = plt.subplots(figsize=(7, 4.6), layout="constrained")
@@ -151,7 +144,7 @@ def search_scatter_figure(trials, front) -> Figure:
             axes.scatter([t.macs for t in points], [t.error for t in points], marker=marker, alpha=0.6,
                          s=120 if kind == "base" else 30, label=kind)
     if front:
-        axes.plot([t.macs for t in front], [t.error for t in front], color=ERROR_COLOUR, marker="o",
+        axes.plot([t.macs for t in front], [t.error for t in front], color=FRONT_COLOUR, marker="o",
                   fillstyle="none", markersize=10, label="Pareto front")
         for t in front:
             axes.annotate(str(t.number), (t.macs, t.error), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -161,7 +154,7 @@ def search_scatter_figure(trials, front) -> Figure:
         axes.set_xlim(low, high)
         axes.xaxis.set_major_locator(FixedLocator(ticks))
     # 100k, 1.5M: the numbers people say, not 10^5 or 2x10^5 in superscript.
-    axes.xaxis.set_major_formatter(EngFormatter(sep=""))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: short_number(value)))
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("multiply-adds per sample")
     axes.set_ylabel("validation error")

@@ -6,10 +6,12 @@ import signal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import graphcompiler as gc
 from conftest import ROOT
 from gui_driver import Designer, VirtualScreen, centre, require_tools
+from runtime.plots import luminance
 from runtime import search
 from runtime.example_data import write_dataset
 
@@ -84,6 +86,8 @@ def test_train_lenet_from_the_gui_and_read_its_confusion_matrix(screen, data, tm
         state = app.wait(lambda s: s["workspace"]["curve_points"] == 2 and s["workspace"]["training_state"] == "done",
                          "two epochs on the learning curve", timeout=300)
         app.screenshot("tab-training.png")
+        axes = state["workspace"]["curve_axes"]
+        assert axes["train_loss"] == axes["val_loss"] != axes["val_error"]  # the error on an axis of its own
         run = Path(state["workspace"]["run_dir"])
         assert gc.load(run / "project.graph.yaml").sections["dataset"]["training"] == "data/digits-28/train.csv"
         _tab(app, "evaluation")
@@ -92,7 +96,12 @@ def test_train_lenet_from_the_gui_and_read_its_confusion_matrix(screen, data, tm
             saved = [[int(v) for v in row[1:]] for row in list(csv.reader(handle))[1:]]
         assert state["workspace"]["confusion"] == saved
         assert sum(map(sum, saved)) == 80  # the validation list: a fifth of 400
-        app.screenshot("tab-evaluation.png")
+        picture = Image.open(app.screenshot("tab-evaluation.png")).convert("RGB")
+        # The colour bar beside the matrix: one hue darkening steadily from none (bottom) to the most (top).
+        x, y, w, h = state["workspace"]["rects"]["confusion_scale"]
+        shades = [luminance([c / 255 for c in picture.getpixel((int(x + w * 0.25), int(y + h * f / 20)))])
+                  for f in range(3, 18)]
+        assert all(a <= b + 0.01 for a, b in zip(shades, shades[1:])) and shades[-1] - shades[0] > 0.5, shades
     finally:
         app.close()
 
