@@ -260,20 +260,21 @@ class Workspace:
                 if event.kind in ("done", "stopped", "error", "started"):
                     self.runs_read = 0.0
         tab = dpg.get_item_alias(dpg.get_value("main_tabs")) if dpg.get_value("main_tabs") else ""
+        # A user on these tabs is about to train or search: have a job process ready that has loaded torch
+        # (a new one spends seconds on that before its first batch). Not while the tab's own job runs.
+        if tab in ("tab_dataset", "tab_training") and not self.training.running or \
+                tab == "tab_search" and not self.search.running:
+            jobs.warm_up()
         if tab == "tab_dataset":
             self._sync_dataset()
         elif tab == "tab_training":
             self._form("training", "form_training")
             self._sync_training()
-            if not self.training.running:
-                jobs.warm_up()  # the user may press Train: have a process ready that has loaded torch
         elif tab == "tab_evaluation":
             self._sync_evaluation()
         elif tab == "tab_search":
             self._form("search", "form_search")
             self._sync_search()
-            if not self.search.running:
-                jobs.warm_up()
         if dpg.is_item_shown("export_window"):
             dpg.set_value("export_message", self.exporter.message)
 

@@ -75,14 +75,16 @@ def test_time_left_is_for_the_whole_run():
 
 
 def test_time_left_leaves_out_the_slow_first_batch_and_the_start_up():
-    """What the status showed was "1 h 2 min" for a 4-minute run: the process start and first batch counted."""
+    """What the status showed was "1 h 2 min" for a 4-minute run: the process start and first batches counted."""
     pace = RunPace()
     pace.update(Progress("preparing", 0, 20, note="reading the training data"))
     assert pace.seconds_left() is None
-    pace.update(Progress("batch", 1, 20, 1, 45, 2.3, elapsed=0.6))  # the first batch warms up
+    pace.update(Progress("batch", 1, 20, 1, 45, 2.3, elapsed=0.6))  # the first batches warm up
+    pace.update(Progress("batch", 1, 20, 3, 45, 2.3, elapsed=1.5))
+    pace.update(Progress("batch", 1, 20, 5, 45, 2.2, elapsed=1.6))
     assert pace.seconds_left() is None
-    pace.update(Progress("batch", 1, 20, 11, 45, 2.0, elapsed=1.6))
-    assert pace.seconds_left() == pytest.approx(0.1 * (900 - 11))
+    pace.update(Progress("batch", 1, 20, 15, 45, 2.0, elapsed=2.6))
+    assert pace.seconds_left() == pytest.approx(0.1 * (900 - 15))
     pace.update(Progress("epoch", 1, 20, metrics={"epoch": 1, "seconds": 5.0}, elapsed=5.0))
     assert pace.seconds_left() == pytest.approx(19 * 5.0)
     pace.update(Progress("epoch", 2, 20, metrics={"epoch": 2, "seconds": 9.0}, elapsed=9.0))
