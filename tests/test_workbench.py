@@ -2,6 +2,8 @@
 
 import csv
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +39,16 @@ def _until(done, timeout: float = 180) -> None:
     while not done():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_the_tabs_load_no_torch_matplotlib_or_optuna():
+    """They import the runtime's heavy modules where first used: opening the editor waits for none of them."""
+    code = ("import sys, designer.tabs, designer.workbench, designer.jobs, designer.widgets; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'matplotlib', 'optuna', 'sklearn') or m in ('runtime.search', 'runtime.training', "
+            "'runtime.data', 'runtime.csvdata', 'runtime.evaluation', 'runtime.plots'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.split() == []
 
 
 def test_preview_shows_rows_thumbnails_and_label_counts(root):
