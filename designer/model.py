@@ -331,7 +331,9 @@ class EditorModel:
 
     def reset(self, project: Project, path: str | Path | None = None) -> None:
         """Start over on another project: history cleared, nothing unsaved."""
+        revision = self.revision
         self.__init__(project, path)
+        self.revision += revision  # never one a view has shown already
 
     def new(self) -> None:
         """An empty, untitled project."""

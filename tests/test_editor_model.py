@@ -245,3 +245,10 @@ def test_settings_edits_are_checked_and_undoable():
     assert model.project.sections["training"]["optimizer"]["lr"] == 0.002 and not model.dirty
     model.redo()
     assert model.project.sections["training"]["optimizer"]["lr"] == 0.01
+
+
+def test_opening_another_project_never_repeats_a_revision_a_view_has_shown():
+    model = EditorModel(gc.load(ROOT / "examples/lenet.graph.yaml"))
+    seen = model.revision
+    model.reset(gc.load(ROOT / "examples/mlp.graph.yaml"))
+    assert model.revision > seen
