@@ -26,6 +26,13 @@ def _find(app: Designer, layer_type: str) -> dict:
     return app.state()
 
 
+def _open_example(screen, tmp_path, example: str) -> tuple:
+    """A copy of an example project, open in the designer."""
+    path = tmp_path / example.split("/")[-1]
+    shutil.copy(ROOT / example, path)
+    return path, Designer(screen, path, tmp_path)
+
+
 def _drop(app: Designer, layer_type: str, at: tuple[float, float], node_id: str) -> dict:
     """Find the layer in the palette and drag it onto the canvas."""
     state = _find(app, layer_type)
@@ -107,9 +114,7 @@ def test_build_a_small_unet_with_mouse_and_keyboard_and_save_it(screen, tmp_path
 
 
 def test_vgg16_opens_with_every_node_and_its_shape_and_no_problems(screen, tmp_path):
-    path = tmp_path / "vgg16.graph.yaml"
-    shutil.copy(ROOT / "examples/vgg16.graph.yaml", path)
-    app = Designer(screen, path, tmp_path)
+    path, app = _open_example(screen, tmp_path, "examples/vgg16.graph.yaml")
     try:
         state = app.wait(lambda s: len(s["nodes"]) == 41, "all 41 VGG16 nodes")
         app.click(*centre(state["statistics_tab"]))
@@ -128,9 +133,7 @@ def test_vgg16_opens_with_every_node_and_its_shape_and_no_problems(screen, tmp_p
 
 
 def test_a_projects_blocks_are_in_the_palette_and_can_be_dropped_and_linked(screen, tmp_path):
-    path = tmp_path / "resnet18.graph.yaml"
-    shutil.copy(ROOT / "examples/resnet18.graph.yaml", path)
-    app = Designer(screen, path, tmp_path)
+    path, app = _open_example(screen, tmp_path, "examples/resnet18.graph.yaml")
     try:
         _drop(app, "basic_block", (300, 650), "basic_block1")
         state = _link(app, "layer4_1", "basic_block1")
@@ -178,10 +181,8 @@ def _inside(rect: list[float], area: list[float]) -> bool:
 
 @pytest.mark.parametrize("name", ["unet", "vgg16"])
 def test_fit_shows_every_node_inside_the_canvas(screen, tmp_path, name):
-    path = tmp_path / f"{name}.graph.yaml"
-    shutil.copy(ROOT / f"examples/{name}.graph.yaml", path)
+    path, app = _open_example(screen, tmp_path, f"examples/{name}.graph.yaml")
     count = len(gc.load(path).network())
-    app = Designer(screen, path, tmp_path)
     try:
         state = app.wait(lambda s: len(s["nodes"]) == count and s["zoom"] < 1, "the network fitted")
         assert all(_inside(node["rect"], state["canvas"]) for node in state["nodes"].values())
@@ -204,9 +205,7 @@ def test_fit_shows_every_node_inside_the_canvas(screen, tmp_path, name):
 
 
 def test_ctrl_wheel_zooms_about_the_mouse_and_ctrl_0_restores_100_percent(screen, tmp_path):
-    path = tmp_path / "lenet.graph.yaml"
-    shutil.copy(ROOT / "examples/lenet.graph.yaml", path)
-    app = Designer(screen, path, tmp_path)
+    path, app = _open_example(screen, tmp_path, "examples/lenet.graph.yaml")
     try:
         state = app.wait(lambda s: len(s["nodes"]) == 10 and s["zoom"] < 1.0, "LeNet fitted")
         mouse = centre(state["nodes"]["conv2"]["rect"])
@@ -266,9 +265,7 @@ def test_drop_link_and_box_select_work_zoomed(screen, tmp_path, zoom, keys):
 
 
 def test_delete_after_clicking_a_node_then_a_link_removes_only_the_link(screen, tmp_path):
-    path = tmp_path / "lenet.graph.yaml"
-    shutil.copy(ROOT / "examples/lenet.graph.yaml", path)
-    app = Designer(screen, path, tmp_path)
+    path, app = _open_example(screen, tmp_path, "examples/lenet.graph.yaml")
     try:
         state = app.wait(lambda s: len(s["nodes"]) == 10, "LeNet")
         rect = state["nodes"]["conv1"]["rect"]
