@@ -828,6 +828,9 @@ class DesignerApp:
             "selection": list(self.model.selection),
             "selected_links": [k for k in map(self._link_key, dpg.get_selected_links("editor")) if k],
             "palette_filter": rect("palette_filter"), "palette_filter_text": dpg.get_value("palette_filter"),
+            "palette_open": {category: bool(dpg.get_value(f"palette_category_{category}"))
+                             for category in self.palette_entries},
+            "palette_headers": {category: rect(f"palette_category_{category}") for category in self.palette_entries},
             "statistics": [dpg.get_value(t) for t in ("stat_params", "stat_macs") if dpg.does_item_exist(t)],
             "nodes": {node_id: {"rect": self._box(view), "texts": list(view.texts), "error": view.theme == "error",
                                 "inputs": {p: rect(view.labels[p]) for p in view.inputs},

@@ -286,3 +286,23 @@ def test_delete_after_clicking_a_node_then_a_link_removes_only_the_link(screen, 
         app.close()
     graph = gc.load(path).network()
     assert len(graph) == 10 and graph.source_of("conv2", "x") is None and len(graph.links()) == 8
+
+
+def test_the_palette_scrolls_under_its_filter_box_and_its_categories_fold(screen, tmp_path):
+    app = Designer(screen, tmp_path / "new.graph.yaml", tmp_path)
+    try:
+        state = app.state()
+        filter_box, relu = state["palette_filter"], state["palette"]["ReLU"]
+        app.xdo("mousemove", int(relu[0] + 20), int(relu[1] + 5))
+        app.xdo("click", "--repeat", "6", "--delay", "60", 5)
+        state = app.wait(lambda s: s["palette"]["ReLU"][1] < relu[1] - 50, "the palette to scroll")
+        assert state["palette_filter"] == filter_box
+        header = state["palette_headers"]["Activation"]
+        app.click(header[0] + 40, header[1] + header[3] / 2)
+        state = app.wait(lambda s: not s["palette_open"]["Activation"], "Activation to fold")
+        assert all(state["palette_open"][c] for c in state["palette_open"] if c != "Activation")
+        _find(app, "Swish")
+        state = app.wait(lambda s: s["palette_open"]["Activation"], "the filter to unfold the category it matches")
+    finally:
+        app.screenshot("designer-palette.png")
+        app.close()
