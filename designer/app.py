@@ -18,7 +18,7 @@ from graphcompiler.layout import CHAR_SIZE, NODE_PADDING, node_box, node_caption
 from .model import EditorModel
 from .recent import recent_files, remember
 from .tabs import Workspace
-from .view import COMPACT_BELOW, ZOOMS, CanvasView
+from .view import BOX_BELOW, COMPACT_BELOW, ZOOMS, CanvasView
 from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
 
 PAYLOAD = "netcanvas-layer"
@@ -60,7 +60,9 @@ class _NodeView:
         self.pos: tuple[float, float] | None = None
         self.grid: tuple[float, float] | None = None
         """Where the view last put the node in the editor's grid."""
-        self.compact = False
+        self.detail = "full"
+        """"full", "compact" (id and output shape) or "box" (no text), after the zoom."""
+        self.spacer: int | None = None
         self.style: tuple[str | None, float | None] = (None, None)
         """The colour and zoom the node is drawn with."""
         self.texts: tuple[str, str] = ("", "")
@@ -162,9 +164,11 @@ class DesignerApp:
         self.fonts: dict[float, int] = {}
         path = _font_file()
         if path:
+            sizes: dict[float, int] = {}
             with dpg.font_registry():
                 for zoom in ZOOMS:
-                    self.fonts[zoom] = dpg.add_font(str(path), max(NODE_FONT * zoom, 1.0))
+                    size = max(NODE_FONT * zoom, 1.0)
+                    self.fonts[zoom] = sizes[size] = sizes.get(size) or dpg.add_font(str(path), size)
 
     def _themes(self) -> None:
         """A node theme per colour (plain, error, selected) and zoom step: the node's style scaled with it."""
@@ -177,6 +181,9 @@ class DesignerApp:
                             for target in (dpg.mvNodeCol_TitleBar, dpg.mvNodeCol_TitleBarHovered,
                                            dpg.mvNodeCol_NodeOutline):
                                 dpg.add_theme_color(target, colour, category=dpg.mvThemeCat_Nodes)
+                        if zoom < BOX_BELOW:  # dearpygui's pins keep their size at any zoom
+                            for target in (dpg.mvNodeCol_Pin, dpg.mvNodeCol_PinHovered):
+                                dpg.add_theme_color(target, (0, 0, 0, 0), category=dpg.mvThemeCat_Nodes)
                         for var, value in ((dpg.mvNodeStyleVar_NodePadding, NODE_PADDING),
                                            (dpg.mvNodeStyleVar_PinCircleRadius, (4.0,)),
                                            (dpg.mvNodeStyleVar_PinHoverRadius, (10.0,)),
@@ -363,7 +370,7 @@ class DesignerApp:
                     self._remove_node(node.id)
                 view = self.nodes[node.id] = self._add_node(node.id, node.type, ports)
             if node.pos != view.pos or view.grid is None:
-                self._place(view, node.pos)
+                self._place(node.id, view)
             texts = node_captions(graph, shapes, node.id)
             if texts != view.texts:
                 dpg.set_value(view.caption, texts[0])
@@ -372,16 +379,25 @@ class DesignerApp:
             view.theme = "error" if info.error else "focus" if node.id in selected else None
             self._style(view)
 
-    def _place(self, view: _NodeView, pos: tuple[float, float] | None) -> None:
-        """Put a node where the view draws its canvas position."""
-        view.pos = pos
-        view.grid = self.view.to_grid(pos or (0.0, 0.0))
+    def _place(self, node_id: str, view: _NodeView) -> None:
+        """Put a node where the view draws its canvas position, with the detail its zoom allows."""
+        zoom = self.view.zoom
+        view.pos = self.model.graph.node(node_id).pos
+        view.grid = self.view.to_grid(view.pos or (0.0, 0.0))
         dpg.set_item_pos(view.tag, list(view.grid))
         self._style(view)
-        compact = self.view.zoom < COMPACT_BELOW
-        if compact != view.compact:
-            dpg.configure_item(view.caption, show=not compact)
-            view.compact = compact
+        detail = "box" if zoom < BOX_BELOW else "compact" if zoom < COMPACT_BELOW else "full"
+        if detail == "box":
+            # The texts shrink no further than a 1-pixel font, so the box's size comes from the layout's estimate.
+            width, height = node_box(self.model.graph, self.model.shapes, node_id).size
+            dpg.configure_item(view.spacer, width=int(width * zoom * 0.6), height=int(height * zoom * 0.6))
+        if detail != view.detail:
+            dpg.configure_item(view.tag, label="" if detail == "box" else node_id)
+            dpg.configure_item(view.caption, show=detail == "full")
+            for item in (view.shape, *view.labels.values()):
+                dpg.configure_item(item, show=detail != "box")
+            dpg.configure_item(view.spacer, show=detail == "box")
+            view.detail = detail
 
     def _style(self, view: _NodeView) -> None:
         """Give a node its colour and the zoom's font and sizes (the editor's own do not reach its nodes)."""
@@ -399,6 +415,7 @@ class DesignerApp:
         with dpg.node(label=node_id, parent="editor") as tag:
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
                 caption = dpg.add_text("")
+                spacer = dpg.add_spacer(show=False)
             inputs, outputs, labels = {}, {}, {}
             for port in in_ports:
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input) as attr:
@@ -417,7 +434,9 @@ class DesignerApp:
             if len(out_ports) == 1:
                 outputs[out_ports[0]] = attr
                 self.attrs[attr] = (node_id, out_ports[0])
-        return _NodeView(tag, layer_type, ports, inputs, outputs, caption, shape, labels)
+        view = _NodeView(tag, layer_type, ports, inputs, outputs, caption, shape, labels)
+        view.spacer = spacer
+        return view
 
     def _remove_node(self, node_id: str) -> None:
         view = self.nodes.pop(node_id)
@@ -714,9 +733,8 @@ class DesignerApp:
     def _apply_view(self) -> None:
         """Redraw every node where the current zoom and scroll put it."""
         self._bind_zoom()
-        graph = self.model.graph
         for node_id, view in self.nodes.items():
-            self._place(view, graph.node(node_id).pos)
+            self._place(node_id, view)
 
     def set_zoom(self, zoom: float, about: tuple[float, float] | None = None) -> None:
         """Zoom to one of the steps, keeping the canvas point under ``about`` (a screen point; by

@@ -117,3 +117,34 @@ def arbitrary_graphs(draw) -> gc.Graph:
             if feeds:
                 graph.disconnect(node.id, draw(st.sampled_from(feeds)))
     return graph
+
+
+def resnet101() -> gc.Project:
+    """ResNet-101 as torchvision builds it (bottleneck blocks 3, 4, 23, 3; 345 layers; 44,549,160 parameters)."""
+    graph = gc.Graph()
+    graph.add_node("x", "Input", {"shape": [3, 224, 224]})
+
+    def add(node_id: str, layer_type: str, params: dict, *sources: str) -> str:
+        graph.add_node(node_id, layer_type, params)
+        for port, source in zip(("x0", "x1") if len(sources) > 1 else (None,), sources):
+            graph.connect(source, node_id, None, port)
+        return node_id
+
+    def conv(node_id: str, source: str, channels: int, kernel: int, stride: int = 1) -> str:
+        params = {"out_channels": channels, "kernel": [kernel, kernel], "stride": [stride, stride],
+                  "pad": [kernel // 2, kernel // 2], "bias": False}
+        return add(f"{node_id}_bn", "BatchNormalization", {}, add(node_id, "Convolution", params, source))
+
+    last = add("relu1", "ReLU", {}, conv("conv1", "x", 64, 7, 2))
+    last = add("pool1", "MaxPooling", {"kernel": [3, 3], "stride": [2, 2], "pad": [1, 1]}, last)
+    for stage, blocks in enumerate((3, 4, 23, 3)):
+        width = 64 * 2 ** stage
+        for block in range(blocks):
+            name, stride = f"s{stage + 1}b{block + 1}", 2 if block == 0 and stage > 0 else 1
+            path = add(f"{name}_relu1", "ReLU", {}, conv(f"{name}_conv1", last, width, 1))
+            path = add(f"{name}_relu2", "ReLU", {}, conv(f"{name}_conv2", path, width, 3, stride))
+            path = conv(f"{name}_conv3", path, width * 4, 1)
+            skip = conv(f"{name}_down", last, width * 4, 1, stride) if block == 0 else last
+            last = add(f"{name}_out", "ReLU", {}, add(f"{name}_add", "Add2", {}, path, skip))
+    add("fc", "Affine", {"out_features": 1000}, add("pool", "GlobalAveragePooling", {}, last))
+    return gc.Project(name="resnet101", networks={"main": graph})

@@ -7,6 +7,7 @@ import pytest
 import graphcompiler as gc
 from conftest import ROOT
 from graphcompiler.importers import import_sdcproj
+from graphgen import resnet101
 from gui_driver import Designer, VirtualScreen, centre, input_pin, output_pin, require_tools
 
 
@@ -202,6 +203,25 @@ def test_fit_shows_every_node_inside_the_canvas(screen, tmp_path, name):
     overlaps = [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:]
                 if a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]]
     assert overlaps == []
+
+
+def test_a_345_layer_resnet101_fits_with_every_box_in_a_place_of_its_own(screen, tmp_path):
+    project = resnet101()
+    path = tmp_path / "resnet101.graph.yaml"
+    gc.save(project, path)  # no positions: the designer lays it out
+    app = Designer(screen, path, tmp_path)
+    try:
+        state = app.wait(lambda s: len(s["nodes"]) == 345 and s["zoom"] < 0.1, "ResNet-101 fitted", timeout=60)
+        app.settle()
+        state = app.state()
+    finally:
+        app.screenshot("designer-fit-resnet101.png")
+        app.close()
+    rects = {n: node["rect"] for n, node in state["nodes"].items()}
+    assert all(_inside(r, state["canvas"]) and r[2] >= 1 and r[3] >= 1 for r in rects.values())
+    # At 1.5% a box is 2-3 pixels and may touch its neighbour, but each has a place of its own, in link order.
+    assert len({(round(r[0]), round(r[1])) for r in rects.values()}) == 345
+    assert all(rects[l.src][0] < rects[l.dst][0] for l in project.network().links())
 
 
 def test_ctrl_wheel_zooms_about_the_mouse_and_ctrl_0_restores_100_percent(screen, tmp_path):

@@ -10,7 +10,7 @@ from conftest import ROOT
 from graphcompiler.export.onnx_export import export_onnx
 from graphcompiler.importers import import_onnx, import_sdcproj
 from graphcompiler.layout import auto_layout, link_crossings, node_box
-from graphgen import valid_graphs
+from graphgen import resnet101, valid_graphs
 
 EXAMPLES = sorted(ROOT.glob("examples/*.graph.yaml"))
 NNC_SAMPLES = ROOT.parent / "shared" / "nnc-samples"
@@ -112,6 +112,14 @@ def test_imported_onnx_models_are_drawn_without_a_link_through_a_box(name, tmp_p
     positions = {n.id: n.pos for n in imported.nodes()}
     boxes = _boxes(imported)
     assert _overlaps(boxes, positions) == [] and link_crossings(imported, boxes, positions) == []
+
+
+def test_resnet101_steps_down_a_level_per_stage_without_a_link_through_a_box():
+    graph = resnet101().network()
+    assert gc.cost(gc.infer_shapes(graph)).params == 44_549_160  # torchvision's resnet101
+    positions = _assert_legible(graph)
+    tops = [positions[f"s{stage}b1_add"][1] for stage in range(1, 5)]
+    assert tops == sorted(tops) and len(set(tops)) == 4
 
 
 @settings(max_examples=60, deadline=None)
