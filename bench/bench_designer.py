@@ -143,9 +143,11 @@ def main() -> None:
     ms = lambda xs: statistics.median(xs) * 1000
     print(f"frame at Fit ({zoom:.0%}) with nothing changing: 500 nodes {ms(idle):.1f} ms (goal <= 33 ms), "
           f"2 nodes {ms(empty):.1f} ms, ratio {ms(idle) / ms(empty):.2f}")
-    print(f"VGG16, one edit: model command and view sync {ms(vgg_python):.2f} ms, to the drawn frame {ms(vgg_frame):.1f} ms "
-          f"(goal < 16 ms); idle frame {ms(vgg_idle):.1f} ms; ratio edited/idle frame {ms(vgg_frame) / ms(vgg_idle):.2f}")
-    print(f"500 nodes, one edit: model command and view sync {ms(python):.2f} ms, to the drawn frame {ms(edited):.1f} ms; "
+    print(f"VGG16, one edit: model command and view sync {ms(vgg_python):.2f} ms, "
+          f"to the drawn frame {ms(vgg_frame):.1f} ms (goal < 16 ms); idle frame {ms(vgg_idle):.1f} ms; "
+          f"ratio edited/idle frame {ms(vgg_frame) / ms(vgg_idle):.2f}")
+    print(f"500 nodes, one edit: model command and view sync {ms(python):.2f} ms, "
+          f"to the drawn frame {ms(edited):.1f} ms; "
           f"ratio edited/idle frame {ms(edited) / ms(idle):.2f}")
     for nodes in (100, 1000, 5000):
         graph = residual_graph(nodes)

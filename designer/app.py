@@ -185,7 +185,6 @@ class DesignerApp:
                             for target in (dpg.mvNodeCol_Pin, dpg.mvNodeCol_PinHovered):
                                 dpg.add_theme_color(target, (0, 0, 0, 0), category=dpg.mvThemeCat_Nodes)
                         for var, value in ((dpg.mvNodeStyleVar_NodePadding, NODE_PADDING),
-                                           (dpg.mvNodeStyleVar_PinCircleRadius, (4.0,)),
                                            (dpg.mvNodeStyleVar_PinHoverRadius, (10.0,)),
                                            (dpg.mvNodeStyleVar_NodeCornerRounding, (4.0,))):
                             dpg.add_theme_style(var, *(max(v * zoom, 1.0) for v in value),
@@ -245,7 +244,8 @@ class DesignerApp:
                            callback=lambda s, name: self.apply(lambda: self.model.switch_network(name)))
             dpg.add_text("Layers")
             # Outside the list's own scrolling, so the filter stays in view however far the list scrolls.
-            dpg.add_input_text(tag="palette_filter", hint="filter", width=-1, callback=lambda *args: self._filter_palette())
+            dpg.add_input_text(tag="palette_filter", hint="filter", width=-1,
+                               callback=lambda *args: self._filter_palette())
             with dpg.child_window(tag="palette_list", height=-1, border=False):
                 self.palette_entries: dict[str, list[str]] = {}
                 for category, types in categories().items():

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 Point = tuple[float, float]
-ZOOMS = (0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0)
+ZOOMS = (0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25,
+         1.5, 2.0)
 """The zoom steps: one font is loaded for each."""
 COMPACT_BELOW = 0.5
 """Under this zoom a node shows its id and output shape only."""

@@ -116,9 +116,10 @@ def layered_layout(graph: Graph, boxes: dict[str, Box], levels: dict[str, tuple 
                    gap: tuple[float, float] = (40.0, 24.0)) -> dict[str, Point]:
     """Top-left canvas position of every node: columns by longest path, rows by resolution level.
 
-    ``boxes`` gives each node's size and pin heights (the pins decide which lines must stay clear); ``levels`` any sortable rank per node
-    (``resolution_level`` of its output shape), smaller drawn higher; a node without one takes
-    its first predecessor's. ``gap`` is the space between columns and between boxes in a column.
+    ``boxes`` gives each node's size and pin heights (the pins decide which lines must stay clear);
+    ``levels`` any sortable rank per node (``resolution_level`` of its output shape), smaller drawn
+    higher; a node without one takes its first predecessor's, else its first successor's. ``gap`` is
+    the space between columns and between boxes in a column.
     """
     order = graph.topological_order()
     if not order:

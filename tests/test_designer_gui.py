@@ -269,7 +269,8 @@ def test_drop_link_and_box_select_work_zoomed(screen, tmp_path, zoom, keys):
         state = _link(app, "input1", "relu1")
         first, second = state["nodes"]["input1"]["rect"], state["nodes"]["relu1"]["rect"]
         start = (min(first[0], second[0]) - 20, min(first[1], second[1]) - 20)
-        end = (max(first[0] + first[2], second[0] + second[2]) + 20, max(first[1] + first[3], second[1] + second[3]) + 20)
+        end = (max(first[0] + first[2], second[0] + second[2]) + 20,
+               max(first[1] + first[3], second[1] + second[3]) + 20)
         app.drag(start, end)
         app.wait(lambda s: sorted(s["selection"]) == ["input1", "relu1"], "the box selection")
         app.key("ctrl+s")
