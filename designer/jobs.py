@@ -244,8 +244,9 @@ def search_job(report: Callable, should_stop: Callable, folder: str, project_tex
 
 
 def export_job(report: Callable, should_stop: Callable, run_dir: str | None, project_text: str | None,
-               network: str | None, output: str, fmt: str) -> str:
-    """Export a run folder, or a project given as YAML text (so unsaved edits count); returns the summary."""
+               network: str | None, output: str, fmt: str, base_dir: str | None = None) -> str:
+    """Export a run folder, or a project given as YAML text (so unsaved edits count; its weights file is
+    found in ``base_dir``); returns the summary."""
     import graphcompiler as gc
     from runtime.exporting import export, export_target
-    return export(export_target(run_dir or gc.loads(project_text), network), output, fmt)
+    return export(export_target(run_dir or gc.loads(project_text), network, base_dir), output, fmt)

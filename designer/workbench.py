@@ -376,8 +376,9 @@ class ExportSession(_Session):
             raise GraphError("an export is going: wait for it to finish")
         self.output, self.message = Path(output), f"exporting to {output}..."
         source = None if run_dir else gc.dumps(model.project)
+        base_dir = str(model.path.parent) if model.path else None
         self.job = Job("export", export_job, str(run_dir) if run_dir else None, source,
-                       None if run_dir else model.network, str(output), fmt)
+                       None if run_dir else model.network, str(output), fmt, base_dir)
 
     def poll(self) -> list[Event]:
         """Take the job's result into the message."""

@@ -28,6 +28,9 @@ class Project:
     weights_from: dict[str, str] = field(default_factory=dict)
     """Views: a network named here takes the weights of the other network's nodes of the same id, as NNC's
     validation and runtime networks share the training network's parameters by name."""
+    weight_files: dict[str, str] = field(default_factory=dict)
+    """A network's weights kept in a file (a .pt state dict or an .onnx model), its path relative to the
+    project file: an imported model's trained weights, the starting point of training and export."""
 
     def network(self, name: str | None = None) -> Graph:
         """The network called ``name``; by default 'main', or the first one."""

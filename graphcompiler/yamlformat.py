@@ -49,7 +49,12 @@ def check_file(path: str | os.PathLike) -> list[GraphError]:
         return [exc.located(file=str(path))]
     except (OSError, UnicodeDecodeError) as exc:
         return [GraphError(_read_problem(exc), file=str(path))]
-    return [p.located(file=str(path), line=_line_of(tree, p.where)) for p in validate(project)]
+    problems = validate(project)
+    for name, weights in project.weight_files.items():
+        if not (Path(path).parent / weights).is_file():
+            problems.append(GraphError(f"the weights file {weights} is not beside the project: put it there, or "
+                                       "remove the line to start from fresh weights", where=f"networks.{name}.weights"))
+    return [p.located(file=str(path), line=_line_of(tree, p.where)) for p in problems]
 
 
 def locate(error: GraphError, path: str | os.PathLike) -> GraphError:
@@ -156,8 +161,16 @@ def _project(data: Any, text: str) -> Project:
             raise GraphError(f"network name {net_name!r} must be letters, digits and _", where=where)
         project.networks[net_name] = _graph(body, where, specs)
         if body.get("weights") is not None:
-            project.weights_from[net_name] = _expect(body["weights"], str, f"{where}.weights",
-                                                     "the name of the network whose weights this one takes")
+            source = _expect(body["weights"], str, f"{where}.weights",
+                             "a network's name (its weights are shared) or a .pt or .onnx file")
+            if _NAME.match(source):
+                project.weights_from[net_name] = source
+            elif source.lower().endswith((".pt", ".onnx")):
+                project.weight_files[net_name] = source
+            else:
+                raise GraphError(f"weights {source!r} is neither a network's name nor a .pt or .onnx file: name "
+                                 "the network whose weights this one shares, or the weights file beside the project",
+                                 where=f"{where}.weights")
     return project
 
 
@@ -359,8 +372,9 @@ def dumps(project: Project) -> str:
     out.append("networks:\n")
     for net_name, graph in project.networks.items():
         out.append(f"  {net_name}:\n")
-        if net_name in project.weights_from:
-            out.append(f"    weights: {project.weights_from[net_name]}\n")
+        source = project.weights_from.get(net_name) or project.weight_files.get(net_name)
+        if source:
+            out.append(f"    weights: {yaml.safe_dump(source, default_style=None).splitlines()[0]}\n")
         out.extend(_graph_lines(graph))
     if project.sections:
         out.append(yaml.safe_dump(project.sections, sort_keys=False, default_flow_style=False,

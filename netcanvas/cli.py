@@ -25,6 +25,10 @@ def _info(args: argparse.Namespace) -> int:
     for name, graph in graphs:
         print(f"{project.name} / network '{name}' ({len(graph)} nodes), shapes without the batch axis")
         print(statistics_table(graph))
+        weights = (f"from {project.weight_files[name]}" if name in project.weight_files else
+                   f"shared with network '{project.weights_from[name]}'" if name in project.weights_from else
+                   "fresh (initialised when built)")
+        print(f"weights: {weights}")
     return _report(check_file(args.file))
 
 

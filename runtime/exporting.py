@@ -15,6 +15,7 @@ from graphcompiler.views import shared_nodes, view_weights
 
 from .runs import PROJECT_FILE, load_weights, read_info
 from .tasks import task_of
+from .weights import project_weights
 
 
 @dataclass
@@ -33,8 +34,13 @@ class ExportTarget:
         return self.project.name if len(self.project.networks) == 1 else f"{self.project.name}-{self.network}"
 
 
-def export_target(target: str | Path | Project, network: str | None = None) -> ExportTarget:
-    """What exporting ``target`` (a project, its .graph.yaml file or a run folder) writes; a bad project raises its first problem."""
+def export_target(target: str | Path | Project, network: str | None = None,
+                  base_dir: str | Path | None = None) -> ExportTarget:
+    """What exporting ``target`` (a project, its .graph.yaml file or a run folder) writes; a bad project raises its first problem.
+
+    A project's network exports with the weights its file names (``base_dir``: the folder the project's
+    paths are relative to, by default the project file's), else with fresh ones.
+    """
     folder = None if isinstance(target, Project) else Path(target)
     if folder is not None and folder.is_dir():
         read_info(folder)
@@ -47,6 +53,10 @@ def export_target(target: str | Path | Project, network: str | None = None) -> E
     name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
     graph = project.network(name)
     weights, trained = None, "initial (untrained)"
+    kept = None if folder is not None and folder.is_dir() else project_weights(
+        project, name, Path(base_dir) if base_dir else folder.parent if folder else Path.cwd())
+    if kept:
+        weights, trained = kept[0], f"from {kept[1]}"
     if folder is not None and folder.is_dir():
         source = project.weights_from.get(name)
         if source is None:

@@ -128,7 +128,8 @@ TRAINING = (
     Float("max_seconds", 0.0, "end training after the epoch that passes this many seconds; 0: no limit", lo=0.0),
     Group("augmentation", AUGMENTATION, "applied to training batches only"),
     Group("transfer", (
-        Text("from", "", "a run directory whose weights start this training (matched by node id)"),
+        Text("from", "", "a run directory, or a .pt or .onnx file, whose weights start this training (matched "
+                         "by node id; without it, the network's own weights file if the project names one)"),
         Names("freeze", (), "nodes whose weights stay fixed"),
     )),
     Group("gan", (

@@ -36,6 +36,7 @@ from .progress import Progress, ProgressCallback, Stopped
 from .runs import CHECKPOINT, INFO, PROJECT_FILE, WEIGHTS, load_checkpoint, load_weights, read_info
 from .settings import dataset_settings, training_mode, training_settings
 from .tasks import Task, task_of
+from .weights import project_weights, read_weights
 
 
 def _device(settings: SimpleNamespace, here: World) -> torch.device:
@@ -144,9 +145,10 @@ def _set_label_smoothing(model: GraphModule, task: Task, amount: float) -> None:
 
 
 def transfer_weights(model: nn.Module, run_dir: Path, network: str | None = None) -> list[str]:
-    """Copy a run's weights into ``model`` where node id and shape agree; return the keys copied."""
+    """Copy a run's weights, or a .pt or .onnx file's, into ``model`` where node id and shape agree;
+    return the keys copied."""
     try:
-        saved = load_weights(run_dir, network)
+        saved = read_weights(run_dir) if Path(run_dir).is_file() else load_weights(run_dir, network)
     except GraphError as exc:
         raise GraphError(f"cannot start from {run_dir}: {exc}", where="training.transfer.from") from None
     own = model.state_dict()
@@ -156,6 +158,10 @@ def transfer_weights(model: nn.Module, run_dir: Path, network: str | None = None
                          where="training.transfer.from")
     model.load_state_dict({k: saved[k] for k in copied}, strict=False)
     return copied
+
+
+def _main_network(project: Project) -> str:
+    return "main" if "main" in project.networks else next(iter(project.networks))
 
 
 def freeze(model: GraphModule, nodes: tuple[str, ...]) -> None:
@@ -351,8 +357,12 @@ class _SupervisedLoop:
         self.model = gc.compile(self.graph).to(run.device)
         _set_label_smoothing(self.model, self.task, s.label_smoothing)
         source = getattr(s.transfer, "from")  # a Python keyword, so not s.transfer.from
+        kept = project_weights(run.project, _main_network(run.project), run.base_dir)
         if source:
             transfer_weights(self.model, run.base_dir / source)
+        elif kept:
+            run.note(f"starting from the weights in {kept[1]}")
+            self.model.load_state_dict(kept[0])
         freeze(self.model, s.transfer.freeze)
         self.objective: nn.Module = _Objective(self.model, self.task)
         if run.world.active:
