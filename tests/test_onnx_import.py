@@ -273,7 +273,7 @@ def test_unsupported_operators_are_listed_in_one_error(tmp_path):
     nodes = [
         helper.make_node("Einsum", ["x", "w"], ["a"], name="/foo/Einsum", equation="ni,ij->nj"),
         helper.make_node("TopK", ["x", "k"], ["b", "indices"], name="/bar/TopK"),
-        helper.make_node("Relu", ["b"], ["c"], name="/after/Relu"),  # fed by TopK: not reported again
+        helper.make_node("Relu", ["b"], ["c"], name="/after/Relu"),  # fed by TopK of unknown shape: not tried
         helper.make_node("Conv", ["image", "kernel"], ["d"], name="/baz/Conv", pads=[0, 0, 1, 1]),
         helper.make_node("Sigmoid", ["x"], ["e"], name="/ok/Sigmoid"),
     ]
@@ -282,8 +282,9 @@ def test_unsupported_operators_are_listed_in_one_error(tmp_path):
     with pytest.raises(gc.GraphError) as info:
         import_onnx(tmp_path / "bad.onnx")
     message = str(info.value)
-    assert message.startswith(f"{tmp_path / 'bad.onnx'}: unsupported ONNX operators: /foo/Einsum (Einsum), "
-                              "/bar/TopK (TopK), /baz/Conv (Conv: asymmetric pads [0, 0, 1, 1]); "
+    assert message.startswith(f"{tmp_path / 'bad.onnx'}: ONNX nodes that cannot map: 3: Einsum x1 (/foo/Einsum), "
+                              "TopK x1 (/bar/TopK), Conv x1 (/baz/Conv: asymmetric pads [0, 0, 1, 1]); "
+                              "nodes that map: 1 (and 1 after them that could not be tried); "
                               "netcanvas can import: ")
     assert "Sigmoid" in message.split("netcanvas can import:")[1]
 
@@ -330,3 +331,30 @@ def test_truncated_file_is_one_line_naming_the_file(tmp_path):
         import_onnx(truncated)
     assert str(truncated) in str(info.value) and "\n" not in str(info.value)
     assert "not a readable ONNX model" in str(info.value)
+
+
+# --- issue 18: operators of deployed models, and errors that list every unmappable node -------------
+
+
+def test_unmappable_nodes_after_unmappable_ones_are_listed_too(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b", "c")]
+    nodes = [  # Einsum -> Erf -> Relu -> TopK -> Asin: each unmappable one stands in with ONNX's shape
+        helper.make_node("Einsum", ["x", "w"], ["e"], name="/one/Einsum", equation="ni,ij->nj"),
+        helper.make_node("Erf", ["e"], ["erf"], name="/two/Erf"),
+        helper.make_node("Relu", ["erf"], ["r"], name="/three/Relu"),
+        helper.make_node("TopK", ["r", "k"], ["t", "indices"], name="/four/TopK"),
+        helper.make_node("Asin", ["t"], ["a"], name="/five/Asin"),
+        # NonZero's shape is unknown: Cos after it is still named, the Relu after that cannot be tried.
+        helper.make_node("NonZero", ["x"], ["nz"], name="/six/NonZero"),
+        helper.make_node("Cos", ["nz"], ["cos"], name="/seven/Cos"),
+        helper.make_node("Relu", ["cos"], ["b"], name="/eight/Relu"),
+        helper.make_node("Erf", ["x"], ["c"], name="/nine/Erf"),
+    ]
+    _model(nodes, [x], outs, {"w": np.ones((4, 4)), "k": np.array([2])}, tmp_path / "bad.onnx")
+    with pytest.raises(gc.GraphError) as info:
+        import_onnx(tmp_path / "bad.onnx")
+    listed, mapped = str(info.value).split(": ", 1)[1].split("; ")[:2]
+    assert listed == ("ONNX nodes that cannot map: 7: Erf x2 (/two/Erf, /nine/Erf), Einsum x1 (/one/Einsum), "
+                      "TopK x1 (/four/TopK), Asin x1 (/five/Asin), NonZero x1 (/six/NonZero), Cos x1 (/seven/Cos)")
+    assert mapped == "nodes that map: 1 (and 1 after them that could not be tried)"

@@ -100,6 +100,7 @@ class _Importer:
     """The state of one import: folded constants, values, layers and problems."""
 
     def __init__(self, model: onnx.ModelProto, shapes: dict[str, tuple | None]):
+        self.model = model
         self.graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.shapes = shapes
@@ -108,10 +109,15 @@ class _Importer:
         self.layers: list[Layer] = []
         self.batches = {BATCH}
         self.flats: dict[Value, Value] = {}
-        self.problems: list[str] = []
-        """Nodes that cannot be imported, as 'name (OpType: why)'."""
+        self.problems: list[tuple[str, str]] = []
+        """Nodes that cannot be imported, as (op type, 'name' or 'name: why')."""
+        self.mapped = 0
+        self.unchecked = 0
+        """Nodes after an unmappable one whose own mapping could not be tried (their input's shape is unknown)."""
         self.other: list[str] = []
         """Inputs and outputs that cannot be imported."""
+        self.inferred: dict[str, tuple | None] | None = None
+        """ONNX's shapes of every tensor, inferred on the first failure only (it copies the model)."""
         self.poisoned: set[str] = set()
         self.uses: Counter = Counter()
 
@@ -259,7 +265,12 @@ class _Importer:
             if index not in live:
                 continue
             if any(i in self.poisoned for i in node.input):
-                self.poisoned.update(node.output)  # its cause is reported already
+                # Its input stands for nothing, so only an op no converter knows is certain to fail.
+                if node.op_type not in CONVERTERS and node.op_type != "Shape":
+                    self.problems.append((node.op_type, node.name or f"node {index}"))
+                else:
+                    self.unchecked += 1
+                self.poisoned.update(node.output)
                 continue
             try:
                 if node.domain not in ("", "ai.onnx"):
@@ -274,8 +285,26 @@ class _Importer:
                 # Unsupported says why; the others come from a node that breaks the ONNX spec.
                 reason = f": {exc}" if isinstance(exc, Unsupported) and str(exc) else \
                     "" if isinstance(exc, Unsupported) else f": malformed ({type(exc).__name__}: {exc})"
-                self.problems.append(f"{node.name or f'node {index}'} ({node.op_type}{reason})")
-                self.poisoned.update(node.output)
+                self.problems.append((node.op_type, f"{node.name or f'node {index}'}{reason}"))
+                self._stand_in(node)
+            else:
+                self.mapped += 1
+
+    def _stand_in(self, node: onnx.NodeProto) -> None:
+        """Outputs of an unmappable node: placeholders of the shapes ONNX infers, so the nodes after it
+        are still tried and every unmappable one is listed; poisoned where a shape is unknown."""
+        if self.inferred is None:
+            try:
+                inferred = onnx.shape_inference.infer_shapes(self.model).graph.value_info
+            except Exception:  # noqa: BLE001 - onnx's inference errors have no common base; no shapes then
+                inferred = []
+            self.inferred = {**{vi.name: _dims(vi) for vi in inferred}, **self.shapes}
+        for out in node.output:
+            dims = self.inferred.get(out)
+            if dims and len(dims) > 1 and dims[0] in (None, *self.batches) and all(dims[1:]):
+                self.values[out] = Value(Layer("Identity", {}, [], {}, node.name, out={"y": tuple(dims[1:])}))
+            else:
+                self.poisoned.add(out)
 
     def _live(self) -> set[int]:
         """Indices of the nodes the graph outputs depend on; counts the uses of each tensor."""
@@ -369,9 +398,17 @@ class _Importer:
             self._state_dict(graph)
 
     def _raise(self) -> None:
+        """One GraphError: every unmappable node, grouped by operator, and how many nodes did map."""
         parts = list(self.other)
         if self.problems:
-            parts.insert(0, f"unsupported ONNX operators: {', '.join(self.problems)}")
+            groups: dict[str, list[str]] = {}
+            for op, where in self.problems:
+                groups.setdefault(op, []).append(where)
+            listed = ", ".join(f"{op} x{len(names)} ({', '.join(names)})"
+                               for op, names in sorted(groups.items(), key=lambda g: -len(g[1])))
+            unchecked = f" (and {self.unchecked} after them that could not be tried)" if self.unchecked else ""
+            parts.insert(0, f"ONNX nodes that cannot map: {len(self.problems)}: {listed}")
+            parts.insert(1, f"nodes that map: {self.mapped}{unchecked}")
             parts.append(f"netcanvas can import: {', '.join(sorted(CONVERTERS))}")
         if parts:
             raise GraphError("; ".join(parts))
@@ -932,13 +969,14 @@ def import_onnx(path: str | os.PathLike) -> tuple[Project, dict[str, torch.Tenso
 
 
 def import_onnx_file(path: str | os.PathLike, output_yaml: str | os.PathLike) -> Path:
-    """Import an .onnx file; write the project to ``output_yaml`` and the weights beside it
-    as ``<stem>.weights.pt``; return the weights' path."""
+    """Import an .onnx file; write the weights beside ``output_yaml`` as ``<stem>.weights.pt``, then the
+    project, which names that file as its network's weights; return the weights' path."""
     project, state = import_onnx(path)
     output_yaml = Path(output_yaml)
     stem = re.sub(r"(\.graph)?\.ya?ml\Z", "", output_yaml.name)
     weights = output_yaml.with_name(f"{stem}.weights.pt")
-    save(project, output_yaml)
     with atomic_path(weights) as tmp:
         torch.save(state, tmp)
+    project.weight_files["main"] = weights.name
+    save(project, output_yaml)
     return weights
