@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.set_defaults(run=_train)
     evaluate = commands.add_parser("evaluate", help="score a run (NNC's Evaluate): confusion matrix, report, "
                                    "output result table")
-    evaluate.add_argument("folder", metavar="RUN", help="a run folder made by netcanvas train")
+    evaluate.add_argument("folder", metavar="RUN", help="a run folder made by netcanvas train, or a project whose "
+                          "network names its weights file (an imported model)")
     evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
     evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
     evaluate.set_defaults(run=_evaluate)

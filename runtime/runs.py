@@ -85,34 +85,47 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
                  on_batch: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Score a run's network on its validation list (or ``data``) and write the evaluation files.
 
-    Files go to ``output``, by default ``evaluation/`` in the run (or ``evaluation-<csv stem>/`` for
-    other data). Returns the metrics.
+    ``run_dir`` may also be a project file whose network names its weights file (an imported model).
+    Files go to ``output``, by default ``evaluation/`` in the run, or ``<project>-evaluation/`` beside the
+    project (``evaluation-<csv stem>/`` for other data). Returns the metrics.
     """
     import torch
 
     from .csvdata import CsvDataset
     from .data import bind, image_options
     from .evaluation import collect, write_report
+    from .weights import project_weights
 
-    folder = Path(run_dir)
-    info = read_info(folder)
-    project = gc.load(folder / PROJECT_FILE)
+    source = Path(run_dir)
+    if source.is_file():
+        project = gc.load(source)
+        kept = project_weights(project, "main" if "main" in project.networks else next(iter(project.networks)),
+                               source.parent)
+        if kept is None:
+            raise GraphError("the project names no weights file for its network: evaluate a run of it "
+                             "(netcanvas train), or name the weights with a weights: line", file=str(source))
+        info, weights = {"base_dir": str(source.parent)}, kept[0]
+        default_output = source.parent / f"{source.name.split('.')[0]}-evaluation"
+    else:
+        info = read_info(source)
+        project = gc.load(source / PROJECT_FILE)
+        weights, default_output = None, source / "evaluation"
     settings = dataset_settings(project)
     if training_mode(project) == "gan":
         raise GraphError("a GAN run has no validation data to score; its samples/ folder shows the generator's "
-                         "images epoch by epoch", file=str(folder))
+                         "images epoch by epoch", file=str(source))
     graph = project.network()
     task = task_of(graph)
     if data is None:
         path = Path(info["base_dir"]) / settings.validation
-        target = Path(output) if output else folder / "evaluation"
+        target = Path(output) if output else default_output
     else:
         path = Path(data)
-        target = Path(output) if output else folder / f"evaluation-{path.stem}"
+        target = Path(output) if output else default_output.with_name(f"{default_output.name}-{path.stem}")
     dataset = CsvDataset(path, image_options(settings), cache=settings.cache)
     binding = bind(graph, dataset, settings.inputs)
     model = gc.compile(graph)
-    model.load_state_dict(load_weights(folder))
+    model.load_state_dict(weights if weights is not None else load_weights(source))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     outputs = collect(model, task, dataset, binding, training_settings(project).batch_size, device, on_batch)

@@ -554,9 +554,10 @@ CASES: dict[str, Case] = {
     # Array
     "Reshape": Case(reshape_draw(), lambda m, p, ins: ins["x"].reshape((ins["x"].shape[0],) + p.shape)),
     "Flatten": Case(one(), x_only(lambda x, p: x.reshape(x.shape[0], -1))),
-    "Add2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] + ins["x1"]),
-    "Sub2": Case(two(("x0", "x1")), lambda m, p, ins: ins["x0"] - ins["x1"]),
+    "Add2": Case(st.one_of(two(("x0", "x1")), broadcast_pair()), lambda m, p, ins: ins["x0"] + ins["x1"]),
+    "Sub2": Case(st.one_of(two(("x0", "x1")), broadcast_pair()), lambda m, p, ins: ins["x0"] - ins["x1"]),
     "Mul2": Case(st.one_of(two(("x0", "x1")), broadcast_pair()), lambda m, p, ins: ins["x0"] * ins["x1"]),
+    "Div2": Case(st.one_of(two(("x0", "x1")), broadcast_pair()), lambda m, p, ins: ins["x0"] / ins["x1"]),
     "Identity": Case(one(), x_only(lambda x, p: x.clone())),
     "Transpose": Case(transpose_draw(), x_only(lambda x, p: x.permute((0,) + tuple(a + 1 for a in p.axes)))),
     "Slice": Case(slice_draw(), slice_axis),

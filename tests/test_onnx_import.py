@@ -358,3 +358,48 @@ def test_unmappable_nodes_after_unmappable_ones_are_listed_too(tmp_path):
     assert listed == ("ONNX nodes that cannot map: 7: Erf x2 (/two/Erf, /nine/Erf), Einsum x1 (/one/Einsum), "
                       "TopK x1 (/four/TopK), Asin x1 (/five/Asin), NonZero x1 (/six/NonZero), Cos x1 (/seven/Cos)")
     assert mapped == "nodes that map: 1 (and 1 after them that could not be tried)"
+
+
+def _export_torch(model: torch.nn.Module, shape: tuple, path, dynamo: bool) -> torch.Tensor:
+    """Export ``model`` for inputs of ``shape`` (batch first, dynamic); return a sample input."""
+    x = torch.randn(*shape)
+    with warnings.catch_warnings():  # the exporters' deprecation and tracer warnings
+        warnings.simplefilter("ignore")
+        if dynamo:
+            pytest.importorskip("onnxscript", reason="torch's dynamo exporter needs onnxscript")
+            torch.onnx.export(model, (x,), str(path), dynamo=True, input_names=["x"], output_names=["y"],
+                              dynamic_shapes={"x": {0: torch.export.Dim("N")}}, verbose=False)
+        else:
+            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, do_constant_folding=False,
+                              input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    return x
+
+
+def _imports_like_torch(model: torch.nn.Module, shape: tuple, path, dynamo: bool) -> gc.Graph:
+    """Export, import, compile with the imported weights: the outputs equal torch's within 1e-5 relative."""
+    model = model.eval()
+    x = _export_torch(model, shape, path, dynamo)
+    graph, got = _run_imported(path, {"x": x})
+    with torch.no_grad():
+        _assert_close(got["y"], model(x))
+    return graph
+
+
+class _SqueezeExcitation(torch.nn.Module):
+    """torchvision's SqueezeExcitation after a convolution: a per-channel gate from the pooled map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc1, self.fc2 = torch.nn.Conv2d(8, 4, 1), torch.nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        scale = torch.sigmoid(self.fc2(torch.relu(self.fc1(torch.nn.functional.adaptive_avg_pool2d(x, 1)))))
+        return (x * scale + scale) / (scale + 1.0) - scale
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_squeeze_and_excitation_imports(dynamo, tmp_path):
+    graph = _imports_like_torch(_SqueezeExcitation(), (2, 3, 6, 5), tmp_path / "se.onnx", dynamo)
+    assert {"Mul2", "Add2", "Div2", "Sub2", "AddScalar"} <= {n.type for n in graph.nodes()}

@@ -93,3 +93,8 @@ def test_training_starts_from_the_weights_file_and_freezing_keeps_them(imported)
     # transfer.from takes the .onnx file itself too.
     project.sections["training"]["transfer"] = {"from": "deployed.onnx"}
     train(project, imported / "run2", base_dir=imported)
+    # The project itself is evaluated with its file's weights, as a run would be.
+    gc.save(project, imported / "finetune.graph.yaml")
+    assert main(["evaluate", str(imported / "finetune.graph.yaml")]) == 0
+    report = imported / "finetune-evaluation"
+    assert (report / "output_result.csv").is_file() and (report / "confusion_matrix.png").is_file()

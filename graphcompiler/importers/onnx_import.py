@@ -514,14 +514,14 @@ def _matmul(im: _Importer, node, a) -> None:
 
 
 def _binary(im: _Importer, node, a) -> None:
-    kind = {"Add": "Add2", "Sub": "Sub2", "Mul": "Mul2"}[node.op_type]
+    kind = {"Add": "Add2", "Sub": "Sub2", "Mul": "Mul2", "Div": "Div2"}[node.op_type]
     names = list(node.input)
     consts = [n for n in names if n in im.consts]
     if not consts:
-        if im.shape(names[0]) != im.shape(names[1]):
+        if len(im.shape(names[0])) != len(im.shape(names[1])):
             raise Unsupported(f"broadcasts {_show(im.shape(names[0]))} with {_show(im.shape(names[1]))}; "
-                              f"{kind} takes equal shapes")
-        im.add(node, kind, {}, [im.value(n) for n in names])
+                              f"{kind} takes two shapes of one rank")
+        im.add(node, kind, {}, [im.value(n) for n in names])  # its shape rule checks the broadcast
         return
     name = next((n for n in names if n not in im.consts), None)
     x = im.value(name)
@@ -533,7 +533,19 @@ def _binary(im: _Importer, node, a) -> None:
             x.layer.weights["bias"] = bias.reshape(-1)
             im.values[node.output[0]] = x
             return
-    raise Unsupported("a constant operand; only a bias right after MatMul folds")
+    c = np.asarray(im.const(consts[0]))
+    if c.size != 1 or c.ndim > len(im.shape(name)):
+        raise Unsupported(f"a constant operand of shape {_show(c.shape)}; only a single number or a bias right after "
+                          f"MatMul maps")
+    value, first = _f32(c.item()), names[0] == name
+    if node.op_type == "Div" and not first:
+        raise Unsupported("a number divided by a tensor; netcanvas has no reciprocal layer")
+    kind, value = {"Add": ("AddScalar", value), "Mul": ("MulScalar", value),
+                   "Sub": ("AddScalar", -value) if first else ("RSubScalar", value),
+                   "Div": ("MulScalar", _f32(1 / value) if value else None)}[node.op_type]
+    if value is None:
+        raise Unsupported("divides by zero")
+    im.add(node, kind, {"value": value}, [x])
 
 
 _ACTIVATIONS = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh",
@@ -831,7 +843,7 @@ def _recurrent(im: _Importer, node, a) -> None:
 
 CONVERTERS = {
     "Conv": _conv, "ConvTranspose": _conv, "Gemm": _gemm, "MatMul": _matmul,
-    "Add": _binary, "Sub": _binary, "Mul": _binary,
+    "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
     **dict.fromkeys(_ACTIVATIONS, _activation), "Clip": _clip, "PRelu": _prelu,
     "Softmax": _softmax, "LogSoftmax": _softmax,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from .logic import broadcast_shape
-from .rules import axis_name, fmt, normalise_axis, numel, same_shapes
+from .rules import axis_name, fmt, normalise_axis, numel
 from .nnc import NncProperties, Unmappable
 from .spec import Int, Ints, LayerSpec, ShapeError, builders
 
@@ -39,17 +39,11 @@ def _concat_shape(ins, p):
     return (tuple(out),)
 
 
-def _binary_shape(ins, p):
-    same_shapes(ins)
-    return (ins[0],)
-
-
-def _binary(type_: str, op: str, doc: str, broadcast: bool = False) -> LayerSpec:
+def _binary(type_: str, op: str, doc: str) -> LayerSpec:
+    # Broadcasting, so a C x 1 x 1 gate scales a C x H x W map (squeeze-and-excitation).
     return LayerSpec(type=type_, category="Arithmetic", id_prefix=op, doc=doc, inputs=("x0", "x1"),
-                     shape_doc="two shapes of one rank, broadcast (an axis of 1 stretches)" if broadcast else
-                     "two equal shapes, unchanged (no broadcasting)",
-                     shape=(lambda ins, p: broadcast_shape(ins)) if broadcast else _binary_shape,
-                     build=partial(_build("binary"), op))
+                     shape_doc="two shapes of one rank, broadcast (an axis of 1 stretches)",
+                     shape=lambda ins, p: broadcast_shape(ins), build=partial(_build("binary"), op))
 
 
 def _split_shape(ins, p):
@@ -98,10 +92,10 @@ SPECS = (
               summary=lambda p: fmt(p.shape), nnc=lambda p: {"shape": p.ints("OutShape")}),
     LayerSpec(type="Flatten", shape_doc="any -> the product of its axes", category="Array", doc="Flatten each sample to one axis.",
               shape=lambda ins, p: ((numel(ins[0]),),), build=_build("flatten")),
-    _binary("Add2", "add", "Sum of two inputs of the same shape (no broadcasting)."),
-    _binary("Sub2", "sub", "x0 - x1, for two inputs of the same shape."),
-    _binary("Mul2", "mul", "Element-wise product; an axis of 1 stretches (a mask of 1 x H x W times C x H x W).",
-            broadcast=True),
+    _binary("Add2", "add", "Element-wise sum; an axis of 1 stretches (a bias of C x 1 x 1 plus C x H x W)."),
+    _binary("Sub2", "sub", "x0 - x1, element-wise; an axis of 1 stretches."),
+    _binary("Mul2", "mul", "Element-wise product; an axis of 1 stretches (a mask of 1 x H x W times C x H x W)."),
+    _binary("Div2", "div", "x0 / x1, element-wise; an axis of 1 stretches."),
     LayerSpec(type="Identity", shape_doc="unchanged", category="Array", doc="Passes its input on unchanged (a named tap point).",
               shape=lambda ins, p: (ins[0],), build=_build("identity")),
     LayerSpec(type="Transpose", shape_doc="axes reordered: output axis i is input axis axes[i]", category="Array",

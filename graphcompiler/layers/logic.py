@@ -20,8 +20,7 @@ def broadcast_shape(ins) -> tuple:
     out = []
     for axis, (a, b) in enumerate(zip(first, other)):
         if a != b and 1 not in (a, b):
-            raise ShapeError(f"inputs differ in {axis_name(len(first), axis)}: {a} vs {b} (only an axis of 1 "
-                             "stretches)")
+            raise ShapeError(f"inputs differ in {axis_name(len(first), axis)}: {a} vs {b}")
         out.append(max(a, b))
     return (tuple(out),)
 

@@ -23,9 +23,9 @@ class Reshape(nn.Module):
 
 
 class Binary(nn.Module):
-    """An element-wise operation on two tensors (of the same shape, or broadcast where the layer allows it)."""
+    """An element-wise operation on two tensors, broadcast (an axis of 1 stretches)."""
 
-    OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}
+    OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
 
     def __init__(self, op: str):
         super().__init__()
