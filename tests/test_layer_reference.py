@@ -531,6 +531,8 @@ CASES: dict[str, Case] = {
     "PReLU": Case(one(shared=st.booleans(), init=st.floats(0, 2)), prelu),
     "GELU": Case(one(), x_only(lambda x, p: 0.5 * x * (1 + torch.erf(x / math.sqrt(2))))),
     "Swish": Case(one(), x_only(lambda x, p: x / (1 + torch.exp(-x)))),
+    "HardSigmoid": Case(one(), x_only(lambda x, p: torch.nn.Hardsigmoid()(x))),
+    "HardSwish": Case(one(), x_only(lambda x, p: torch.nn.Hardswish()(x))),
     "Softplus": Case(one(beta=st.floats(0.05, 5)),
                      x_only(lambda x, p: ((p.beta * x).clamp_min(0) + torch.log1p(torch.exp(-(p.beta * x).abs())))
                             / p.beta)),
@@ -579,6 +581,7 @@ CASES: dict[str, Case] = {
     "Log": Case(one(), x_only(lambda x, p: torch.log2(x) * math.log(2)), make=positive),
     "Abs": Case(one(), x_only(lambda x, p: torch.where(x < 0, -x, x))),
     "Sum": Case(sum_draw(), reduced(torch.sum)),
+    "Mean": Case(sum_draw(), reduced(torch.mean)),
     "Pad": Case(pad_draw(), pad_reference),
     "Round": Case(one(), x_only(lambda x, p: torch.where((x - torch.floor(x) - 0.5).abs() < 1e-9,
                                                          2 * torch.floor(x / 2 + 0.5), torch.floor(x + 0.5)))),

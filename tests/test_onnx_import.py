@@ -339,23 +339,23 @@ def test_truncated_file_is_one_line_naming_the_file(tmp_path):
 def test_unmappable_nodes_after_unmappable_ones_are_listed_too(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
     outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b", "c")]
-    nodes = [  # Einsum -> Erf -> Relu -> TopK -> Asin: each unmappable one stands in with ONNX's shape
+    nodes = [  # Einsum -> Sin -> Relu -> TopK -> Asin: each unmappable one stands in with ONNX's shape
         helper.make_node("Einsum", ["x", "w"], ["e"], name="/one/Einsum", equation="ni,ij->nj"),
-        helper.make_node("Erf", ["e"], ["erf"], name="/two/Erf"),
-        helper.make_node("Relu", ["erf"], ["r"], name="/three/Relu"),
+        helper.make_node("Sin", ["e"], ["sin"], name="/two/Sin"),
+        helper.make_node("Relu", ["sin"], ["r"], name="/three/Relu"),
         helper.make_node("TopK", ["r", "k"], ["t", "indices"], name="/four/TopK"),
         helper.make_node("Asin", ["t"], ["a"], name="/five/Asin"),
         # NonZero's shape is unknown: Cos after it is still named, the Relu after that cannot be tried.
         helper.make_node("NonZero", ["x"], ["nz"], name="/six/NonZero"),
         helper.make_node("Cos", ["nz"], ["cos"], name="/seven/Cos"),
         helper.make_node("Relu", ["cos"], ["b"], name="/eight/Relu"),
-        helper.make_node("Erf", ["x"], ["c"], name="/nine/Erf"),
+        helper.make_node("Sin", ["x"], ["c"], name="/nine/Sin"),
     ]
     _model(nodes, [x], outs, {"w": np.ones((4, 4)), "k": np.array([2])}, tmp_path / "bad.onnx")
     with pytest.raises(gc.GraphError) as info:
         import_onnx(tmp_path / "bad.onnx")
     listed, mapped = str(info.value).split(": ", 1)[1].split("; ")[:2]
-    assert listed == ("ONNX nodes that cannot map: 7: Erf x2 (/two/Erf, /nine/Erf), Einsum x1 (/one/Einsum), "
+    assert listed == ("ONNX nodes that cannot map: 7: Sin x2 (/two/Sin, /nine/Sin), Einsum x1 (/one/Einsum), "
                       "TopK x1 (/four/TopK), Asin x1 (/five/Asin), NonZero x1 (/six/NonZero), Cos x1 (/seven/Cos)")
     assert mapped == "nodes that map: 1 (and 1 after them that could not be tried)"
 
@@ -403,3 +403,110 @@ class _SqueezeExcitation(torch.nn.Module):
 def test_squeeze_and_excitation_imports(dynamo, tmp_path):
     graph = _imports_like_torch(_SqueezeExcitation(), (2, 3, 6, 5), tmp_path / "se.onnx", dynamo)
     assert {"Mul2", "Add2", "Div2", "Sub2", "AddScalar"} <= {n.type for n in graph.nodes()}
+
+
+class _Reductions(torch.nn.Module):
+    """Global pooling written as reductions (ShuffleNet's x.mean([2, 3])), and reductions over other axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.fc = torch.nn.Linear(6, 4)
+
+    def forward(self, x):
+        x = self.conv(x)
+        pooled = x.mean([2, 3]) + x.amax([2, 3], keepdim=True).flatten(1) + x.mean([-1, -2], keepdim=True).flatten(1)
+        other = x.sum(1).flatten(1).mean(1, keepdim=True) + x.amax(3).mean(2)[:, :4]
+        return self.fc(pooled) * other
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_reductions_import_as_global_pooling_or_reduction_layers(dynamo, tmp_path):
+    graph = _imports_like_torch(_Reductions(), (2, 3, 5, 4), tmp_path / "reduce.onnx", dynamo)
+    types = collections.Counter(n.type for n in graph.nodes())
+    assert types["GlobalAveragePooling"] == 2 and types["GlobalMaxPooling"] == 1
+    assert types["Sum"] == 1 and types["Mean"] == 2 and types["Max"] == 1
+
+
+def test_opset_18_reduce_mean_with_axes_input_is_global_pooling(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 1, 1])
+    axes = numpy_helper.from_array(np.array([-2, -1], np.int64), "axes")
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="/pool/ReduceMean", keepdims=1)]
+    graph = helper.make_graph(nodes, "opset18", [x], [y], [axes])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "m.onnx"))
+    inputs = np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32)
+    (want,) = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(["y"], {"x": inputs})
+    graph, got = _run_imported(tmp_path / "m.onnx", {"x": torch.from_numpy(inputs)})
+    assert graph.node("y").type == "GlobalAveragePooling"
+    _assert_close(got["y"], torch.from_numpy(want))
+
+
+class _InvertedResidual(torch.nn.Module):
+    """MobileNetV3's inverted residual: expand, depthwise, squeeze-and-excitation gated by HardSigmoid,
+    HardSwish (the module, and written out as x * hardsigmoid(x)), project, add."""
+
+    def __init__(self):
+        super().__init__()
+        self.expand = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1), torch.nn.BatchNorm2d(8), torch.nn.Hardswish())
+        self.depthwise = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1, groups=8), torch.nn.BatchNorm2d(8))
+        self.fc1, self.fc2 = torch.nn.Conv2d(8, 4, 1), torch.nn.Conv2d(4, 8, 1)
+        self.project = torch.nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        h = self.depthwise(self.expand(x))
+        h = h * torch.nn.functional.hardsigmoid(h)
+        scale = torch.nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(h.mean([2, 3], keepdim=True)))))
+        return x + self.project(h * scale)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_mobilenet_v3_block_imports_with_hard_swish_and_hard_sigmoid(dynamo, tmp_path):
+    model = _InvertedResidual()
+    for bn in (model.expand[1], model.depthwise[1]):  # running statistics that are not the identity
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+    graph = _imports_like_torch(model, (2, 4, 6, 5), tmp_path / "mbv3.onnx", dynamo)
+    types = collections.Counter(n.type for n in graph.nodes())
+    assert types["HardSwish"] == 2 and types["HardSigmoid"] == 1 and types["GlobalAveragePooling"] == 1
+
+
+class _GeluMLP(torch.nn.Module):
+    """A transformer MLP: nn.GELU (torch writes it with Erf) and the same formula written out in another order."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.act = torch.nn.Linear(6, 12), torch.nn.Linear(12, 6), torch.nn.GELU()
+
+    def forward(self, x):
+        h = self.act(self.fc1(x))
+        h = h * 0.5 * (1.0 + torch.erf(h / 1.4142135623730951))
+        return self.fc2(h)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_gelu_written_with_erf_imports_as_one_gelu(dynamo, tmp_path):
+    graph = _imports_like_torch(_GeluMLP(), (3, 6), tmp_path / "gelu.onnx", dynamo)
+    assert sorted(n.type for n in graph.nodes()) == ["Affine", "Affine", "GELU", "GELU", "Input"]
+
+
+class _SegmentationHead(torch.nn.Module):
+    """An FCN head: features at a quarter of the size, resized to the input's size (a `sizes` input), and
+    a nearest upsampling by a scale factor (a `scales` input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Conv2d(3, 4, 3, stride=4, padding=1)
+        self.classifier = torch.nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        features = self.backbone(x)
+        out = torch.nn.functional.interpolate(self.classifier(features), size=x.shape[-2:], mode="bilinear",
+                                              align_corners=False)
+        return out + torch.nn.functional.interpolate(features[:, :2], scale_factor=4.0, mode="nearest")
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_fcn_head_resizes_with_sizes_and_scales(dynamo, tmp_path):
+    graph = _imports_like_torch(_SegmentationHead(), (2, 3, 16, 12), tmp_path / "fcn.onnx", dynamo)
+    ups = {n.params.get("mode", "nearest"): n.params["factor"] for n in graph.nodes() if n.type == "Unpooling"}
+    assert ups == {"bilinear": [4, 4], "nearest": [4, 4]}

@@ -10,6 +10,10 @@ One pass over the nodes, which ONNX keeps in topological order:
   that later ops undo. Views let the batch-first <-> time-major dance the torch exporter does
   around LSTM/GRU, and the Flatten before every Gemm (Affine flattens by itself), fold away.
 - CONVERTERS maps each supported op type to a small function that adds a layer or a view.
+  Patterns fuse back into one layer on the way: torch's Erf formula of GELU through the views
+  'erf', 'erf+1' and 'gelu2', and x * HardSigmoid(x) into HardSwish.
+- A node that cannot map stands in with the shape ONNX infers for it, so the nodes after it are
+  tried too and one error lists every unmappable node.
 
 Layers are collected first and become a Graph only at the end, because later ops still change
 earlier layers: an Add gives a MatMul's Affine its bias, the second LSTM node of one torch module
@@ -83,7 +87,8 @@ class Value:
     layer (``make``: type, ONNX node, Reshape shape) only if something other than an Affine
     reads it; 'tm' time-major (T, N, F), as ONNX recurrent nodes take sequences; the raw
     recurrent outputs 'Y' (T, D, N, H), 'Yt' (T, N, D, H), 'Yh' (levels x D, N, H) and
-    'Yhb' (N, D, H). For recurrent layers, ``level`` is the stacked layer a value comes from
+    'Yhb' (N, D, H); 'erf', 'erf+1' and 'gelu2', the steps of torch's GELU formula seen from
+    its x. For recurrent layers, ``level`` is the stacked layer a value comes from
     and ``form`` the output ('sequence' or 'last') its reader needs.
     """
 
@@ -518,6 +523,14 @@ def _binary(im: _Importer, node, a) -> None:
     names = list(node.input)
     consts = [n for n in names if n in im.consts]
     if not consts:
+        values = [im.value(n) for n in names]
+        if kind == "Mul2" and _gelu_product(im, node, values):
+            return
+        gate = next((i for i, v in enumerate(values) if v.layer.type == "HardSigmoid" and v.view == "bf"), None)
+        if kind == "Mul2" and gate is not None and values[gate].layer.inputs == [values[1 - gate]] \
+                and im.uses[names[gate]] == 1:
+            im.add(node, "HardSwish", {}, [values[1 - gate]])  # x * HardSigmoid(x), as MobileNetV3 writes it
+            return
         if len(im.shape(names[0])) != len(im.shape(names[1])):
             raise Unsupported(f"broadcasts {_show(im.shape(names[0]))} with {_show(im.shape(names[1]))}; "
                               f"{kind} takes two shapes of one rank")
@@ -525,6 +538,15 @@ def _binary(im: _Importer, node, a) -> None:
         return
     name = next((n for n in names if n not in im.consts), None)
     x = im.value(name)
+    if x.view in ("erf", "gelu2"):  # torch's GELU: (1 + erf(x / sqrt 2)), then x * that * 0.5
+        number = np.asarray(im.const(consts[0]))
+        if x.view == "erf" and node.op_type == "Add" and number.size == 1 and number.item() == 1:
+            im.view(node, x, "erf+1")
+        elif x.view == "gelu2" and node.op_type == "Mul" and number.size == 1 and number.item() == 0.5:
+            im.add(node, "GELU", {}, [replace(x, view="bf")])
+        else:
+            raise Unsupported(_GELU_ONLY)
+        return
     if kind == "Add2" and x.layer.type == "Affine" and not x.layer.params["bias"] and x.view == "bf" \
             and im.uses[name] == 1:
         bias = np.asarray(im.const(consts[0]))
@@ -559,6 +581,47 @@ def _activation(im: _Importer, node, a) -> None:
     if op == "Selu" and not np.allclose([a.get("alpha", 1.6732632), a.get("gamma", 1.050701)], [1.6732632, 1.050701]):
         raise Unsupported("alpha and gamma other than SELU's")
     im.add(node, _ACTIVATIONS[op], params, [im.value(node.input[0])])
+
+
+_GELU_ONLY = "Erf maps only as part of torch's GELU, x * 0.5 * (1 + erf(x / sqrt(2)))"
+
+
+def _erf(im: _Importer, node, a) -> None:
+    scaled = im.value(node.input[0])
+    layer = scaled.layer
+    if not (layer.type == "MulScalar" and np.isclose(layer.params["value"], 2 ** -0.5) and scaled.view == "bf"
+            and im.uses[node.input[0]] == 1):
+        raise Unsupported(_GELU_ONLY)
+    im.view(node, layer.inputs[0], "erf")  # erf(x / sqrt 2), seen from x; the scaling layer is left unread
+
+
+def _gelu_product(im: _Importer, node, values: list[Value]) -> bool:
+    """Fuse x * (1 + erf(x / sqrt 2)) (and x * 0.5 times it) on the way to one GELU; False if it is no such step."""
+    one = next((i for i, v in enumerate(values) if v.view == "erf+1"), None)
+    if one is None:
+        return False
+    x, other = replace(values[one], view="bf"), values[1 - one]
+    if other == x:
+        im.view(node, x, "gelu2")
+    elif other.layer.type == "MulScalar" and other.layer.params["value"] == 0.5 and other.layer.inputs == [x]:
+        im.add(node, "GELU", {}, [x])  # (x * 0.5) * (1 + erf(x / sqrt 2))
+    else:
+        raise Unsupported(_GELU_ONLY)
+    return True
+
+
+def _gelu(im: _Importer, node, a) -> None:
+    if a.get("approximate", "none") != "none":
+        raise Unsupported(f"approximate={a['approximate']}; netcanvas's GELU is the exact one")
+    im.add(node, "GELU", {}, [im.value(node.input[0])])
+
+
+def _hard_sigmoid(im: _Importer, node, a) -> None:
+    alpha, beta = a.get("alpha", 0.2 if node.op_type == "HardSigmoid" else 1 / 6), a.get("beta", 0.5)
+    if not np.allclose([alpha, beta], [1 / 6, 0.5]):
+        raise Unsupported(f"alpha {alpha:g} and beta {beta:g}; netcanvas's HardSigmoid is torch's, alpha 1/6 and "
+                          f"beta 0.5")
+    im.add(node, node.op_type, {}, [im.value(node.input[0])])
 
 
 def _clip(im: _Importer, node, a) -> None:
@@ -606,6 +669,33 @@ def _pool(im: _Importer, node, a) -> None:
 def _global_pool(im: _Importer, node, a) -> None:
     kind = "GlobalAveragePooling" if node.op_type == "GlobalAveragePool" else "GlobalMaxPooling"
     im.add(node, kind, {}, [im.value(node.input[0])])
+
+
+_REDUCTIONS = {"ReduceMean": ("Mean", "GlobalAveragePooling"), "ReduceMax": ("Max", "GlobalMaxPooling"),
+               "ReduceSum": ("Sum", None)}
+
+
+def _reduce(im: _Importer, node, a) -> None:
+    x, rank = im.value(node.input[0]), len(im.shape(node.input[0]))
+    # Opset 18 (13 for ReduceSum) moved the axes from an attribute to an input, as the dynamo exporter writes.
+    axes = im.const(node.input[1]).tolist() if _has(node, 1) else a.get("axes")
+    if not axes:
+        if a.get("noop_with_empty_axes"):
+            im.values[node.output[0]] = x
+            return
+        axes = list(range(rank))
+    axes, keep = sorted({d % rank for d in axes}), bool(a.get("keepdims", 1))
+    if 0 in axes:
+        raise Unsupported("reduces over the batch axis")
+    kind, pooling = _REDUCTIONS[node.op_type]
+    if pooling and rank == 4 and axes == [2, 3]:  # over height and width: global pooling, C x 1 x 1
+        layer = im.add(node, pooling, {}, [x])
+        if not keep:  # N x C, which an Affine reads as it is
+            im.view(node, Value(layer), "flat", make=("Flatten", node.name, None))
+        return
+    if not keep and len(axes) == rank - 1:
+        raise Unsupported("reduces each sample to a number, which netcanvas keeps one value wide; use keepdims=1")
+    im.add(node, kind, {"axes": [d - 1 for d in axes], "keep_dims": keep}, [x])
 
 
 def _batchnorm(im: _Importer, node, a) -> None:
@@ -769,7 +859,9 @@ def _resize(im: _Importer, node, a) -> None:
         if _has(node, 2) and im.const(node.input[2]).size:
             scales = im.const(node.input[2]).tolist()
         else:
-            scales = [s / d for s, d in zip(im.const(node.input[3]).tolist(), full)]
+            # The batch axis keeps its size (a folded BATCH marker, or the size it was exported with).
+            sizes = im.const(node.input[3]).tolist()
+            scales = [1.0 if i == 0 else s / d for i, (s, d) in enumerate(zip(sizes, full))]
         coords = a.get("coordinate_transformation_mode", "half_pixel")
         nearest = a.get("nearest_mode", "round_prefer_floor")
     if len(scales) != 4 or scales[:2] != [1, 1] or any(s != int(s) or s < 1 for s in scales[2:]):
@@ -845,8 +937,10 @@ CONVERTERS = {
     "Conv": _conv, "ConvTranspose": _conv, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
     **dict.fromkeys(_ACTIVATIONS, _activation), "Clip": _clip, "PRelu": _prelu,
-    "Softmax": _softmax, "LogSoftmax": _softmax,
+    "Softmax": _softmax, "LogSoftmax": _softmax, "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_sigmoid,
+    "Erf": _erf, "Gelu": _gelu,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
+    **dict.fromkeys(_REDUCTIONS, _reduce),
     "BatchNormalization": _batchnorm, "Dropout": _dropout, "Identity": _identity,
     "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _squeeze,
     "Transpose": _transpose, "Slice": _slice, "Gather": _gather, "Concat": _concat, "Split": _split,

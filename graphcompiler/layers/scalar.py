@@ -91,6 +91,7 @@ SPECS = (
     _function("Abs", "abs", "|x|."),
     _function("Round", "round", "x rounded to a whole number (halves to even, as torch rounds); no gradient."),
     _reduce("Sum", "sum", "Sum over some axes of each sample.", "Arithmetic"),
+    _reduce("Mean", "mean", "Mean over some axes of each sample.", "Arithmetic"),
     LayerSpec(type="Pad", category="Array", id_prefix="pad",
               doc="Adds borders to the last axes of each sample: zeros (or a value), a mirror, or the edge repeated.",
               shape_doc="each padded axis grows by before + after",

@@ -58,6 +58,16 @@ def swish(ins, p):
     return call(nn.SiLU)
 
 
+def hard_sigmoid(ins, p):
+    """nn.Hardsigmoid."""
+    return call(nn.Hardsigmoid)
+
+
+def hard_swish(ins, p):
+    """nn.Hardswish."""
+    return call(nn.Hardswish)
+
+
 def softplus(ins, p):
     """nn.Softplus."""
     return call(nn.Softplus, p.beta)

@@ -49,9 +49,9 @@ class Function(nn.Module):
 
 
 class ReduceAxes(nn.Module):
-    """The sum or the largest value over some sample axes (numbered without the batch axis)."""
+    """The sum, mean or largest value over some sample axes (numbered without the batch axis)."""
 
-    OPS = {"sum": torch.sum, "max": torch.amax}
+    OPS = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}
 
     def __init__(self, op: str, axes: tuple[int, ...], keep_dims: bool):
         super().__init__()
