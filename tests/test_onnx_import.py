@@ -510,3 +510,17 @@ def test_fcn_head_resizes_with_sizes_and_scales(dynamo, tmp_path):
     graph = _imports_like_torch(_SegmentationHead(), (2, 3, 16, 12), tmp_path / "fcn.onnx", dynamo)
     ups = {n.params.get("mode", "nearest"): n.params["factor"] for n in graph.nodes() if n.type == "Unpooling"}
     assert ups == {"bilinear": [4, 4], "nearest": [4, 4]}
+
+
+def test_erf_outside_gelu_and_keras_hard_sigmoid_say_why(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b")]
+    nodes = [helper.make_node("Erf", ["x"], ["a"], name="/erf/Erf"),
+             helper.make_node("HardSigmoid", ["x"], ["b"], name="/gate/HardSigmoid")]  # ONNX's default alpha 0.2
+    _model(nodes, [x], outs, {}, tmp_path / "bad.onnx")
+    with pytest.raises(gc.GraphError) as info:
+        import_onnx(tmp_path / "bad.onnx")
+    assert str(info.value).split(": ", 1)[1].startswith(
+        "ONNX nodes that cannot map: 2: Erf x1 (/erf/Erf: Erf maps only as part of torch's GELU, "
+        "x * 0.5 * (1 + erf(x / sqrt(2)))), HardSigmoid x1 (/gate/HardSigmoid: alpha 0.2 and beta 0.5; "
+        "netcanvas's HardSigmoid is torch's, alpha 1/6 and beta 0.5); nodes that map: 0; ")
