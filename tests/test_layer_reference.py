@@ -506,8 +506,9 @@ CASES: dict[str, Case] = {
         lambda m, p, ins: F.conv2d(ins["x"], m.weight, m.bias, p.stride, p.pad, p.dilation, ins["x"].shape[1])),
     "Convolution1D": Case(conv1d_draw(), lambda m, p, ins: F.conv1d(
         ins["x"].transpose(1, 2), m.weight, m.bias, p.stride, p.pad, p.dilation, p.groups).transpose(1, 2)),
-    "Affine": Case(one(out_features=dim(1, 5), bias=st.booleans()),
-                   lambda m, p, ins: ins["x"].flatten(1) @ m.weight.T + (m.bias if p.bias else 0)),
+    "Affine": Case(one(out_features=dim(1, 5), bias=st.booleans(), over=st.sampled_from(["all", "last"])),
+                   lambda m, p, ins: (ins["x"].flatten(1) if p.over == "all" else ins["x"]) @ m.weight.T
+                   + (m.bias if p.bias else 0)),
     "Embed": Case(one(st.tuples(dim(1, 5)), num_embeddings=dim(1, 6), dim=dim(1, 4)),
                   lambda m, p, ins: m.weight[ins["x"].long()], make=token_ids),
     # Recurrent

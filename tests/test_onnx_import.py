@@ -524,3 +524,24 @@ def test_erf_outside_gelu_and_keras_hard_sigmoid_say_why(tmp_path):
         "ONNX nodes that cannot map: 2: Erf x1 (/erf/Erf: Erf maps only as part of torch's GELU, "
         "x * 0.5 * (1 + erf(x / sqrt(2)))), HardSigmoid x1 (/gate/HardSigmoid: alpha 0.2 and beta 0.5; "
         "netcanvas's HardSigmoid is torch's, alpha 1/6 and beta 0.5); nodes that map: 0; ")
+
+
+
+class _ChannelsLastMLP(torch.nn.Module):
+    """A pointwise MLP written channels-last: permute to N x H x W x C, Linear over C, permute back."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(3, 8), torch.nn.Linear(8, 3, bias=False)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x.permute(0, 2, 3, 1)))).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_channels_last_linear_imports_as_affine_over_the_last_axis(dynamo, tmp_path):
+    graph = _imports_like_torch(_ChannelsLastMLP(), (2, 3, 5, 4), tmp_path / "mlp.onnx", dynamo)
+    fcs = [n.params for n in graph.nodes() if n.type == "Affine"]
+    assert sorted((p["out_features"], p.get("bias", True), p["over"]) for p in fcs) == [(3, False, "last"),
+                                                                                          (8, True, "last")]
+    assert [n.params["axes"] for n in graph.nodes() if n.type == "Transpose"] == [[1, 2, 0], [2, 0, 1]]

@@ -512,10 +512,15 @@ def _gemm(im: _Importer, node, a) -> None:
 
 
 def _matmul(im: _Importer, node, a) -> None:
-    w = im.const(node.input[1])
-    if w.ndim != 2 or len(im.shape(node.input[0])) != 2:
-        raise Unsupported("only N x F times a constant matrix maps to Affine")
-    im.affine(node, im.value(node.input[0]), w.T, None)
+    w, x = im.const(node.input[1]), im.value(node.input[0])
+    if w.ndim != 2:
+        raise Unsupported(f"a constant of shape {_show(w.shape)}; only a matrix (F x out) maps to Affine")
+    if len(im.shape(node.input[0])) == 2:
+        im.affine(node, x, w.T, None)
+    elif x.view == "bf":  # N x ... x F: the matrix maps the last axis at every position (channels-last)
+        im.add(node, "Affine", {"out_features": w.shape[1], "bias": False, "over": "last"}, [x], {"weight": w.T})
+    else:
+        raise Unsupported("it multiplies a time-major or recurrent tensor; netcanvas's Affine reads batch-first ones")
 
 
 def _binary(im: _Importer, node, a) -> None:

@@ -17,5 +17,7 @@ class FlatLinear(nn.Linear):
 
 
 def affine(ins, p):
-    """FlatLinear from all the input's values to out_features."""
+    """FlatLinear from all the input's values to out_features, or nn.Linear over the last axis."""
+    if p.over == "last":
+        return call(nn.Linear, ins[0][-1], p.out_features, bias=p.bias)
     return call(FlatLinear, numel(ins[0]), p.out_features, bias=p.bias)
