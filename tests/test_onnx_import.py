@@ -545,3 +545,25 @@ def test_channels_last_linear_imports_as_affine_over_the_last_axis(dynamo, tmp_p
     assert sorted((p["out_features"], p.get("bias", True), p["over"]) for p in fcs) == [(3, False, "last"),
                                                                                           (8, True, "last")]
     assert [n.params["axes"] for n in graph.nodes() if n.type == "Transpose"] == [[1, 2, 0], [2, 0, 1]]
+
+
+class _LayerNorms(torch.nn.Module):
+    """LayerNorm over the features of a sequence, and over all of a sample's axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.last, self.all = torch.nn.LayerNorm(6, eps=1e-3), torch.nn.LayerNorm([5, 6])
+        with torch.no_grad():
+            for norm in (self.last, self.all):
+                norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.all(self.last(x))
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_layer_normalization_imports_over_the_last_axis_or_all(dynamo, tmp_path):
+    graph = _imports_like_torch(_LayerNorms(), (2, 5, 6), tmp_path / "ln.onnx", dynamo)
+    norms = sorted((n.params.get("over", "last"), n.params.get("eps", 1e-5)) for n in graph.nodes()
+                   if n.type == "LayerNormalization")
+    assert norms == [("all", 1e-5), ("last", 1e-3)]

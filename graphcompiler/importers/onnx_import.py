@@ -713,6 +713,21 @@ def _batchnorm(im: _Importer, node, a) -> None:
            {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var})
 
 
+def _layernorm(im: _Importer, node, a) -> None:
+    if any(im.uses[o] for o in node.output[1:]):
+        raise Unsupported("uses the mean or inverse deviation output")
+    rank = len(im.shape(node.input[0]))
+    axis = a.get("axis", -1) % rank
+    if axis not in (1, rank - 1):
+        raise Unsupported(f"axis {axis}; LayerNormalization normalises over the last axis or all after the batch")
+    normalized = im.shape(node.input[0])[axis:]
+    scale = np.broadcast_to(im.const(node.input[1]), normalized)
+    # Without B, a zero bias: the layer's weights are the same whichever way the model was written.
+    bias = np.broadcast_to(im.const(node.input[2]), normalized) if _has(node, 2) else np.zeros(normalized)
+    params = {"over": "last" if axis == rank - 1 else "all", "eps": _f32(a.get("epsilon", 1e-5))}
+    im.add(node, "LayerNormalization", params, [im.value(node.input[0])], {"weight": scale, "bias": bias})
+
+
 def _dropout(im: _Importer, node, a) -> None:
     if any(im.uses[o] for o in node.output[1:]):
         raise Unsupported("uses the mask output")
@@ -946,7 +961,7 @@ CONVERTERS = {
     "Erf": _erf, "Gelu": _gelu,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
     **dict.fromkeys(_REDUCTIONS, _reduce),
-    "BatchNormalization": _batchnorm, "Dropout": _dropout, "Identity": _identity,
+    "BatchNormalization": _batchnorm, "LayerNormalization": _layernorm, "Dropout": _dropout, "Identity": _identity,
     "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _squeeze,
     "Transpose": _transpose, "Slice": _slice, "Gather": _gather, "Concat": _concat, "Split": _split,
     "SplitToSequence": _split, "SequenceAt": _sequence_at,
