@@ -132,6 +132,18 @@ def slice_draw(draw):
 
 
 @st.composite
+def scale_draw(draw):
+    shape = draw(ANY)
+    return {"axis": draw(st.integers(-len(shape), len(shape) - 1)), "init": draw(st.floats(-2, 2))}, {"x": shape}
+
+
+def scale_reference(m, p, ins):
+    x = ins["x"]
+    axis = p.axis % (x.dim() - 1) + 1
+    return x * m.weight.reshape([-1 if i == axis else 1 for i in range(x.dim())])
+
+
+@st.composite
 def sum_draw(draw):
     shape = draw(ANY)
     rank = len(shape)
@@ -584,6 +596,7 @@ CASES: dict[str, Case] = {
     "Sum": Case(sum_draw(), reduced(torch.sum)),
     "Mean": Case(sum_draw(), reduced(torch.mean)),
     "Pad": Case(pad_draw(), pad_reference),
+    "Scale": Case(scale_draw(), scale_reference),
     "Round": Case(one(), x_only(lambda x, p: torch.where((x - torch.floor(x) - 0.5).abs() < 1e-9,
                                                          2 * torch.floor(x / 2 + 0.5), torch.floor(x + 0.5)))),
     # Logic

@@ -567,3 +567,21 @@ def test_layer_normalization_imports_over_the_last_axis_or_all(dynamo, tmp_path)
     norms = sorted((n.params.get("over", "last"), n.params.get("eps", 1e-5)) for n in graph.nodes()
                    if n.type == "LayerNormalization")
     assert norms == [("all", 1e-5), ("last", 1e-3)]
+
+
+class _LayerScales(torch.nn.Module):
+    """Per-channel constants: a [C, 1, 1] layer scale channels-first, a [C] divisor channels-last."""
+
+    def __init__(self):
+        super().__init__()
+        self.gamma = torch.nn.Parameter(torch.rand(3, 1, 1) + 0.5)
+        self.register_buffer("divisor", torch.rand(5) + 0.5)
+
+    def forward(self, x):
+        return (self.gamma * x) / self.divisor
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_constant_per_channel_factors_import_as_scale_layers(dynamo, tmp_path):
+    graph = _imports_like_torch(_LayerScales(), (2, 3, 4, 5), tmp_path / "scale.onnx", dynamo)
+    assert sorted(n.params.get("axis", 0) for n in graph.nodes() if n.type == "Scale") == [0, 2]

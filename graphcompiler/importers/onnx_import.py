@@ -560,11 +560,13 @@ def _binary(im: _Importer, node, a) -> None:
             x.layer.weights["bias"] = bias.reshape(-1)
             im.values[node.output[0]] = x
             return
-    c = np.asarray(im.const(consts[0]))
-    if c.size != 1 or c.ndim > len(im.shape(name)):
-        raise Unsupported(f"a constant operand of shape {_show(c.shape)}; only a single number or a bias right after "
-                          f"MatMul maps")
-    value, first = _f32(c.item()), names[0] == name
+    c, full, first = np.asarray(im.const(consts[0])), im.shape(name), names[0] == name
+    if c.ndim > len(full):
+        raise Unsupported(f"a constant operand of shape {_show(c.shape)} has more axes than the tensor {_show(full)}")
+    if c.size != 1:
+        _scale(im, node, x, c, full, first)
+        return
+    value = _f32(c.item())
     if node.op_type == "Div" and not first:
         raise Unsupported("a number divided by a tensor; netcanvas has no reciprocal layer")
     kind, value = {"Add": ("AddScalar", value), "Mul": ("MulScalar", value),
@@ -573,6 +575,22 @@ def _binary(im: _Importer, node, a) -> None:
     if value is None:
         raise Unsupported("divides by zero")
     im.add(node, kind, {"value": value}, [x])
+
+
+def _scale(im: _Importer, node, x: Value, c: np.ndarray, full: tuple, first: bool) -> None:
+    """x times (or divided by) a constant with one factor per entry of one axis: a Scale layer (a layer scale)."""
+    padded = (1,) * (len(full) - c.ndim) + c.shape
+    axes = [i for i, d in enumerate(padded) if d != 1]
+    if node.op_type not in ("Mul", "Div") or (node.op_type == "Div" and not first) or len(axes) != 1 \
+            or axes[0] == 0 or padded[axes[0]] != full[axes[0]]:
+        raise Unsupported(f"a constant operand of shape {_show(c.shape)} with a tensor of {_show(full)}; only a "
+                          f"single number, a bias right after MatMul, or a factor per entry of one axis to multiply "
+                          f"or divide by maps")
+    factors = c.reshape(-1).astype(np.float64)
+    if node.op_type == "Div" and not factors.all():
+        raise Unsupported("divides by zero")
+    im.add(node, "Scale", {"axis": axes[0] - 1}, [x],
+           {"weight": factors if node.op_type == "Mul" else 1 / factors})
 
 
 _ACTIVATIONS = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 from .nnc import NncProperties, Unmappable
-from .rules import fmt, normalise_axis
-from .spec import Bool, Choice, Float, Ints, LayerSpec, ShapeError, builders
+from .rules import fmt, normalise_axis, numel
+from .spec import Bool, Choice, Float, Int, Ints, LayerSpec, ShapeError, builders
 
 _build = builders(__name__)  # the torch code, modules/scalar.py, imported on the first build
 
@@ -53,6 +53,11 @@ def _pad_shape(ins, p):
     return (tuple(shape),)
 
 
+def _scale_shape(ins, p):
+    normalise_axis(p.axis, len(ins[0]))
+    return (ins[0],)
+
+
 def _nnc_reduce(p: NncProperties) -> dict:
     if p.values.get("OnlyIndex", "False") == "True" or p.values.get("WithIndex", "False") == "True":
         raise Unmappable("the index of the maximum (WithIndex, OnlyIndex) is not supported")
@@ -92,6 +97,16 @@ SPECS = (
     _function("Round", "round", "x rounded to a whole number (halves to even, as torch rounds); no gradient."),
     _reduce("Sum", "sum", "Sum over some axes of each sample.", "Arithmetic"),
     _reduce("Mean", "mean", "Mean over some axes of each sample.", "Arithmetic"),
+    LayerSpec(type="Scale", category="Arithmetic", id_prefix="scale",
+              doc="x times a learned factor per entry of one axis (a per-channel scale, such as ConvNeXt's and "
+                  "CaiT's layer scale).",
+              shape_doc="unchanged; one factor per entry of axis",
+              params=(Int("axis", default=0, doc="the sample axis with a factor per entry, batch not counted; "
+                                                 "negative counts from the end (-1: channels-last)"),
+                      Float("init", default=1.0, doc="every factor's starting value")),
+              shape=_scale_shape, build=_build("scale"),
+              cost=lambda ins, outs, p: (ins[0][normalise_axis(p.axis, len(ins[0]))], numel(ins[0])),
+              summary=lambda p: f"axis {p.axis}"),
     LayerSpec(type="Pad", category="Array", id_prefix="pad",
               doc="Adds borders to the last axes of each sample: zeros (or a value), a mirror, or the edge repeated.",
               shape_doc="each padded axis grows by before + after",

@@ -63,6 +63,20 @@ class ReduceAxes(nn.Module):
         return total.reshape(-1, 1) if total.dim() == 1 else total
 
 
+class Scale(nn.Module):
+    """x times a learned factor per entry of one axis; the factors are a [size] vector so that a
+    state_dict reads the same whichever axis they scale."""
+
+    def __init__(self, size: int, axis: int, rank: int, init: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((size,), float(init)))
+        self.view = (size,) + (1,) * (rank - axis - 1)  # broadcasts over the axes after it
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x scaled along the axis."""
+        return x * self.weight.view(self.view)
+
+
 class PadEdges(nn.Module):
     """Pads the last axes of each sample: (before, after) per axis, first axis first."""
 
@@ -96,6 +110,12 @@ def function(name: str, ins, p):
 def reduce(op: str, ins, p):
     """ReduceAxes for ``op`` (sum, max) over the axes, counted from the front."""
     return call(ReduceAxes, op, tuple(normalise_axis(a, len(ins[0])) for a in p.axes), p.keep_dims)
+
+
+def scale(ins, p):
+    """Scale with one factor per entry of the axis."""
+    axis = normalise_axis(p.axis, len(ins[0]))
+    return call(Scale, ins[0][axis], axis, len(ins[0]), p.init)
 
 
 def pad(ins, p):
