@@ -585,3 +585,31 @@ class _LayerScales(torch.nn.Module):
 def test_constant_per_channel_factors_import_as_scale_layers(dynamo, tmp_path):
     graph = _imports_like_torch(_LayerScales(), (2, 3, 4, 5), tmp_path / "scale.onnx", dynamo)
     assert sorted(n.params.get("axis", 0) for n in graph.nodes() if n.type == "Scale") == [0, 2]
+
+
+class _ConvNeXtBlock(torch.nn.Module):
+    """ConvNeXt's block: depthwise 7x7, then channels-last LayerNorm, an MLP with GELU and a per-channel
+    layer scale, back to channels-first and added to the input."""
+
+    def __init__(self, c=4):
+        super().__init__()
+        self.dwconv = torch.nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = torch.nn.LayerNorm(c)
+        self.pwconv1, self.act, self.pwconv2 = torch.nn.Linear(c, 4 * c), torch.nn.GELU(), torch.nn.Linear(4 * c, c)
+        self.gamma = torch.nn.Parameter(torch.rand(c) + 0.5)
+
+    def forward(self, x):
+        h = self.dwconv(x).permute(0, 2, 3, 1)
+        h = self.gamma * self.pwconv2(self.act(self.pwconv1(self.norm(h))))
+        return x + h.permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_convnext_block_imports_with_channels_last_layer_norm_and_layer_scale(dynamo, tmp_path):
+    model = _ConvNeXtBlock()
+    with torch.no_grad():  # a LayerNorm that is not the identity
+        model.norm.weight.uniform_(0.5, 1.5), model.norm.bias.uniform_(-0.5, 0.5)
+    graph = _imports_like_torch(model, (2, 4, 9, 8), tmp_path / "convnext.onnx", dynamo)
+    types = collections.Counter(n.type for n in graph.nodes())
+    assert types["LayerNormalization"] == 1 and types["GELU"] == 1 and types["Transpose"] == 2
+    assert types["Affine"] == 2 and types["Scale"] == 1 and types["DepthwiseConvolution"] == 1
