@@ -41,7 +41,7 @@ AFFINE = LayerSpec(
     shape=_shape,
     build=_build("affine"),
     cost=_cost,
-    summary=lambda p: str(p.out_features),
+    summary=lambda p: f"{p.out_features} over last" if p.over == "last" else str(p.out_features),
     nnc=_nnc_affine,
 )
 
