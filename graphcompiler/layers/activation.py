@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from .rules import normalise_axis
 from .nnc import NncProperties
 from .spec import Bool, Float, Int, LayerSpec, ShapeError, builders
 
 _build = builders(__name__)  # the torch code, modules/activation.py, imported on the first build
+
+
+def _plain(module: str):
+    """The builder of torch.nn's ``module``, which takes no arguments."""
+    return partial(_build("plain"), module)
 
 
 def _same(ins, p):
@@ -47,27 +54,28 @@ def _hardtanh_shape(ins, p):
 
 
 SPECS = (
-    _elementwise("ReLU", "max(x, 0).", _build("relu"), swap_group="activation"),
+    _elementwise("ReLU", "max(x, 0).", _plain("ReLU"), swap_group="activation"),
     _elementwise("LeakyReLU", "x if x > 0 else alpha * x.", _build("leaky_relu"),
                  params=(Float("alpha", default=0.1, lo=0.0, doc="slope for negative inputs (NNC default 0.1)"),),
                  summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation",
                  nnc=lambda p: {"alpha": p.number("Alpha", "0.1")}),
-    _elementwise("Sigmoid", "1 / (1 + exp(-x)).", _build("sigmoid")),
-    _elementwise("Tanh", "Hyperbolic tangent.", _build("tanh"), swap_group="activation"),
+    _elementwise("Sigmoid", "1 / (1 + exp(-x)).", _plain("Sigmoid")),
+    _elementwise("Tanh", "Hyperbolic tangent.", _plain("Tanh"), swap_group="activation"),
     _elementwise("ELU", "x if x > 0 else alpha * (exp(x) - 1).", _build("elu"),
                  params=(Float("alpha", default=1.0, lo=0.0),), summary=lambda p: f"alpha {p.alpha:g}", swap_group="activation",
                  nnc=lambda p: {"alpha": p.number("Alpha", "1.0")}),
     _elementwise("SELU", "Self-normalising ELU with the fixed scale and alpha of Klambauer et al.",
-                 _build("selu"), swap_group="activation"),
+                 _plain("SELU"), swap_group="activation"),
     _elementwise("PReLU", "LeakyReLU whose negative slope is learned, per channel or shared.", _build("prelu"),
                  params=(Bool("shared", default=False, doc="one slope for all channels instead of one per channel"),
                          Float("init", default=0.25, lo=0.0, doc="initial slope")),
                  cost=lambda ins, outs, p: (1 if p.shared else ins[0][0], 0), nnc=_nnc_prelu),
-    _elementwise("GELU", "x times the standard normal CDF of x.", _build("gelu"), swap_group="activation"),
-    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", _build("swish"), swap_group="activation"),
+    _elementwise("GELU", "x times the standard normal CDF of x.", _plain("GELU"),
+                 swap_group="activation"),
+    _elementwise("Swish", "x * sigmoid(x), also called SiLU.", _plain("SiLU"), swap_group="activation"),
     _elementwise("HardSigmoid", "min(max(x / 6 + 1/2, 0), 1): a piecewise-linear sigmoid (MobileNetV3).",
-                 _build("hard_sigmoid")),
-    _elementwise("HardSwish", "x * HardSigmoid(x): a piecewise-quadratic Swish (MobileNetV3).", _build("hard_swish"),
+                 _plain("Hardsigmoid")),
+    _elementwise("HardSwish", "x * HardSigmoid(x): a piecewise-quadratic Swish (MobileNetV3).", _plain("Hardswish"),
                  swap_group="activation"),
     _elementwise("Softplus", "log(1 + exp(beta * x)) / beta.", _build("softplus"),
                  params=(Float("beta", default=1.0, lo=1e-6),)),

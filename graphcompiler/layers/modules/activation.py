@@ -13,9 +13,9 @@ def _dim(ins, p) -> int:
     return normalise_axis(p.axis, len(ins[0])) + 1
 
 
-def relu(ins, p):
-    """nn.ReLU."""
-    return call(nn.ReLU)
+def plain(name: str, ins, p):
+    """torch.nn's module ``name``, which takes no arguments (ReLU, Sigmoid, GELU, ...)."""
+    return call(getattr(nn, name))
 
 
 def leaky_relu(ins, p):
@@ -23,49 +23,14 @@ def leaky_relu(ins, p):
     return call(nn.LeakyReLU, p.alpha)
 
 
-def sigmoid(ins, p):
-    """nn.Sigmoid."""
-    return call(nn.Sigmoid)
-
-
-def tanh(ins, p):
-    """nn.Tanh."""
-    return call(nn.Tanh)
-
-
 def elu(ins, p):
     """nn.ELU."""
     return call(nn.ELU, p.alpha)
 
 
-def selu(ins, p):
-    """nn.SELU."""
-    return call(nn.SELU)
-
-
 def prelu(ins, p):
     """nn.PReLU: one slope per channel, or one shared."""
     return call(nn.PReLU, 1 if p.shared else ins[0][0], init=p.init)
-
-
-def gelu(ins, p):
-    """nn.GELU."""
-    return call(nn.GELU)
-
-
-def swish(ins, p):
-    """nn.SiLU, torch's name for swish."""
-    return call(nn.SiLU)
-
-
-def hard_sigmoid(ins, p):
-    """nn.Hardsigmoid."""
-    return call(nn.Hardsigmoid)
-
-
-def hard_swish(ins, p):
-    """nn.Hardswish."""
-    return call(nn.Hardswish)
 
 
 def softplus(ins, p):
