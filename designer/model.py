@@ -41,7 +41,7 @@ class EditorModel:
                  network: str | None = None):
         self.project = project or Project()
         self.path = Path(path) if path else None
-        self.network = network or ("main" if "main" in self.project.networks else next(iter(self.project.networks)))
+        self.network = network or self.project.main_network
         self.selection: list[str] = []
         self.clipboard = GraphData((), ())
         self.revision = 0

@@ -309,7 +309,7 @@ def _hits(graph: Graph, boxes: dict[str, Box], positions: dict[str, Point]):
             width, height = boxes[node_id].size
             if _segment_hits((x0, y0), (x1, y1), (left, top, left + width, top + height)):
                 xs = (max(min(x0, x1), left), min(max(x0, x1), left + width))
-                ys = [y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y for x in xs for y in (y0, y1)]
+                ys = [y0 + (y1 - y0) * (x - x0) / (x1 - x0) for x in xs] if x1 != x0 else [y0, y1]
                 yield link, node_id, (min(ys), max(ys))
 
 

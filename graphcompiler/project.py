@@ -32,10 +32,14 @@ class Project:
     """A network's weights kept in a file (a .pt state dict or an .onnx model), its path relative to the
     project file: an imported model's trained weights, the starting point of training and export."""
 
+    @property
+    def main_network(self) -> str:
+        """The name of the network commands use unless told otherwise: 'main', or the first one."""
+        return "main" if "main" in self.networks else next(iter(self.networks))
+
     def network(self, name: str | None = None) -> Graph:
-        """The network called ``name``; by default 'main', or the first one."""
-        if name is None:
-            return self.networks["main"] if "main" in self.networks else next(iter(self.networks.values()))
+        """The network called ``name``; by default the main one."""
+        name = name or self.main_network
         if name not in self.networks:
             raise GraphError(f"no network '{name}' (the project has {', '.join(self.networks)})")
         return self.networks[name]

@@ -42,7 +42,8 @@ def export_target(target: str | Path | Project, network: str | None = None,
     paths are relative to, by default the project file's), else with fresh ones.
     """
     folder = None if isinstance(target, Project) else Path(target)
-    if folder is not None and folder.is_dir():
+    run = folder is not None and folder.is_dir()
+    if run:
         read_info(folder)
         project = load(folder / PROJECT_FILE)
     else:
@@ -50,14 +51,10 @@ def export_target(target: str | Path | Project, network: str | None = None,
         if problems:
             raise problems[0]
         project = target if folder is None else load(folder)
-    name = network or ("main" if "main" in project.networks else next(iter(project.networks)))
+    name = network or project.main_network
     graph = project.network(name)
     weights, trained = None, "initial (untrained)"
-    kept = None if folder is not None and folder.is_dir() else project_weights(
-        project, name, Path(base_dir) if base_dir else folder.parent if folder else Path.cwd())
-    if kept:
-        weights, trained = kept[0], f"from {kept[1]}"
-    if folder is not None and folder.is_dir():
+    if run:
         source = project.weights_from.get(name)
         if source is None:
             weights, trained = load_weights(folder, name), "trained"
@@ -65,6 +62,10 @@ def export_target(target: str | Path | Project, network: str | None = None,
             weights = view_weights(project, name, load_weights(folder, source))
             shared = len(shared_nodes(graph, project.network(source)))
             trained = f"trained, taken from network '{source}' ({shared} layers)"
+    else:
+        kept = project_weights(project, name, Path(base_dir or (folder.parent if folder else ".")))
+        if kept:
+            weights, trained = kept[0], f"from {kept[1]}"
     metadata = {"netcanvas.project": project.name, "netcanvas.network": name, "netcanvas.weights": trained}
     dataset = project.sections.get("dataset")
     if isinstance(dataset, dict):

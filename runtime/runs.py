@@ -99,8 +99,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     source = Path(run_dir)
     if source.is_file():
         project = gc.load(source)
-        kept = project_weights(project, "main" if "main" in project.networks else next(iter(project.networks)),
-                               source.parent)
+        kept = project_weights(project, project.main_network, source.parent)
         if kept is None:
             raise GraphError("the project names no weights file for its network: evaluate a run of it "
                              "(netcanvas train), or name the weights with a weights: line", file=str(source))

@@ -226,7 +226,7 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
         settings.max_trials = max_trials
     if max_hours is not None:
         settings.max_hours = max_hours
-    network = settings.network or ("main" if "main" in project.networks else next(iter(project.networks)))
+    network = settings.network or project.main_network
     base = project.network(network)
     limits = Limits(frozenset(settings.pinned), settings.max_params or None, settings.max_macs or None)
     _fail_dead_trials(study)
@@ -339,7 +339,7 @@ def export_trial(folder: str | Path, number: int, output: str | Path) -> Path:
         raise GraphError(f"the search has no trial {number} with a network", file=str(folder))
     project = gc.load(Path(folder) / BASE)
     settings = search_settings(project)
-    network = settings.network or ("main" if "main" in project.networks else next(iter(project.networks)))
+    network = settings.network or project.main_network
     graph = next(iter(gc.loads(trials[0].user_attrs["graph"]).networks.values()))
     exported = _project_with(project, network, graph)
     dataset = exported.sections.get("dataset")

@@ -160,10 +160,6 @@ def transfer_weights(model: nn.Module, run_dir: Path, network: str | None = None
     return copied
 
 
-def _main_network(project: Project) -> str:
-    return "main" if "main" in project.networks else next(iter(project.networks))
-
-
 def freeze(model: GraphModule, nodes: tuple[str, ...]) -> None:
     """Keep the weights of these nodes fixed."""
     names = dict(model.named_children())
@@ -357,7 +353,7 @@ class _SupervisedLoop:
         self.model = gc.compile(self.graph).to(run.device)
         _set_label_smoothing(self.model, self.task, s.label_smoothing)
         source = getattr(s.transfer, "from")  # a Python keyword, so not s.transfer.from
-        kept = project_weights(run.project, _main_network(run.project), run.base_dir)
+        kept = project_weights(run.project, run.project.main_network, run.base_dir)
         if source:
             transfer_weights(self.model, run.base_dir / source)
         elif kept:
