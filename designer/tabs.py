@@ -362,7 +362,9 @@ class Workspace:
             step = math.ceil(epochs / 10)
             dpg.set_axis_limits("curve_x", 1 - 0.03 * epochs - 0.2, epochs + 0.03 * epochs + 0.2)
             dpg.set_axis_ticks("curve_x", tuple((str(e), float(e)) for e in range(1, epochs + 1, step)))
-            dpg.fit_axis_data("curve_y")
+            losses = [r[k] for r in self.training.curve for k in ("train_loss", "val_loss") if k in r]
+            if losses:
+                _fit_with_margin("curve_y", losses)
             errors = [r["val_error"] for r in self.training.curve if "val_error" in r]
             dpg.set_axis_limits("curve_error_axis", 0.0, max(errors, default=0.0) * 1.1 or 1.0)
         self._sync_runs()
@@ -510,11 +512,8 @@ class Workspace:
         dpg.set_value("search_front", [[float(t.macs) for t in session.front], [t.error for t in session.front]])
         done = [t for t in session.trials if t.state == "complete"]
         if done:
-            # Fitted with a margin: fit_axis_data puts the extreme points on the frame, half hidden.
-            errors = [t.error for t in done]
-            pad = (max(errors) - min(errors)) * 0.08 or 0.05
             _macs_axis(min(t.macs for t in done), max(t.macs for t in done))
-            dpg.set_axis_limits("search_y", min(errors) - pad, max(errors) + pad)
+            _fit_with_margin("search_y", [t.error for t in done])
         dpg.configure_item("search_trials", items=[_trial_label(t) for t in session.trials])
 
     def _on_plot_clicked(self, *args: Any) -> None:
@@ -663,6 +662,12 @@ def _macs_axis(low: float, high: float) -> None:
     low, high, ticks = log_ticks(low, high)
     dpg.set_axis_limits("search_x", low, high)
     dpg.set_axis_ticks("search_x", tuple((short_number(t), t) for t in ticks))
+
+
+def _fit_with_margin(axis: str, values: list[float]) -> None:
+    """Limits around the values with a margin: fit_axis_data puts the extreme points on the frame, half hidden."""
+    pad = (max(values) - min(values)) * 0.08 or 0.05
+    dpg.set_axis_limits(axis, min(values) - pad, max(values) + pad)
 
 
 def _run_label(run) -> str:
