@@ -52,9 +52,12 @@ class _NodeView:
     """What is on screen for one node, so the next sync only touches what changed."""
 
     def __init__(self, tag: int, layer_type: str, ports: tuple[tuple[str, ...], tuple[str, ...]],
-                 inputs: dict[str, int], outputs: dict[str, int], caption: int, shape: int, labels: dict[str, int]):
+                 inputs: dict[str, int], outputs: dict[str, int], caption: int, shape: int, labels: dict[str, int],
+                 spacer: int):
         self.tag, self.type, self.ports = tag, layer_type, ports
         self.inputs, self.outputs, self.caption, self.shape = inputs, outputs, caption, shape
+        self.spacer = spacer
+        """Holds a plain box's size when the zoom hides its texts."""
         self.labels = labels
         """Port name -> the text item in its row, whose rectangle locates the pin on screen."""
         self.pos: tuple[float, float] | None = None
@@ -62,7 +65,6 @@ class _NodeView:
         """Where the view last put the node in the editor's grid."""
         self.detail = "full"
         """"full", "compact" (id and output shape) or "box" (no text), after the zoom."""
-        self.spacer: int | None = None
         self.style: tuple[str | None, float | None] = (None, None)
         """The colour and zoom the node is drawn with."""
         self.texts: tuple[str, str] = ("", "")
@@ -434,9 +436,7 @@ class DesignerApp:
             if len(out_ports) == 1:
                 outputs[out_ports[0]] = attr
                 self.attrs[attr] = (node_id, out_ports[0])
-        view = _NodeView(tag, layer_type, ports, inputs, outputs, caption, shape, labels)
-        view.spacer = spacer
-        return view
+        return _NodeView(tag, layer_type, ports, inputs, outputs, caption, shape, labels, spacer)
 
     def _remove_node(self, node_id: str) -> None:
         view = self.nodes.pop(node_id)
