@@ -241,7 +241,10 @@ def _import(args: argparse.Namespace) -> int:
     if args.partial:
         raise GraphError("--partial is for Neural Network Console projects (.sdcproj)")
     from graphcompiler.importers import import_onnx_file
-    result = import_onnx_file(args.model, args.output)
+    notes: list[str] = []
+    result = import_onnx_file(args.model, args.output, notes)
+    for line in notes:
+        print(f"warning: {line}", file=sys.stderr)
     print(f"{args.output}: imported from {args.model}" + (f"; weights in {result}" if result else ""))
     return 0
 

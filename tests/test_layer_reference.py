@@ -134,13 +134,15 @@ def slice_draw(draw):
 @st.composite
 def scale_draw(draw):
     shape = draw(ANY)
-    return {"axis": draw(st.integers(-len(shape), len(shape) - 1)), "init": draw(st.floats(-2, 2))}, {"x": shape}
+    return {"axis": draw(st.integers(-len(shape), len(shape) - 1)), "init": draw(st.floats(-2, 2)),
+            "bias": draw(st.booleans()), "fixed": draw(st.booleans())}, {"x": shape}
 
 
 def scale_reference(m, p, ins):
     x = ins["x"]
     axis = p.axis % (x.dim() - 1) + 1
-    return x * m.weight.reshape([-1 if i == axis else 1 for i in range(x.dim())])
+    view = [-1 if i == axis else 1 for i in range(x.dim())]
+    return x * m.weight.reshape(view) + (m.bias.reshape(view) if p.bias else 0)
 
 
 @st.composite

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import graphcompiler as gc
 from graphcompiler.importers import import_onnx, import_onnx_file
+from netcanvas.cli import main
 
 # Every layer the importer maps, in one network: grouped and depthwise convolution, the
 # upsampling modes, pooling with padding and ceil_mode, Split (exported as SplitToSequence),
@@ -265,6 +266,22 @@ def test_hand_built_gemm_matmul_add_match_onnxruntime(tmp_path):
         _assert_close(got[name], torch.from_numpy(value))
 
 
+def test_same_padding_that_pads_unevenly_becomes_a_pad_layer(tmp_path):
+    """TensorFlow's SAME with stride 2 on an even size pads one more after than before."""
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 8, 6])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("upper", "lower")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["upper"], name="upper", auto_pad="SAME_UPPER", strides=[2, 2]),
+             helper.make_node("Conv", ["x", "w"], ["lower"], name="lower", auto_pad="SAME_LOWER", strides=[2, 2])]
+    _model(nodes, [x], outs, {"w": rng.normal(size=(3, 2, 3, 3))}, tmp_path / "same.onnx")
+    inputs = rng.normal(size=(2, 2, 8, 6)).astype(np.float32)
+    want = onnxruntime.InferenceSession(str(tmp_path / "same.onnx")).run(["upper", "lower"], {"x": inputs})
+    graph, got = _run_imported(tmp_path / "same.onnx", {"x": torch.from_numpy(inputs)})
+    assert sorted(n.params["width"] for n in graph.nodes() if n.type == "Pad") == [[0, 1, 0, 1], [1, 0, 1, 0]]
+    for name, value in zip(["upper", "lower"], want):
+        _assert_close(got[name], torch.from_numpy(value))
+
+
 def test_unsupported_operators_are_listed_in_one_error(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
     outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b", "c")]
@@ -274,16 +291,16 @@ def test_unsupported_operators_are_listed_in_one_error(tmp_path):
         helper.make_node("Einsum", ["x", "w"], ["a"], name="/foo/Einsum", equation="ni,ij->nj"),
         helper.make_node("TopK", ["x", "k"], ["b", "indices"], name="/bar/TopK"),
         helper.make_node("Relu", ["b"], ["c"], name="/after/Relu"),  # fed by TopK of unknown shape: not tried
-        helper.make_node("Conv", ["image", "kernel"], ["d"], name="/baz/Conv", pads=[0, 0, 1, 1]),
+        helper.make_node("MaxPool", ["image"], ["d"], name="/baz/MaxPool", kernel_shape=[3, 3], pads=[0, 0, 1, 1]),
         helper.make_node("Sigmoid", ["x"], ["e"], name="/ok/Sigmoid"),
     ]
-    weights = {"w": np.ones((4, 4)), "k": np.array([2]), "kernel": np.ones((2, 1, 3, 3))}
+    weights = {"w": np.ones((4, 4)), "k": np.array([2])}
     _model(nodes, [x, image], outs, weights, tmp_path / "bad.onnx")
     with pytest.raises(gc.GraphError) as info:
         import_onnx(tmp_path / "bad.onnx")
     message = str(info.value)
     assert message.startswith(f"{tmp_path / 'bad.onnx'}: ONNX nodes that cannot map: 3: Einsum x1 (/foo/Einsum), "
-                              "TopK x1 (/bar/TopK), Conv x1 (/baz/Conv: asymmetric pads [0, 0, 1, 1]); "
+                              "TopK x1 (/bar/TopK), MaxPool x1 (/baz/MaxPool: asymmetric pads [0, 0, 1, 1]); "
                               "nodes that map: 1 (and 1 after them that could not be tried); "
                               "netcanvas can import: ")
     assert "Sigmoid" in message.split("netcanvas can import:")[1]
@@ -375,13 +392,25 @@ def _export_torch(model: torch.nn.Module, shape: tuple, path, dynamo: bool) -> t
     return x
 
 
+def _onnxruntime(path, x: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+
+
 def _imports_like_torch(model: torch.nn.Module, shape: tuple, path, dynamo: bool) -> gc.Graph:
-    """Export, import, compile with the imported weights: the outputs equal torch's within 1e-5 relative."""
+    """Export, import, compile with the imported weights: the outputs equal torch's within 1e-5 relative.
+    Then as a user would: `netcanvas import`, `netcanvas export` of that project, and onnxruntime gives
+    the original file's outputs."""
     model = model.eval()
     x = _export_torch(model, shape, path, dynamo)
     graph, got = _run_imported(path, {"x": x})
     with torch.no_grad():
         _assert_close(got["y"], model(x))
+    project, again = path.with_suffix(".graph.yaml"), path.with_name(f"{path.stem}-again.onnx")
+    assert main(["import", str(path), "-o", str(project)]) == 0
+    assert main(["export", str(project), "-o", str(again)]) == 0
+    x = torch.randn(3, *shape[1:])
+    _assert_close(torch.from_numpy(_onnxruntime(again, x)), torch.from_numpy(_onnxruntime(path, x)))
     return graph
 
 
@@ -570,21 +599,29 @@ def test_layer_normalization_imports_over_the_last_axis_or_all(dynamo, tmp_path)
 
 
 class _LayerScales(torch.nn.Module):
-    """Per-channel constants: a [C, 1, 1] layer scale channels-first, a [C] divisor channels-last."""
+    """Per-channel constants: the input normalised by a mean and a deviation per channel (preprocessing
+    inside the model), a [C, 1, 1] layer scale channels-first, a shift and a [C] divisor channels-last."""
 
     def __init__(self):
         super().__init__()
+        self.register_buffer("mean", torch.rand(1, 3, 1, 1))
+        self.register_buffer("std", torch.rand(1, 3, 1, 1) + 0.5)
         self.gamma = torch.nn.Parameter(torch.rand(3, 1, 1) + 0.5)
         self.register_buffer("divisor", torch.rand(5) + 0.5)
+        self.shift = torch.nn.Parameter(torch.rand(5) - 0.5)
 
     def forward(self, x):
-        return (self.gamma * x) / self.divisor
+        x = (x - self.mean) / self.std
+        return (self.shift + self.gamma * torch.relu(x)) / self.divisor
 
 
 @pytest.mark.parametrize("dynamo", [False, True])
 def test_constant_per_channel_factors_import_as_scale_layers(dynamo, tmp_path):
     graph = _imports_like_torch(_LayerScales(), (2, 3, 4, 5), tmp_path / "scale.onnx", dynamo)
-    assert sorted(n.params.get("axis", 0) for n in graph.nodes() if n.type == "Scale") == [0, 2]
+    scales = sorted((n.params.get("axis", 0), n.params.get("bias", False), n.params.get("fixed", False))
+                    for n in graph.nodes() if n.type == "Scale")
+    # The normalisation is one fixed Scale; the shift and the divisor after it merge into one too.
+    assert scales == [(0, False, False), (0, True, True), (2, True, False)]
 
 
 class _ConvNeXtBlock(torch.nn.Module):
@@ -613,3 +650,148 @@ def test_convnext_block_imports_with_channels_last_layer_norm_and_layer_scale(dy
     types = collections.Counter(n.type for n in graph.nodes())
     assert types["LayerNormalization"] == 1 and types["GELU"] == 1 and types["Transpose"] == 2
     assert types["Affine"] == 2 and types["Scale"] == 1 and types["DepthwiseConvolution"] == 1
+
+
+class _ShuffleUnit(torch.nn.Module):
+    """ShuffleNetV2's unit: split the channels, transform one half, concatenate, shuffle the channels
+    (reshape to groups, swap, reshape back)."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        half = c // 2
+        self.branch = torch.nn.Sequential(
+            torch.nn.Conv2d(half, half, 1, bias=False), torch.nn.BatchNorm2d(half), torch.nn.ReLU(),
+            torch.nn.Conv2d(half, half, 3, padding=1, groups=half, bias=False), torch.nn.BatchNorm2d(half),
+            torch.nn.Conv2d(half, half, 1, bias=False), torch.nn.BatchNorm2d(half), torch.nn.ReLU())
+
+    def forward(self, x):
+        kept, changed = x.chunk(2, dim=1)
+        out = torch.cat((kept, self.branch(changed)), dim=1)
+        n, c, h, w = out.shape
+        return out.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+
+def _random_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Batch normalisations whose running statistics and affine factors are not the identity."""
+    with torch.no_grad():
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_shufflenet_unit_imports_with_its_channel_shuffle(dynamo, tmp_path):
+    graph = _imports_like_torch(_random_statistics(_ShuffleUnit()), (2, 8, 6, 5), tmp_path / "shuffle.onnx", dynamo)
+    types = collections.Counter(n.type for n in graph.nodes())
+    assert types["Transpose"] == 1 and types["Reshape"] == 2 and types["Concatenate"] == 1
+    assert [n.params["shape"] for n in graph.nodes() if n.type == "Reshape"] == [[2, 4, 6, 5], [8, 6, 5]]
+
+
+class _DenseBlock(torch.nn.Module):
+    """DenseNet's dense block (each layer reads every earlier layer's maps, concatenated) and transition."""
+
+    def __init__(self, c=4, growth=3, layers=3):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Sequential(
+            torch.nn.BatchNorm2d(c + i * growth), torch.nn.ReLU(),
+            torch.nn.Conv2d(c + i * growth, 2 * growth, 1, bias=False), torch.nn.BatchNorm2d(2 * growth),
+            torch.nn.ReLU(), torch.nn.Conv2d(2 * growth, growth, 3, padding=1, bias=False)) for i in range(layers))
+        wide = c + layers * growth
+        self.transition = torch.nn.Sequential(torch.nn.BatchNorm2d(wide), torch.nn.ReLU(),
+                                              torch.nn.Conv2d(wide, 4, 1, bias=False), torch.nn.AvgPool2d(2))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, 1)))
+        return self.transition(torch.cat(features, 1))
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_dense_block_imports_with_its_concatenations(dynamo, tmp_path):
+    graph = _imports_like_torch(_random_statistics(_DenseBlock()), (2, 4, 6, 6), tmp_path / "dense.onnx", dynamo)
+    types = collections.Counter(n.type for n in graph.nodes())
+    assert types["Concatenate"] == 3 and types["Convolution"] == 7 and types["AveragePooling"] == 1
+
+
+class _Padded(torch.nn.Module):
+    """Explicit padding: uneven zeros before a convolution, mirrored, repeated edges, a constant over channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        pad = torch.nn.functional.pad
+        a = self.conv(pad(x, (1, 2, 0, 1)))
+        b = pad(x, (1, 1, 1, 1), mode="reflect")[:, :1, 1:6, 0:6]
+        c = pad(x, (0, 1, 0, 0), mode="replicate")[:, :1, :5, :]
+        d = pad(x[:, :1], (0, 1, 0, 0, 1, 2), value=0.5)[:, :, :5, :]
+        return a + b + c + d
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_pad_imports_as_pad_layers(dynamo, tmp_path):
+    graph = _imports_like_torch(_Padded(), (2, 3, 6, 5), tmp_path / "pad.onnx", dynamo)
+    pads = sorted((n.params.get("mode", "constant"), n.params["width"], n.params.get("value", 0.0))
+                  for n in graph.nodes() if n.type == "Pad")
+    # The dynamo exporter moves the first Pad into the convolution's pads; it comes back as a Pad layer.
+    assert pads == [("constant", [0, 1, 1, 2], 0.0), ("constant", [1, 2, 0, 0, 0, 1], 0.5),
+                    ("reflect", [1, 1, 1, 1], 0.0), ("replicate", [0, 1], 0.0)]
+
+
+class _LayerNormsOpByOp(torch.nn.Module):
+    """LayerNorms as torch writes them before opset 17: ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 6)
+        self.last, self.all = torch.nn.LayerNorm(6, eps=1e-3), torch.nn.LayerNorm([5, 6], elementwise_affine=False)
+        with torch.no_grad():
+            self.last.weight.uniform_(0.5, 1.5), self.last.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.all(self.last(self.fc(x)))
+
+
+@pytest.mark.parametrize("opset", [13, 16])
+def test_layer_norm_written_op_by_op_imports_as_one_layer(opset, tmp_path):
+    model, x = _LayerNormsOpByOp().eval(), torch.randn(2, 5, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(tmp_path / "ln.onnx"), dynamo=False, opset_version=opset,
+                          do_constant_folding=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}})
+    assert {"Pow", "Sqrt"} <= {n.op_type for n in onnx.load(tmp_path / "ln.onnx").graph.node}
+    graph, got = _run_imported(tmp_path / "ln.onnx", {"x": x})
+    with torch.no_grad():
+        _assert_close(got["y"], model(x))
+    assert sorted((n.type, n.params.get("over", "last"), n.params.get("eps", 1e-5)) for n in graph.nodes()) == [
+        ("Affine", "last", 1e-5), ("Input", "last", 1e-5),
+        ("LayerNormalization", "all", 1e-5), ("LayerNormalization", "last", 1e-3)]
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_batch_normalization_folded_by_the_exporter_is_reported(dynamo, tmp_path, capsys):
+    model = _random_statistics(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))).eval()
+    x = torch.randn(2, 3, 6, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(tmp_path / "folded.onnx"), dynamo=dynamo, input_names=["x"],
+                          **({} if dynamo else {"opset_version": 17}))
+    assert main(["import", str(tmp_path / "folded.onnx"), "-o", str(tmp_path / "folded.graph.yaml")]) == 0
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: 1 convolution(s) have a BatchNormalization folded into their weights")
+    assert "do_constant_folding=False" in warning and "optimize=False" in warning
+    # Exported as the warning says, the BatchNormalization layer stays.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(tmp_path / "kept.onnx"), input_names=["x"], dynamo=dynamo,
+                          **({"optimize": False} if dynamo else {"opset_version": 17, "do_constant_folding": False}))
+    assert main(["import", str(tmp_path / "kept.onnx"), "-o", str(tmp_path / "kept.graph.yaml")]) == 0
+    assert capsys.readouterr().err == ""
+    graph, got = _run_imported(tmp_path / "kept.onnx", {"x": x})
+    assert _layer_types(graph)["BatchNormalization"] == 1
+    with torch.no_grad():
+        _assert_close(next(iter(got.values())), model(x))

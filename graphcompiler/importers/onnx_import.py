@@ -14,6 +14,7 @@ One pass over the nodes, which ONNX keeps in topological order:
   'erf', 'erf+1' and 'gelu2', and x * HardSigmoid(x) into HardSwish.
 - A node that cannot map stands in with the shape ONNX infers for it, so the nodes after it are
   tried too and one error lists every unmappable node.
+- Before the pass, onnx_fusions puts LayerNorm written op by op back as one LayerNormalization node.
 
 Layers are collected first and become a Graph only at the end, because later ops still change
 earlier layers: an Add gives a MatMul's Affine its bias, the second LSTM node of one torch module
@@ -45,6 +46,7 @@ from ..layers import get_spec
 from ..layout import auto_layout
 from ..project import Project
 from ..yamlformat import save
+from .onnx_fusions import fuse_layer_norms
 
 BATCH = -(2 ** 31) + 7
 """Stands for the dynamic batch size in folded shape tensors."""
@@ -242,21 +244,34 @@ class _Importer:
             self.add(node, "Reshape", {"shape": shape}, [x])
 
     def pads(self, node: onnx.NodeProto, a: dict, kernel, stride, dilation) -> list[int]:
-        """Symmetric padding per spatial axis, from ``pads`` or ``auto_pad``."""
+        """Every spatial axis's padding before, then every one's after, from ``pads`` or ``auto_pad``."""
         auto = a.get("auto_pad", "NOTSET")
         if auto == "VALID":
-            return [0, 0]
+            return [0, 0, 0, 0]
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             size = self.shape(node.input[0])[2:]
             total = [max((-(-s // st) - 1) * st + (k - 1) * d + 1 - s, 0)
                      for s, k, st, d in zip(size, kernel, stride, dilation)]
-            if any(t % 2 for t in total):
-                raise Unsupported(f"auto_pad {auto} pads unevenly here")
-            return [t // 2 for t in total]
-        pads = list(a.get("pads", [0, 0, 0, 0]))
+            small = [t // 2 for t in total]
+            large = [t - t // 2 for t in total]
+            return small + large if auto == "SAME_UPPER" else large + small
+        return list(a.get("pads", [0, 0, 0, 0]))
+
+    def symmetric_pads(self, node: onnx.NodeProto, a: dict, kernel, stride, dilation) -> list[int]:
+        """Padding per spatial axis, the same before and after; Unsupported otherwise."""
+        pads = self.pads(node, a, kernel, stride, dilation)
         if pads[:2] != pads[2:]:
             raise Unsupported(f"asymmetric pads {pads}")
         return pads[:2]
+
+    def padded(self, node: onnx.NodeProto, a: dict, x: Value, kernel, stride, dilation) -> tuple[Value, list[int]]:
+        """A convolution's input and its padding per axis; uneven zero padding (TensorFlow's SAME, or a
+        Pad the exporter merged into the convolution) becomes a Pad layer before it."""
+        pads = self.pads(node, a, kernel, stride, dilation)
+        if pads[:2] == pads[2:]:
+            return x, pads[:2]
+        width = [pads[0], pads[2], pads[1], pads[3]]
+        return Value(self.add_layer("Pad", {"width": width}, [x], f"{node.name}/Pad")), [0, 0]
 
     # --- the pass -----------------------------------------------------------------------
 
@@ -483,8 +498,11 @@ def _conv(im: _Importer, node, a) -> None:
     bias = im.const(node.input[2]) if _has(node, 2) else None
     group = a.get("group", 1)
     transposed = node.op_type == "ConvTranspose"
-    params = {"kernel": kernel, "stride": stride, "pad": im.pads(node, a, kernel, stride, dilation),
-              "dilation": dilation, "bias": bias is not None}
+    if transposed:
+        pad = im.symmetric_pads(node, a, kernel, stride, dilation)
+    else:
+        x, pad = im.padded(node, a, x, kernel, stride, dilation)
+    params = {"kernel": kernel, "stride": stride, "pad": pad, "dilation": dilation, "bias": bias is not None}
     weights = {"weight": w} if bias is None else {"weight": w, "bias": bias}
     if transposed:
         if a.get("output_shape") or a.get("auto_pad", "NOTSET") != "NOTSET":
@@ -564,7 +582,7 @@ def _binary(im: _Importer, node, a) -> None:
     if c.ndim > len(full):
         raise Unsupported(f"a constant operand of shape {_show(c.shape)} has more axes than the tensor {_show(full)}")
     if c.size != 1:
-        _scale(im, node, x, c, full, first)
+        _scale(im, node, name, c, full, first)
         return
     value = _f32(c.item())
     if node.op_type == "Div" and not first:
@@ -577,20 +595,34 @@ def _binary(im: _Importer, node, a) -> None:
     im.add(node, kind, {"value": value}, [x])
 
 
-def _scale(im: _Importer, node, x: Value, c: np.ndarray, full: tuple, first: bool) -> None:
-    """x times (or divided by) a constant with one factor per entry of one axis: a Scale layer (a layer scale)."""
+def _scale(im: _Importer, node, name: str, c: np.ndarray, full: tuple, first: bool) -> None:
+    """x times, divided by, plus or minus a constant with one entry per entry of one axis: a Scale layer (a
+    layer scale). One right after another merges into it, so (x - mean) / std is one layer; constants
+    applied to the model's input are its preprocessing and stay fixed."""
     padded = (1,) * (len(full) - c.ndim) + c.shape
     axes = [i for i, d in enumerate(padded) if d != 1]
-    if node.op_type not in ("Mul", "Div") or (node.op_type == "Div" and not first) or len(axes) != 1 \
-            or axes[0] == 0 or padded[axes[0]] != full[axes[0]]:
+    if (node.op_type == "Div" and not first) or len(axes) != 1 or axes[0] == 0 or padded[axes[0]] != full[axes[0]]:
         raise Unsupported(f"a constant operand of shape {_show(c.shape)} with a tensor of {_show(full)}; only a "
-                          f"single number, a bias right after MatMul, or a factor per entry of one axis to multiply "
-                          f"or divide by maps")
-    factors = c.reshape(-1).astype(np.float64)
-    if node.op_type == "Div" and not factors.all():
+                          f"single number or one entry per entry of one axis maps (and a number cannot be "
+                          f"divided by a tensor)")
+    entries = c.reshape(-1).astype(np.float64)
+    if node.op_type == "Div" and not entries.all():
         raise Unsupported("divides by zero")
-    im.add(node, "Scale", {"axis": axes[0] - 1}, [x],
-           {"weight": factors if node.op_type == "Mul" else 1 / factors})
+    ones, zeros = np.ones_like(entries), np.zeros_like(entries)
+    weight, bias = {"Mul": (entries, zeros), "Div": (1 / entries, zeros), "Add": (ones, entries),
+                    "Sub": (ones, -entries) if first else (-ones, entries)}[node.op_type]
+    x, axis = im.value(name), axes[0] - 1
+    before = x.layer
+    if before.type == "Scale" and x.view == "bf" and im.uses[name] == 1 and before.params["axis"] == axis:
+        # (x * w0 + b0) * w + b = x * (w0 * w) + (b0 * w + b)
+        shift = before.weights.get("bias", zeros) * weight + bias
+        before.weights["weight"] = before.weights["weight"] * weight
+        if shift.any() or "bias" in before.weights:
+            before.params["bias"], before.weights["bias"] = True, shift
+        im.values[node.output[0]] = x
+        return
+    params = {"axis": axis, "bias": bool(bias.any()), "fixed": before.type == "Input"}
+    im.add(node, "Scale", params, [x], {"weight": weight, "bias": bias} if params["bias"] else {"weight": weight})
 
 
 _ACTIVATIONS = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh",
@@ -679,7 +711,7 @@ def _pool(im: _Importer, node, a) -> None:
         raise Unsupported("netcanvas pools 2-D windows without dilation")
     if any(im.uses[o] for o in node.output[1:]):
         raise Unsupported("uses the indices output")
-    params = {"kernel": kernel, "stride": stride, "pad": im.pads(node, a, kernel, stride, [1, 1])}
+    params = {"kernel": kernel, "stride": stride, "pad": im.symmetric_pads(node, a, kernel, stride, [1, 1])}
     if node.op_type == "MaxPool":
         params["ceil_mode"] = bool(a.get("ceil_mode", 0))
     elif a.get("ceil_mode"):
@@ -916,6 +948,37 @@ def _resize(im: _Importer, node, a) -> None:
     im.add(node, "Unpooling", {"factor": [int(s) for s in scales[2:]], "mode": kind}, [im.value(node.input[0])])
 
 
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
+
+
+def _pad(im: _Importer, node, a) -> None:
+    """Pad: ONNX lists every axis's start, then every axis's end; ours pads the last axes, batch excluded."""
+    rank, mode = len(im.shape(node.input[0])), a.get("mode", "constant")
+    if mode not in _PAD_MODES:
+        raise Unsupported(f"mode {mode}")
+    if im.opset < 11:
+        pads, value = list(a["pads"]), a.get("value", 0.0)
+    else:
+        pads = im.const(node.input[1]).tolist()
+        value = im.const(node.input[2]).item() if _has(node, 2) else 0.0
+    if _has(node, 3):  # opset 18: pads for these axes only
+        axes = [int(i) % rank for i in im.const(node.input[3]).tolist()]
+        full = [0] * (2 * rank)
+        for i, axis in enumerate(axes):
+            full[axis], full[rank + axis] = pads[i], pads[len(axes) + i]
+        pads = full
+    if any(p < 0 for p in pads):
+        raise Unsupported(f"negative pads {pads} crop")
+    padded = [i for i in range(rank) if pads[i] or pads[rank + i]]
+    if not padded:
+        im.view(node, im.value(node.input[0]), "bf")
+        return
+    if padded[0] == 0:
+        raise Unsupported("it pads the batch axis")
+    width = [w for axis in range(padded[0], rank) for w in (pads[axis], pads[rank + axis])]
+    im.add(node, "Pad", {"width": width, "mode": _PAD_MODES[mode], "value": float(value)}, [im.value(node.input[0])])
+
+
 # torch's gate order as ONNX gate indices: LSTM i,o,f,c -> i,f,c(g),o; GRU z,r,h -> r,z,h(n).
 _GATES = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2], "RNN": [0]}
 _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
@@ -983,7 +1046,7 @@ CONVERTERS = {
     "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _squeeze,
     "Transpose": _transpose, "Slice": _slice, "Gather": _gather, "Concat": _concat, "Split": _split,
     "SplitToSequence": _split, "SequenceAt": _sequence_at,
-    "Resize": _resize, "Upsample": _resize, "LSTM": _recurrent, "GRU": _recurrent, "RNN": _recurrent,
+    "Pad": _pad, "Resize": _resize, "Upsample": _resize, "LSTM": _recurrent, "GRU": _recurrent, "RNN": _recurrent,
 }
 """ONNX op type -> converter(importer, node, attributes)."""
 
@@ -1094,8 +1157,22 @@ def _plain(layer: Layer) -> dict[str, Any]:
 
 # --- entry points --------------------------------------------------------------------------
 
-def import_onnx(path: str | os.PathLike) -> tuple[Project, dict[str, torch.Tensor]]:
-    """Read an .onnx file into a Project (network 'main') and a state_dict for its compiled graph."""
+def _folded_batch_norms(model: onnx.ModelProto) -> list[str]:
+    """Convolutions whose weights the exporter computed, a BatchNormalization folded into each: torch's
+    TorchScript exporter names such constants onnx::Conv_N, its dynamo exporter records the rewrite."""
+    names = []
+    for node in model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        rules = " ".join(p.value for p in node.metadata_props if p.key.endswith("rule_name"))
+        if "FuseBatchNorm" in rules or node.input[1].startswith("onnx::"):
+            names.append(node.name or node.output[0])
+    return names
+
+
+def import_onnx(path: str | os.PathLike, notes: list[str] | None = None) -> tuple[Project, dict[str, torch.Tensor]]:
+    """Read an .onnx file into a Project (network 'main') and a state_dict for its compiled graph;
+    what the user should know about the model goes to ``notes``."""
     try:
         model = onnx.load(os.fspath(path))
     except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError, OSError, onnx's errors: all unreadable
@@ -1103,6 +1180,14 @@ def import_onnx(path: str | os.PathLike) -> tuple[Project, dict[str, torch.Tenso
         raise GraphError(f"not a readable ONNX model: {detail}", file=str(path)) from None
     if not model.graph.output:
         raise GraphError("the ONNX model has no graph outputs", file=str(path))
+    fuse_layer_norms(model)
+    folded = _folded_batch_norms(model)
+    if folded and notes is not None:
+        shown = ", ".join(folded[:5]) + (f" and {len(folded) - 5} more" if len(folded) > 5 else "")
+        notes.append(f"{len(folded)} convolution(s) have a BatchNormalization folded into their weights by the "
+                     f"exporter ({shown}), so the project has no BatchNormalization layer there; to keep them, "
+                     f"export with torch.onnx.export(..., dynamo=False, do_constant_folding=False) or "
+                     f"torch.onnx.export(..., dynamo=True, optimize=False)")
     # The declared shapes: the inputs' make the Input layers, the outputs' check the import.
     importer = _Importer(model, {vi.name: _dims(vi) for vi in [*model.graph.output, *model.graph.input]})
     try:
@@ -1112,10 +1197,11 @@ def import_onnx(path: str | os.PathLike) -> tuple[Project, dict[str, torch.Tenso
         raise exc.located(file=str(path)) from None
 
 
-def import_onnx_file(path: str | os.PathLike, output_yaml: str | os.PathLike) -> Path:
+def import_onnx_file(path: str | os.PathLike, output_yaml: str | os.PathLike,
+                     notes: list[str] | None = None) -> Path:
     """Import an .onnx file; write the weights beside ``output_yaml`` as ``<stem>.weights.pt``, then the
     project, which names that file as its network's weights; return the weights' path."""
-    project, state = import_onnx(path)
+    project, state = import_onnx(path, notes)
     output_yaml = Path(output_yaml)
     stem = re.sub(r"(\.graph)?\.ya?ml\Z", "", output_yaml.name)
     weights = output_yaml.with_name(f"{stem}.weights.pt")

@@ -64,17 +64,27 @@ class ReduceAxes(nn.Module):
 
 
 class Scale(nn.Module):
-    """x times a learned factor per entry of one axis; the factors are a [size] vector so that a
-    state_dict reads the same whichever axis they scale."""
+    """x times a factor, plus a shift, per entry of one axis; the factors are a [size] vector so that a
+    state_dict reads the same whichever axis they scale. Fixed ones are buffers: saved, never trained."""
 
-    def __init__(self, size: int, axis: int, rank: int, init: float):
+    def __init__(self, size: int, axis: int, rank: int, init: float, bias: bool = False, fixed: bool = False):
         super().__init__()
-        self.weight = nn.Parameter(torch.full((size,), float(init)))
+        tensors = {"weight": torch.full((size,), float(init))}
+        if bias:
+            tensors["bias"] = torch.zeros(size)
+        else:
+            self.bias = None
+        for name, tensor in tensors.items():
+            if fixed:
+                self.register_buffer(name, tensor)
+            else:
+                setattr(self, name, nn.Parameter(tensor))
         self.view = (size,) + (1,) * (rank - axis - 1)  # broadcasts over the axes after it
 
     def forward(self, x: Tensor) -> Tensor:
-        """x scaled along the axis."""
-        return x * self.weight.view(self.view)
+        """x scaled (and shifted) along the axis."""
+        y = x * self.weight.view(self.view)
+        return y if self.bias is None else y + self.bias.view(self.view)
 
 
 class PadEdges(nn.Module):
@@ -115,7 +125,7 @@ def reduce(op: str, ins, p):
 def scale(ins, p):
     """Scale with one factor per entry of the axis."""
     axis = normalise_axis(p.axis, len(ins[0]))
-    return call(Scale, ins[0][axis], axis, len(ins[0]), p.init)
+    return call(Scale, ins[0][axis], axis, len(ins[0]), p.init, p.bias, p.fixed)
 
 
 def pad(ins, p):
