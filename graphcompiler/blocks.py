@@ -3,7 +3,8 @@
 A block is written like a network. Its Input nodes are its inputs (their shapes are an example,
 replaced by what feeds each use), ``output`` names the node whose result it returns, and
 ``params`` declares the block's own params with their defaults. A node param inside the block
-may be ``$name`` (or a list holding ``$name``) to take the value of the block param ``name``.
+may be ``$name`` (or a list holding ``$name``) to take the value of the block param ``name``, or
+``$`` and arithmetic over block params (``$ConvMaps / 4``, ``$(classes + 5) * 5``) to take its value.
 Shape inference, cost and the compiler see through a block: each use is the inner network,
 with its own weights, under the using node's id.
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from .arithmetic import evaluate, names_in, whole
 from .cost import cost as cost_of
 from .errors import GraphError
 from .graph import Graph
@@ -118,10 +120,17 @@ def filled(graph: Graph, values: dict[str, Any]) -> Graph:
 
 
 def fill(value: Any, values: dict[str, Any]) -> Any:
-    """``value`` with every ``$name`` replaced by ``values[name]``."""
+    """``value`` with every ``$name`` replaced by ``values[name]``, and every ``$expression`` of them
+    (``$ConvMaps / 4``) by its value; one that cannot be worked out stays as written, for the param's
+    own check to refuse."""
     if isinstance(value, str) and value.startswith("$") and value[1:] in values:
         found = values[value[1:]]
         return list(found) if isinstance(found, tuple) else found
+    if isinstance(value, str) and value.startswith("$") and (names_in(value[1:]) or set()) <= set(values):
+        try:
+            return whole(evaluate(value[1:], values))
+        except (TypeError, ZeroDivisionError, SyntaxError):
+            return value
     if isinstance(value, list):
         return [fill(v, values) for v in value]
     return value

@@ -18,7 +18,8 @@ from typing import Any
 
 import networkx as nx
 
-from ..blocks import Block, Loop, State, block_spec, filled
+from ..arithmetic import names_in
+from ..blocks import Block, Loop, State, block_spec, fill, filled
 from ..errors import GraphError
 from ..graph import Graph
 from ..layers import ShapeError, get_spec
@@ -93,8 +94,9 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         if name in result.project.blocks or _identifier(name) in result.project.blocks:
             continue
         ours = "main" if name == trained and not gan else _identifier(name)
+        arguments, _ = _arguments(network, name, result.unmapped)
         result.project.networks[ours] = _NetworkImport(network, result.unmapped, inputs, comments, specs, modes,
-                                                       trained=name in optimized).graph
+                                                       trained=name in optimized, arguments=arguments).graph
     _size_loop_inputs(result.project)
     link_views(result.project, result.notes)
     # NNC draws top to bottom with pins above and below; ours are at the sides, so the canvas is laid out anew.
@@ -136,7 +138,8 @@ def _units(nnc: NncProject, result: NncImport, comments: list[str], modes: dict[
             network = nnc.networks[name]
             arguments, mode = _arguments(network, name, result.unmapped)
             modes[_identifier(name)] = mode
-            imported = _NetworkImport(network, result.unmapped, {}, comments, specs, modes, arguments=arguments)
+            imported = _NetworkImport(network, result.unmapped, {}, comments, specs, modes, arguments=arguments,
+                                      unit=True)
             graph = imported.graph
             fed = {link.src for link in graph.links()}
             sinks = [n.id for n in graph.nodes() if n.id not in fed]
@@ -156,25 +159,50 @@ def _units(nnc: NncProject, result: NncImport, comments: list[str], modes: dict[
     return specs
 
 
+_NUMBER = r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+
+
+def _argument_value(kind: str, value: str) -> Any:
+    """An NNC argument's value with the type its Type names; ValueError if it does not have that form.
+
+    Int, PInt (positive) and UInt are whole numbers, Float and PFloat real ones, the Arrays comma-separated
+    whole numbers, Boolean True or False; Text is read as a number where it is one (NNC's samples keep
+    channel counts in Text arguments), since a block param cannot hold words.
+    """
+    base = kind.removesuffix("OrMacro")
+    if base in ("Int", "PInt", "UInt") and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if base in ("Float", "PFloat", "Int", "PInt", "UInt") and re.fullmatch(_NUMBER, value):
+        return float(value)  # NNC's own samples give PInt arguments such as 0.6, and NNC takes them
+    if base in ("IntArray", "PIntArray", "UIntArray") and re.fullmatch(r"-?\d+(,-?\d+)*", value.replace(" ", "")):
+        return [int(v) for v in value.split(",")]
+    if base == "Boolean" and value in ("True", "False"):
+        return value == "True"
+    if base == "Text" and re.fullmatch(_NUMBER, value):
+        return int(value) if re.fullmatch(r"-?\d+", value) else float(value)
+    raise ValueError(value)
+
+
 def _arguments(network: NncNetwork, name: str, unmapped: list[Unmapped]) -> tuple[dict[str, Any], set[str]]:
-    """A unit's arguments with their defaults, and those only BatchStat reads (which it takes as True)."""
+    """A network's arguments with their defaults, and those only BatchStat reads (which it takes as True)."""
     arguments, modes = {}, set()
     for layer in [l for l in network.layers.values() if l.type == "Argument"]:
         value, kind = layer.properties.get("Value", ""), layer.properties.get("Type", "")
         readers = [(l, key) for l in network.layers.values() for key, v in l.properties.items()
                    if v == f"*{layer.name}"]
-        if kind.startswith("Boolean") and all(key == "BatchStat" or l.type == "Unit" for l, key in readers):
+        if kind.startswith("Boolean") and readers and all(key == "BatchStat" or l.type == "Unit"
+                                                          for l, key in readers):
             modes.add(layer.name)
             for reader, key in readers:
                 if key == "BatchStat":
                     reader.properties[key] = "True"
-        elif kind in ("PInt", "Int") and re.fullmatch(r"-?\d+", value):
-            arguments[layer.name] = int(value)
-        elif kind.startswith("Boolean") and value in ("True", "False"):
-            arguments[layer.name] = value == "True"
-        else:
-            unmapped.append(Unmapped(name, layer.name, "Argument", f"an argument of type {kind} = {value} has no "
-                                                                   "block param counterpart yet"))
+            continue
+        try:
+            arguments[layer.name] = _argument_value(kind, value.strip())
+        except ValueError:
+            unmapped.append(Unmapped(name, layer.name, "Argument", f"an argument of type {kind} = {value} is not "
+                                     f"{'a number' if kind == 'Text' else f'a value of type {kind}'}; a block "
+                                     "param holds numbers, lists of whole numbers or True/False"))
     return arguments, modes
 
 
@@ -199,8 +227,10 @@ def _size_loop_inputs(project: Project) -> None:
                 block.graph.node(port).params["shape"] = list(shape)
 
 
-_PROBE = 7
-"""What a unit argument is changed by to see which params follow it."""
+def _probe(value: Any) -> Any:
+    """A unit argument's value changed to see which params follow it: another number that the divisions NNC's
+    samples write (``ConvMaps/4``, ``Maps/3``) still divide evenly."""
+    return [_probe(v) for v in value] if isinstance(value, list) else (value + 1) * 60
 
 
 def _in_link_order(network: NncNetwork) -> list[NncLayer]:
@@ -240,10 +270,12 @@ class _NetworkImport:
 
     def __init__(self, network: NncNetwork, unmapped: list[Unmapped], inputs: dict[str, str], comments: list[str],
                  blocks: dict, modes: dict[str, set[str]], trained: bool = False,
-                 arguments: dict[str, Any] | None = None):
+                 arguments: dict[str, Any] | None = None, unit: bool = False):
         self.network, self.unmapped, self.inputs, self.trained = network, unmapped, inputs, trained
         self.arguments = arguments or {}
-        """A unit's arguments (its block's params) and their defaults."""
+        """The network's arguments and their defaults: a unit's are its block's params, another network's
+        only constants its properties name."""
+        self.unit = unit
         self.modes = modes
         """Block -> its unit's arguments that only say whether BatchNormalization uses batch statistics."""
         self.graph = Graph(blocks=blocks)
@@ -339,23 +371,49 @@ class _NetworkImport:
 
     def _bind_arguments(self, layer: NncLayer, spec, chain: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
         """Params that follow a unit argument become ``$argument``: found by translating again with it changed."""
+        if not self.unit:
+            return chain
+        base = self._translate(layer, spec, self.arguments)  # ``chain`` takes the $names as they are found
         for name, default in self.arguments.items():
             if isinstance(default, bool) or not any(name in v for v in layer.properties.values()):
                 continue
-            changed = self._translate(layer, spec, dict(self.arguments, **{name: default + _PROBE}))
-            for (_, params), (_, other) in zip(chain, changed):
-                for key, value in params.items():
+            probed = _probe(default)
+            changed = self._translate(layer, spec, dict(self.arguments, **{name: probed}))
+            for (_, params), (_, before), (_, other) in zip(chain, base, changed):
+                for key, value in before.items():
                     if value == other[key]:
                         continue
-                    if value == default and other[key] == default + _PROBE:
+                    if value == default and other[key] == probed:
                         params[key] = f"${name}"
-                    elif isinstance(value, list) and all(v == o or (v, o) == (default, default + _PROBE)
-                                                         for v, o in zip(value, other[key])):
-                        params[key] = [f"${name}" if v != o else v for v, o in zip(value, other[key])]
+                    elif not isinstance(default, list) and isinstance(value, list) and \
+                            all(v == o or (v, o) == (default, probed) for v, o in zip(value, other[key])):
+                        params[key] = [f"${name}" if v != o else mine
+                                       for v, o, mine in zip(value, other[key], params[key])]
                     else:
-                        raise Unmappable(f"its {key} is a function of the unit argument {name}, which a block "
-                                         "param cannot express (only the argument itself)")
+                        params[key] = self._expression(layer, name, key, value, other[key], probed)
         return chain
+
+    def _expression(self, layer: NncLayer, name: str, key: str, value: Any, probed_value: Any, probed: Any) -> Any:
+        """A param that is arithmetic over unit arguments (``ConvMaps/4``) as ``$ConvMaps/4``, element by element
+        for a list; found in the one property that names the argument, and checked at both values."""
+        readers = [v for v in layer.properties.values() if name in (names_in(v.split(",")[0]) or ())
+                   or any(name in (names_in(part) or ()) for part in v.split(","))]
+        values, others = (value, probed_value) if isinstance(value, list) else ([value], [probed_value])
+        parts = readers[0].split(",") if len(readers) == 1 else []
+        if len(parts) != len(values) or any("Input" in (names_in(part) or {"Input"}) for part in parts):
+            raise Unmappable(f"its {key} is a function of the unit argument {name} that a block param cannot "
+                             "express (it needs the layer's input shape, or several properties name the argument)")
+        found = []
+        for part, v, o in zip(parts, values, others):
+            term = f"${part.strip()}"
+            if v == o:
+                found.append(v)
+            elif fill(term, self.arguments) == v and fill(term, dict(self.arguments, **{name: probed})) == o:
+                found.append(term)
+            else:
+                raise Unmappable(f"its {key} follows the unit argument {name} in a way the block param "
+                                 f"{term} does not give")
+        return found if isinstance(value, list) else found[0]
 
     def _input_shape(self, layer: NncLayer) -> tuple[int, ...] | None:
         """The shape of the layer's first input, where a property's arithmetic needs it (``Input[1]``)."""
@@ -399,10 +457,14 @@ class _NetworkImport:
                 given = layer.properties.get(param.name)
                 if given is None:
                     continue
-                if given.startswith("*") and given[1:] in self.arguments:
+                if self.unit and given.startswith("*") and given[1:] in self.arguments:
                     params[param.name] = f"${given[1:]}"  # the enclosing unit's argument, passed on
                 elif isinstance(param.default, bool):
                     params[param.name] = values.flag(param.name)
+                elif isinstance(param.default, list):
+                    params[param.name] = values.ints(param.name)
+                elif isinstance(param.default, float):
+                    params[param.name] = values.number(param.name)
                 else:
                     params[param.name] = values.int(param.name)
             for name, value in layer.properties.items():

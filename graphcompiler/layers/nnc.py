@@ -7,9 +7,10 @@ and the importer lists it instead of dropping it.
 
 from __future__ import annotations
 
-import ast
 import math
-import operator
+from typing import Any
+
+from ..arithmetic import computed, evaluate, names_in, whole
 
 IGNORED = frozenset({"Name", "InPlace", "ParameterScope", "Seed", "SkipAtInspection"})
 """Properties with no bearing on what a layer computes: its label, memory reuse, weight sharing (mapped by the
@@ -23,13 +24,13 @@ class Unmappable(Exception):
 class NncProperties:
     """One NNC layer's properties (references already resolved), read with the types our params need.
 
-    NNC allows arithmetic in a value (``Input[0]*2``, ``3,Input[1],Input[2]``, ``ConvMaps*3``): over the
-    shape of the layer's first input (``input_shape``) and its unit's arguments (``arguments``); each
-    comma-separated part is worked out when read.
+    NNC allows arithmetic in a value (``Input[0]*2``, ``3,Input[1],Input[2]``, ``ConvMaps*3``, ``1/255``):
+    over the shape of the layer's first input (``input_shape``) and its unit's arguments (``arguments``);
+    each comma-separated part is worked out when read. ``*ConvKernel`` is the argument's value itself.
     """
 
     def __init__(self, layer_type: str, properties: dict[str, str], input_shape: tuple[int, ...] | None = None,
-                 arguments: dict[str, float] | None = None):
+                 arguments: dict[str, Any] | None = None):
         self.type = layer_type
         self.values = properties
         self.input_shape = input_shape
@@ -40,25 +41,29 @@ class NncProperties:
         value = self.values.get(name, default)
         if value is None:
             raise Unmappable(f"it has no {name} property")
-        if value.startswith("*"):
+        if value.startswith("*") and value[1:] in self.arguments:
+            value = argument_text(self.arguments[value[1:]])
+        elif value.startswith("*"):
             raise Unmappable(f"{name} = {value} refers to something this importer does not resolve yet")
         return ",".join(self._evaluate(name, part) for part in value.split(","))
 
     def _evaluate(self, name: str, part: str) -> str:
-        try:
-            tree = ast.parse(part.strip(), mode="eval").body
-        except SyntaxError:
-            return part
-        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-        if isinstance(tree, ast.Constant) or not names or not names <= {"Input", *self.arguments}:
+        names = names_in(part)
+        if names is None or not names <= {"Input", *self.arguments} or not computed(part):
             return part  # a plain number, or a word such as True or same
         if "Input" in names and self.input_shape is None:
             raise Unmappable(f"{name} = {part} needs the shape of the layer's input, which is unknown")
+
+        def input_axis(variable: str, axis: int) -> int:
+            if variable != "Input":
+                raise TypeError(variable)
+            return self.input_shape[axis]
+
         try:
-            value = _arithmetic(tree, self.arguments, self.input_shape or ())
+            value = evaluate(part, self.arguments, input_axis)
         except (KeyError, IndexError, TypeError, ZeroDivisionError):
             raise Unmappable(f"{name} = {part} cannot be worked out (input {self.input_shape})") from None
-        return str(int(value)) if float(value).is_integer() else str(value)
+        return str(whole(value))
 
     def ints(self, name: str, default: str | None = None) -> list[int]:
         """A comma-separated list of whole numbers (KernelShape, Strides, ...)."""
@@ -97,25 +102,13 @@ class NncProperties:
             raise Unmappable(f"{name} = {value} is not supported (only {allowed})")
 
 
+def argument_text(value: Any) -> str:
+    """A unit argument's value as NNC writes it in a property: ``11,11``, ``96``, ``True``."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def product(values: list[int]) -> int:
     """The number of elements of a shape."""
     return math.prod(values)
-
-
-_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-              ast.FloorDiv: operator.floordiv}
-
-
-def _arithmetic(node: ast.AST, arguments: dict[str, float], shape: tuple[int, ...]) -> float:
-    """The value of NNC's arithmetic: numbers, unit arguments, Input[k], + - * / //; TypeError for anything else."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return node.value
-    if isinstance(node, ast.Name) and node.id in arguments:
-        return arguments[node.id]
-    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "Input":
-        return shape[int(_arithmetic(node.slice, arguments, shape))]
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_arithmetic(node.left, arguments, shape), _arithmetic(node.right, arguments, shape))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_arithmetic(node.operand, arguments, shape)
-    raise TypeError(f"not NNC arithmetic: {ast.dump(node)}")
