@@ -565,8 +565,9 @@ def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str], augment
         training["batch_size"] = int(nnc.config["BatchSize"])
     if optimizer:
         training["optimizer"] = _solver(optimizer, notes)
-        if optimizer.get("LearningRateScheduler") == "Cosine":
-            training["schedule"] = {"type": "cosine"}
+        schedule = _schedule(optimizer, notes)
+        if schedule:
+            training["schedule"] = schedule
     if augmentation:
         training["augmentation"] = augmentation
     if training:
@@ -619,9 +620,21 @@ def _solver(optimizer: dict[str, str], notes: list[str]) -> dict:
         settings = {"type": "Adam"}
     if float(optimizer.get("WeightDecay", "0") or 0):
         settings["weight_decay"] = float(optimizer["WeightDecay"])
-    multiplier = float(optimizer.get("LearningRateMultiplier", "1") or 1)
-    if multiplier != 1 or optimizer.get("LearningRateScheduler") not in (None, "None", "Cosine", "Exponential"):
-        notes.append(f"learning-rate schedule {optimizer.get('LearningRateScheduler', 'step')} (multiplier "
-                     f"{multiplier:g} every {optimizer.get('LearningRateUpdateInterval', '?')} updates) is not "
-                     "carried over; set training.schedule")
     return settings
+
+
+def _schedule(optimizer: dict[str, str], notes: list[str]) -> dict:
+    """NNC's learning-rate scheduler as training.schedule: Cosine, and Exponential stepped in epochs (our step
+    schedule); what has no counterpart is a note, its interval in NNC's unit (epochs, or updates)."""
+    scheduler = optimizer.get("LearningRateScheduler") or "None"
+    multiplier = float(optimizer.get("LearningRateMultiplier", "1") or 1)
+    interval = optimizer.get("LearningRateUpdateInterval", "?")
+    in_epochs = optimizer.get("LearningRateUpdateIntervalUnit") == "0"
+    if scheduler == "Cosine":
+        return {"type": "cosine"}
+    if scheduler == "Exponential" and multiplier != 1 and in_epochs and interval.isdigit() and 0 < multiplier < 1:
+        return {"type": "step", "step_epochs": int(interval), "gamma": multiplier}
+    if multiplier != 1 or scheduler not in ("None", "Exponential"):
+        notes.append(f"learning-rate schedule {scheduler} (multiplier {multiplier:g} every {interval} "
+                     f"{'epochs' if in_epochs else 'updates'}) is not carried over; set training.schedule")
+    return {}

@@ -95,6 +95,11 @@ def read_sdcproj(path: str | os.PathLike) -> NncProject:
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None) or _first_line(exc)
         raise GraphError(f"not an NNC project file: {_first_sentence(exc)}", file=str(path), line=line) from None
+    engine = parser.get("Engine", "SDeepEngineType", fallback="NNabla")
+    if engine != "NNabla":
+        raise GraphError(f"[Engine]: SDeepEngineType = {engine}: this project is for Neural Network Console's "
+                         f"{engine} engine, which runs a preset model rather than a network graph; netcanvas imports "
+                         "NNabla-engine projects (network graphs) only", file=str(path))
     reader = _Reader(parser, path)
     # A unit's own file (the network behind a Unit layer) has networks and nothing else.
     counted = parser.has_section("Config")
@@ -151,6 +156,13 @@ class _Reader:
         except ValueError:
             raise self.fail(section, f"'{key}' should be a whole number, not '{text}'") from None
 
+    def number(self, section: str, key: str, default: float) -> float:
+        text = self.section(section).get(key)
+        try:
+            return default if text is None else float(text)
+        except ValueError:
+            raise self.fail(section, f"'{key}' should be a number, not '{text}'") from None
+
     def numbered(self, stem: str, count_section: str | None = None, count_key: str | None = None) -> list[dict]:
         """Sections ``<stem>_0``, ``<stem>_1``, ... (as many as the count says, else as many as there are)."""
         if count_section:
@@ -164,6 +176,8 @@ class _Reader:
     def networks(self) -> dict[str, NncNetwork]:
         if self.parser.has_section("Global"):
             names = [self.value("Global", f"Network_{i}") for i in range(self.count("Global", "NumNetwork"))]
+            if not names:
+                raise self.fail("Global", "NumNetwork = 0: the project has no network")
             return {name: self.network(name, f"{name}_") for name in names}
         return {"Main": self.network("Main", "")}
 
@@ -187,7 +201,7 @@ class _Reader:
         properties = {}
         for i in range(self.count(section, "NumProperty")):
             properties[self.value(section, f"Property_{i}_Name")] = self.value(section, f"Property_{i}_Value")
-        pos = tuple(float(self.section(section).get(f"Position_{k}", 0)) for k in (0, 1))
+        pos = tuple(self.number(section, f"Position_{k}", 0.0) for k in (0, 1))
         layer = NncLayer(self.count(section, "ID"), self.value(section, "Type"), properties.get("Name", ""),
                          properties, pos, section)
         layer.properties = {key: _resolve(value, layer.properties) for key, value in properties.items()}

@@ -1,0 +1,61 @@
+"""What an NNC project that cannot be a netcanvas project says, exactly, and settings carried over."""
+
+import pytest
+
+import graphcompiler as gc
+from conftest import ROOT
+from graphcompiler.importers import import_sdcproj
+from netcanvas.cli import main
+
+SAMPLES = ROOT.parent / "shared" / "nnc-samples"
+pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's samples are not at {SAMPLES}")
+
+
+def _edited(tmp_path, sample: str, old: str, new: str, count: int = 1):
+    text = (SAMPLES / sample).read_text(encoding="utf-8-sig")
+    assert old in text
+    path = tmp_path / sample
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+    return path
+
+
+def _error(path, capsys) -> str:
+    assert main(["import", str(path), "-o", str(path.with_suffix(".graph.yaml"))]) == 1
+    assert not path.with_suffix(".graph.yaml").exists()
+    return capsys.readouterr().err.strip()
+
+
+def test_a_transformers_engine_preset_is_out_of_scope_in_one_line(tmp_path, capsys):
+    path = _edited(tmp_path, "LeNet.sdcproj", "SDeepEngineType=NNabla", "SDeepEngineType=Transformers")
+    assert _error(path, capsys) == (
+        f"error: {path}: [Engine]: SDeepEngineType = Transformers: this project is for Neural Network Console's "
+        "Transformers engine, which runs a preset model rather than a network graph; netcanvas imports "
+        "NNabla-engine projects (network graphs) only")
+
+
+def test_no_networks_is_an_error_not_an_empty_project(tmp_path, capsys):
+    path = _edited(tmp_path, "vgg-16.sdcproj", "NumNetwork=6", "NumNetwork=0")
+    assert _error(path, capsys) == (
+        f"error: {path}:4: [Global]: NumNetwork = 0: the project has no network; the file looks truncated or "
+        "edited by hand, save it again from Neural Network Console")
+
+
+def test_a_word_where_a_number_belongs_names_the_section_and_key(tmp_path, capsys):
+    path = _edited(tmp_path, "LeNet.sdcproj", "Position_0=24\n", "Position_0=abc\n")
+    assert _error(path, capsys) == (
+        f"error: {path}:7: [Layer_0]: 'Position_0' should be a number, not 'abc'; the file looks truncated or "
+        "edited by hand, save it again from Neural Network Console")
+
+
+def test_learning_rate_steps_in_epochs_become_the_step_schedule():
+    training = import_sdcproj(SAMPLES / "vgg-16.sdcproj").project.sections["training"]
+    assert training["schedule"] == {"type": "step", "step_epochs": 100, "gamma": 0.1}
+
+
+def test_learning_rate_steps_in_updates_are_reported_in_updates(tmp_path):
+    path = _edited(tmp_path, "vgg-16.sdcproj", "LearningRateUpdateIntervalUnit=0", "LearningRateUpdateIntervalUnit=1")
+    result = import_sdcproj(path)
+    assert "learning-rate schedule Exponential (multiplier 0.1 every 100 updates) is not carried over; set " \
+           "training.schedule" in result.notes
+    assert "schedule" not in result.project.sections["training"]
+    assert gc.validate(result.project) == []
