@@ -59,3 +59,17 @@ def test_learning_rate_steps_in_updates_are_reported_in_updates(tmp_path):
            "training.schedule" in result.notes
     assert "schedule" not in result.project.sections["training"]
     assert gc.validate(result.project) == []
+
+
+def test_a_crop_then_a_resize_in_image_augmentation_becomes_the_image_size():
+    """densenet-161's validation networks crop 320 x 320 images to 280 x 280 with a Slice, then scale them
+    by 0.8 to 224 x 224 in ImageAugmentation: the images come resized to 224 x 224 and nothing is cropped."""
+    result = import_sdcproj(SAMPLES / "densenet-161.sdcproj")
+    assert gc.validate(result.project) == []
+    assert result.project.sections["dataset"]["image_size"] == [224, 224]
+    for name in ("Top5Error", "Top1Error", "Runtime"):
+        graph = result.project.networks[name]
+        assert "Slice" not in {n.type for n in graph.nodes()}
+        assert gc.infer_shapes(graph)["DenseNet"].outputs["y"] == (1000,)
+    assert "Train / ImageAugmentationX: its crop of 3,480,480 to 3,224,224 became a resize of the images to " \
+           "3,224,224 (dataset.image_size)" in result.notes

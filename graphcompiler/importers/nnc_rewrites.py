@@ -93,24 +93,35 @@ def _image_augmentation(layer: NncLayer, network: NncNetwork, augmentation: dict
     if value("AspectRatio", "1") != 1 or value("Distortion", "0") or any(int(v) for v in p.get("Pad", "0").split(",")):
         notes.append(f"{layer.name}: AspectRatio {p.get('AspectRatio')}, Distortion {p.get('Distortion')} and Pad "
                      f"{p.get('Pad')} are not carried over")
-    source = _feeding_input(network, layer)
+    path = _feeding_path(network, layer)
+    source = path[-1] if path else None
     shape = p.get("Shape", "*Input")  # *Input: the input's own shape
-    if not shape.startswith("*") and source is not None and source.type == "Input" and source.properties.get("Size") != shape:
-        notes.append(f"{layer.name}: its random crop of {source.properties.get('Size')} to {shape} became a resize "
-                     f"of the images to {shape} (dataset.image_size)")
+    if not shape.startswith("*") and source is not None and source.properties.get("Size") != shape:
+        crops = [l for l in path if l.type == "Slice"]
+        cropped = f" after {', '.join(l.name for l in crops)} cropped them" if crops else ""
+        notes.append(f"{network.name} / {layer.name}: its crop of {source.properties.get('Size')}{cropped} to {shape} "
+                     f"became a resize of the images to {shape} (dataset.image_size)")
+        for crop in crops:  # the images come resized to the shape the augmentation gave: nothing left to crop
+            into = next(l for l in network.links if l.dst == crop.id)
+            network.links = [NncLink(into.src, into.src_pin, l.dst, l.dst_pin) if l.src == crop.id else l
+                             for l in network.links if l.dst != crop.id]
+            del network.layers[crop.id]
         source.properties["Size"] = shape
         augmentation.setdefault("_image_size", [int(v) for v in shape.split(",")][-2:])
 
 
-def _feeding_input(network: NncNetwork, layer: NncLayer) -> NncLayer | None:
-    """The Input whose data reaches ``layer`` through one-input layers (NNC scales pixels before augmenting)."""
+def _feeding_path(network: NncNetwork, layer: NncLayer) -> list[NncLayer]:
+    """The layers from ``layer`` back to the Input whose data reaches it through one-input layers (NNC scales
+    and crops pixels before augmenting), the Input last; empty if no such Input."""
+    path = []
     while True:
         sources = [network.layers[l.src] for l in network.links if l.dst == layer.id]
         if len(sources) != 1:
-            return None
+            return []
         layer = sources[0]
+        path.append(layer)
         if layer.type == "Input":
-            return layer
+            return path
 
 
 def number(text: str) -> float:
