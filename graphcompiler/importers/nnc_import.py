@@ -28,7 +28,7 @@ from ..layers.nnc import IGNORED, NncProperties, Unmappable
 from ..layout import auto_layout
 from ..project import Project
 from ..shapes import infer_shapes
-from .nnc_loops import extract_loop, unroll_repeats
+from .nnc_loops import extract_loops, unroll_repeats
 from .nnc_patterns import fold_cutout, fold_mixup, own_weights, split_gan
 from .nnc_rewrites import fold_augmentation, inference_statistics, unit_properties
 from .nnc_views import frozen_layers, link_views
@@ -84,9 +84,9 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         for layer, why in unroll_repeats(network):
             result.unmapped.append(Unmapped(name, layer, "RepeatStart", why))
     for name, network in list(nnc.networks.items()):
-        body, problems = extract_loop(network)
+        bodies, problems = extract_loops(network)
         result.unmapped += [Unmapped(name, layer, "recurrent loop", why) for layer, why in problems]
-        if body is not None:
+        for body in bodies:
             nnc.networks[body.name] = body
     modes: dict[str, set[str]] = {}
     specs = _units(nnc, result, comments, modes)

@@ -88,25 +88,60 @@ def _unroll(network: NncNetwork, start: NncLayer, end: NncLayer, body: set[int],
 _RECURRENT = ("RecurrentInput", "RecurrentOutput", "Delay")
 
 
-def extract_loop(network: NncNetwork) -> tuple[NncNetwork | None, list[tuple[str, str]]]:
-    """Take a recurrent loop out of ``network`` into a body network of its own, used there by a Unit layer.
+def extract_loops(network: NncNetwork) -> tuple[list[NncNetwork], list[tuple[str, str]]]:
+    """Take each recurrent loop out of ``network`` into a body network of its own, used there by a Unit layer.
 
-    The body is every layer the RecurrentInputs and Delays reach before RecurrentOutput or a Delay. In
-    the body, each RecurrentInput becomes an Input given one step at a time, each value from outside
-    the loop an Input given whole, and each Delay an Input holding the value of the layer feeding it at
-    the step before (``NncLoop``). Returns the body (None where there is no loop, or where it cannot be
+    A loop is a RecurrentOutput with the RecurrentInputs and Delays that reach it (an LSTM auto-encoder has
+    two: the encoder's, then the decoder's). Its body is every layer the RecurrentInputs and Delays reach
+    before RecurrentOutput or a Delay. In the body, each RecurrentInput becomes an Input given one step at a
+    time, each value from outside the loop an Input given whole, and each Delay an Input holding the value
+    of the layer feeding it at the step before (``NncLoop``). Returns the bodies (none where a loop cannot be
     taken out) and (layer, why) for each problem.
     """
     found = {kind: [l for l in network.layers.values() if l.type == kind] for kind in _RECURRENT}
     starts, ends, delays = found["RecurrentInput"], found["RecurrentOutput"], found["Delay"]
     if not (starts or ends or delays):
-        return None, []
-    if not starts or len(ends) != 1:
+        return [], []
+    if not starts or not ends:
         first = (ends or starts or delays)[0]
-        return None, [(first.name, f"a recurrent loop needs RecurrentInputs and one RecurrentOutput; this network "
-                                   f"has {len(starts)} and {len(ends)}")]
-    end = ends[0]
-    axes = {layer.properties.get("Axis", "0") for layer in starts + ends}
+        return [], [(first.name, f"a recurrent loop needs RecurrentInputs and a RecurrentOutput; this network has "
+                                 f"{len(starts)} and {len(ends)}")]
+    bodies, problems, claimed = [], [], set()
+    for index, end in enumerate(ends):
+        own_starts, own_delays = _members(network, end)
+        claimed.update(layer.id for layer in own_starts + own_delays)
+        if not own_starts:
+            problems.append((end.name, "no RecurrentInput reaches it"))
+            continue
+        name = "Recurrent" if index == 0 else f"Recurrent_{index + 1}"
+        body, why = _extract_loop(network, own_starts, end, own_delays, name)
+        problems += why
+        if body is not None:
+            bodies.append(body)
+    problems += [(layer.name, "it reaches no RecurrentOutput, so it belongs to no loop")
+                 for layer in starts + delays if layer.id not in claimed]
+    return bodies, problems
+
+
+def _members(network: NncNetwork, end: NncLayer) -> tuple[list[NncLayer], list[NncLayer]]:
+    """The RecurrentInputs and Delays of ``end``'s loop: those reached going back from it, through a Delay to
+    what feeds it, never past a RecurrentInput or another loop's RecurrentOutput; in file order."""
+    seen, frontier = set(), [l.src for l in network.links if l.dst == end.id]
+    while frontier:
+        layer_id = frontier.pop()
+        if layer_id in seen:
+            continue
+        seen.add(layer_id)
+        if network.layers[layer_id].type not in ("RecurrentInput", "RecurrentOutput"):
+            frontier += [l.src for l in network.links if l.dst == layer_id]
+    members = [network.layers[i] for i in network.layers if i in seen]
+    return [l for l in members if l.type == "RecurrentInput"], [l for l in members if l.type == "Delay"]
+
+
+def _extract_loop(network: NncNetwork, starts: list[NncLayer], end: NncLayer, delays: list[NncLayer],
+                  name: str) -> tuple[NncNetwork | None, list[tuple[str, str]]]:
+    """One loop out of ``network`` into the body network ``<network>_<name>``, used by a Unit layer ``name``."""
+    axes = {layer.properties.get("Axis", "0") for layer in starts + [end]}
     if len(axes) != 1 or not axes.copy().pop().isdigit():
         return None, [(end.name, f"its loop's RecurrentInputs and RecurrentOutput need one time axis, they have "
                                  f"Axis {', '.join(sorted(axes))}")]
@@ -122,7 +157,7 @@ def extract_loop(network: NncNetwork) -> tuple[NncNetwork | None, list[tuple[str
     problems = _loop_problems(network, body, into, end, delays, starts)
     if problems:
         return None, problems
-    loop_net = NncNetwork(f"{network.name}_Recurrent")
+    loop_net = NncNetwork(f"{network.name}_{name}")
     for start in starts:
         loop_net.layers[start.id] = NncLayer(start.id, "Input", start.name, {"Name": start.name, "Size": "1"},
                                              start.pos, start.section)
@@ -152,7 +187,7 @@ def extract_loop(network: NncNetwork) -> tuple[NncNetwork | None, list[tuple[str
         else:
             loop_net.links.append(link)
     loop_net.loop = NncLoop(int(axes.pop()), [s.id for s in starts], states, into[end.id][0].src)
-    unit = NncLayer(next_id, "Unit", "Recurrent", {"Name": "Recurrent", "Network": loop_net.name}, starts[0].pos,
+    unit = NncLayer(next_id, "Unit", name, {"Name": name, "Network": loop_net.name}, starts[0].pos,
                     starts[0].section)
     feeds = [NncLink(into[s.id][0].src, into[s.id][0].src_pin, unit.id, 0) for s in starts]
     feeds += [NncLink(src, pin, unit.id, 0) for src, pin in outside]

@@ -62,6 +62,12 @@ def _transpose_shape(ins, p):
     return (tuple(ins[0][a] for a in p.axes),)
 
 
+def _flip_shape(ins, p):
+    for axis in p.axes:
+        normalise_axis(axis, len(ins[0]))
+    return (ins[0],)
+
+
 def _slice_shape(ins, p):
     shape = list(ins[0])
     axis = normalise_axis(p.axis, len(shape))
@@ -103,6 +109,11 @@ SPECS = (
               params=(Ints("axes", default=[1, 0], lo=0, required=True),), shape=_transpose_shape,
               build=_build("transpose"), summary=lambda p: ",".join(map(str, p.axes)),
               nnc=lambda p: {"axes": p.ints("Axes")}),
+    LayerSpec(type="Flip", shape_doc="unchanged", category="Array",
+              doc="Reverses the order of entries along axes (batch not counted): a sequence read backwards, as an "
+                  "encoder reading time in reverse does, or an image mirrored.",
+              params=(Ints("axes", default=[0], required=True),), shape=_flip_shape, build=_build("flip"),
+              summary=lambda p: f"axes {','.join(map(str, p.axes))}", nnc=lambda p: {"axes": p.ints("Axes")}),
     LayerSpec(type="Slice", shape_doc="the axis shrinks to len(range(start, stop, step)) of its size", category="Array",
               doc="start:stop:step along one axis, as Python slices (negative counts from the end).",
               params=(Int("axis", default=0), Int("start", default=0), Int("stop", default=1),

@@ -53,6 +53,18 @@ class Permute(nn.Module):
         return x.permute(self.dims)
 
 
+class FlipAxes(nn.Module):
+    """Reverse the order of entries along axes of each sample."""
+
+    def __init__(self, axes: tuple[int, ...]):
+        super().__init__()
+        self.dims = tuple(a + 1 for a in axes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x reversed along the axes."""
+        return torch.flip(x, self.dims)
+
+
 class SliceAxis(nn.Module):
     """x[start:stop:step] along one axis of each sample."""
 
@@ -114,6 +126,11 @@ def identity(ins, p):
 def transpose(ins, p):
     """Permute of the sample's axes."""
     return call(Permute, p.axes)
+
+
+def flip(ins, p):
+    """FlipAxes over the axes, counted from the front."""
+    return call(FlipAxes, tuple(sorted({normalise_axis(a, len(ins[0])) for a in p.axes})))
 
 
 def slice_axis(ins, p):
