@@ -6,6 +6,8 @@ import torch
 import graphcompiler as gc
 from conftest import ROOT
 from graphcompiler.importers import import_sdcproj
+from graphcompiler.importers.nnc_rewrites import fold_channel_shuffle
+from graphcompiler.importers.sdcproj import read_sdcproj
 
 SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's samples are not at {SAMPLES}")
@@ -32,3 +34,25 @@ def test_an_lstm_auto_encoder_has_its_two_loops_as_two_loop_blocks():
     trace = model.trace(Input=x)
     assert torch.equal(trace["Flip"], torch.flip(x, (2,)))  # the encoder reads the rows from the last
     assert trace["Sigmoid_4"].shape == (3, 1, 28, 28)
+
+
+def test_shufflenets_channel_shuffle_drawn_as_three_layers_is_one_channel_shuffle():
+    unit, notes = read_sdcproj(SAMPLES / "shufflenet.sdcproj").networks["Unit"], []
+    fold_channel_shuffle(unit, notes)
+    assert [(l.type, l.properties["Groups"]) for l in unit.layers.values() if l.type == "ChannelShuffle"] == \
+        [("ChannelShuffle", "ConvGroup")]
+    assert not {"Reshape", "Transpose"} & {l.type for l in unit.layers.values()}
+    assert notes == ["Unit: the channel shuffle drawn as Reshape, Transpose, Reshape is one ChannelShuffle layer "
+                     "(Reshape)"]
+    graph = gc.loads("""
+format: netcanvas/1
+name: shuffle
+networks:
+  main:
+    nodes:
+    - {id: x, type: Input, params: {shape: [12, 3, 2]}}
+    - {id: shuffle, type: ChannelShuffle, params: {groups: 3}}
+    links: [x -> shuffle]
+""").network()
+    x = torch.rand(2, 12, 3, 2)
+    assert torch.equal(gc.compile(graph)(x=x)["shuffle"], torch.nn.ChannelShuffle(3)(x))

@@ -30,7 +30,7 @@ from ..project import Project
 from ..shapes import infer_shapes
 from .nnc_loops import extract_loops, unroll_repeats
 from .nnc_patterns import fold_cutout, fold_mixup, own_weights, split_gan
-from .nnc_rewrites import fold_augmentation, inference_statistics, unit_properties
+from .nnc_rewrites import fold_augmentation, fold_channel_shuffle, inference_statistics, unit_properties
 from .nnc_views import frozen_layers, link_views
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
 
@@ -79,6 +79,7 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         if name not in optimized:
             inference_statistics(network, result.notes)
         own_weights(network, result.notes)
+        fold_channel_shuffle(network, result.notes)
         fold_cutout(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         for layer, why in unroll_repeats(network):

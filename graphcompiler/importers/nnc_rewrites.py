@@ -2,7 +2,8 @@
 
 Augmentation layers become the training section's augmentation; running statistics in networks no
 optimizer trains become plain BatchNormalization (our inference mode); a unit's own file gets values
-for the properties its Unit layer would give. Loops are in ``nnc_loops``, the samples' layer patterns
+for the properties its Unit layer would give; ShuffleNet's channel shuffle drawn as Reshape, Transpose,
+Reshape becomes one ChannelShuffle layer. Loops are in ``nnc_loops``, the samples' layer patterns
 (cutout, mixup, GAN) in ``nnc_patterns``. Each works on the reader's plain data (``sdcproj``) and says
 what it changed.
 """
@@ -48,6 +49,34 @@ def unit_properties(network: NncNetwork, notes: list[str]) -> None:
     if used:
         notes.append(f"{network.name}: a unit imported by itself; the properties its Unit layer would give are "
                      + ", ".join(f"{name} = {defaults[name]}" for name in sorted(used)))
+
+
+def fold_channel_shuffle(network: NncNetwork, notes: list[str]) -> None:
+    """ShuffleNet's channel shuffle as NNC draws it (Reshape to G, C/G, H, W; Transpose 1,0,2,3; Reshape back
+    to C, H, W) as one ChannelShuffle layer: the Reshapes' sizes follow each use's input, which a block
+    param cannot, and one layer says what the three do."""
+    def only_reader(layer: NncLayer) -> NncLayer | None:
+        readers = [network.layers[l.dst] for l in network.links if l.src == layer.id]
+        return readers[0] if len(readers) == 1 else None
+
+    folded = []
+    for first in [l for l in network.layers.values() if l.type == "Reshape"]:
+        parts = first.properties.get("OutShape", "").replace(" ", "").split(",")
+        swap = only_reader(first)
+        back = only_reader(swap) if swap is not None and swap.type == "Transpose" else None
+        if len(parts) != 4 or parts[1:] != [f"Input[0]/{parts[0]}", "Input[1]", "Input[2]"] or back is None \
+                or swap.properties.get("Axes", "").replace(" ", "") != "1,0,2,3" or back.type != "Reshape" \
+                or back.properties.get("OutShape", "").replace(" ", "") != "Input[0]*Input[1],Input[2],Input[3]":
+            continue
+        network.layers[first.id] = NncLayer(first.id, "ChannelShuffle", first.name,
+                                            {"Name": first.name, "Groups": parts[0]}, first.pos, first.section)
+        network.links = [NncLink(first.id, 0, l.dst, l.dst_pin) if l.src == back.id else l
+                         for l in network.links if swap.id not in (l.src, l.dst) and l.dst != back.id]
+        del network.layers[swap.id], network.layers[back.id]
+        folded.append(first.name)
+    if folded:
+        notes.append(f"{network.name}: the channel shuffle drawn as Reshape, Transpose, Reshape is one ChannelShuffle "
+                     f"layer ({', '.join(folded)})")
 
 
 def fold_augmentation(network: NncNetwork, augmentation: dict, notes: list[str]) -> None:

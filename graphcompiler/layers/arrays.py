@@ -62,6 +62,12 @@ def _transpose_shape(ins, p):
     return (tuple(ins[0][a] for a in p.axes),)
 
 
+def _shuffle_shape(ins, p):
+    if ins[0][0] % p.groups:
+        raise ShapeError(f"{ins[0][0]} channels do not split into {p.groups} groups")
+    return (ins[0],)
+
+
 def _flip_shape(ins, p):
     for axis in p.axes:
         normalise_axis(axis, len(ins[0]))
@@ -109,6 +115,12 @@ SPECS = (
               params=(Ints("axes", default=[1, 0], lo=0, required=True),), shape=_transpose_shape,
               build=_build("transpose"), summary=lambda p: ",".join(map(str, p.axes)),
               nnc=lambda p: {"axes": p.ints("Axes")}),
+    LayerSpec(type="ChannelShuffle", shape_doc="unchanged; channels divisible by groups", category="Array",
+              id_prefix="shuffle",
+              doc="ShuffleNet's channel shuffle: channels seen as groups x (channels / groups), the two swapped, so "
+                  "each group of a grouped convolution after it reads channels of every group before it.",
+              params=(Int("groups", default=2, lo=1),), shape=_shuffle_shape, build=_build("channel_shuffle"),
+              summary=lambda p: f"{p.groups} groups", nnc=lambda p: {"groups": p.int("Groups")}),
     LayerSpec(type="Flip", shape_doc="unchanged", category="Array",
               doc="Reverses the order of entries along axes (batch not counted): a sequence read backwards, as an "
                   "encoder reading time in reverse does, or an image mirrored.",

@@ -53,6 +53,19 @@ class Permute(nn.Module):
         return x.permute(self.dims)
 
 
+class ChannelShuffle(nn.Module):
+    """Channels as groups x (channels / groups), transposed to (channels / groups) x groups."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x with its channels interleaved across the groups."""
+        n, c = x.shape[:2]
+        return x.reshape(n, self.groups, c // self.groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+
+
 class FlipAxes(nn.Module):
     """Reverse the order of entries along axes of each sample."""
 
@@ -126,6 +139,11 @@ def identity(ins, p):
 def transpose(ins, p):
     """Permute of the sample's axes."""
     return call(Permute, p.axes)
+
+
+def channel_shuffle(ins, p):
+    """ChannelShuffle of the groups."""
+    return call(ChannelShuffle, p.groups)
 
 
 def flip(ins, p):
