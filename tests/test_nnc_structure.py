@@ -6,6 +6,7 @@ import torch
 import graphcompiler as gc
 from conftest import ROOT
 from graphcompiler.importers import import_sdcproj
+from graphcompiler.importers.nnc_loops import unroll_repeats
 from graphcompiler.importers.nnc_rewrites import fold_channel_shuffle
 from graphcompiler.importers.sdcproj import read_sdcproj
 
@@ -56,3 +57,24 @@ networks:
 """).network()
     x = torch.rand(2, 12, 3, 2)
     assert torch.equal(gc.compile(graph)(x=x)["shuffle"], torch.nn.ChannelShuffle(3)(x))
+
+
+def test_repeat_times_may_be_arithmetic_over_the_networks_arguments():
+    network = read_sdcproj(SAMPLES / "resnet-110-cutout.sdcproj").networks["Network"]
+    starts = [l for l in network.layers.values() if l.type == "RepeatStart"]
+    for start in starts:
+        start.properties["Times"] = "n-1"
+    assert unroll_repeats(network, {"n": 4}, unit=False) == []
+    names = {l.name for l in network.layers.values()}
+    assert not any(l.type == "RepeatStart" for l in network.layers.values())
+    assert {f"{name}_r3" for name in ("Convolution_2", "Convolution_3")} <= names  # three copies, as n-1 says
+    assert not {f"{name}_r4" for name in ("Convolution_2", "Convolution_3")} & names
+
+
+def test_repeat_times_that_cannot_be_worked_out_is_listed_and_the_partial_import_says_what_it_did(tmp_path, capsys):
+    text = (SAMPLES / "resnet-110-cutout.sdcproj").read_text(encoding="utf-8-sig")
+    path = tmp_path / "resnet.sdcproj"
+    path.write_text(text.replace("Property_1_Value=17\n", "Property_1_Value=N-1\n", 1), encoding="utf-8")
+    unmapped = import_sdcproj(path, partial=True).unmapped
+    assert [str(u) for u in unmapped] == ["Network / RepeatStart (RepeatStart): Times = N-1 names N, which is no "
+                                          "argument of this network; its body is there once"]

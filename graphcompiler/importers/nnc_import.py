@@ -73,6 +73,7 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     inputs: dict[str, str] = {}
     comments: list[str] = []
     optimized = {o.get("Optimizer_NetworkName") for o in nnc.optimizers}
+    units = {l.properties.get("Network") for n in nnc.networks.values() for l in n.layers.values() if l.type == "Unit"}
     for name, network in nnc.networks.items():
         if not nnc.config:
             unit_properties(network, result.notes)
@@ -82,7 +83,7 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
         fold_channel_shuffle(network, result.notes)
         fold_cutout(network, augmentation if name == trained else {}, result.notes if name == trained else [])
         fold_augmentation(network, augmentation if name == trained else {}, result.notes if name == trained else [])
-        for layer, why in unroll_repeats(network):
+        for layer, why in unroll_repeats(network, _arguments(network, name, [])[0], unit=name in units):
             result.unmapped.append(Unmapped(name, layer, "RepeatStart", why))
     for name, network in list(nnc.networks.items()):
         bodies, problems = extract_loops(network)
@@ -191,8 +192,7 @@ def _arguments(network: NncNetwork, name: str, unmapped: list[Unmapped]) -> tupl
         value, kind = layer.properties.get("Value", ""), layer.properties.get("Type", "")
         readers = [(l, key) for l in network.layers.values() for key, v in l.properties.items()
                    if v == f"*{layer.name}"]
-        if kind.startswith("Boolean") and readers and all(key == "BatchStat" or l.type == "Unit"
-                                                          for l, key in readers):
+        if kind.startswith("Boolean") and all(key == "BatchStat" or l.type == "Unit" for l, key in readers):
             modes.add(layer.name)
             for reader, key in readers:
                 if key == "BatchStat":

@@ -7,28 +7,36 @@ importer turns into a loop block. Both work on the reader's plain data (``sdcpro
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..arithmetic import names_in
+from ..layers.nnc import NncProperties, Unmappable
 from .sdcproj import NncLayer, NncLink, NncLoop, NncNetwork
 
 
-def unroll_repeats(network: NncNetwork) -> list[tuple[str, str]]:
+def unroll_repeats(network: NncNetwork, arguments: dict[str, Any], unit: bool) -> list[tuple[str, str]]:
     """Replace each RepeatStart ... RepeatEnd loop by ``Times`` copies of its body in a chain, innermost first.
 
     Each copy has its own layers (and so its own weights, as each NNC repetition has), named
     ``<name>_r<k>`` from the second on; a link into the body from outside the loop feeds every copy.
-    Returns (RepeatStart name, why) for each loop that could not be unrolled.
+    ``Times`` may be arithmetic over the network's ``arguments`` (``n-1``), but not in a ``unit``, whose uses
+    may give other values. Returns (RepeatStart name, why) for each loop that could not be unrolled as drawn.
     """
     problems = []
     while True:
         starts = [l for l in network.layers.values() if l.type == "RepeatStart"]
         loop = next((found for start in starts if (found := _loop(network, start))), None)
         if loop is None:
-            problems += [(s.name, "no RepeatEnd closes it") for s in starts]
+            problems += [(s.name, "no RepeatEnd closes it, so its layers are not repeated") for s in starts]
             return problems
         start, end, body = loop
+        text = start.properties.get("Times", "1")
         try:
-            times = int(start.properties.get("Times", "1"))
-        except ValueError:
-            problems.append((start.name, f"Times = {start.properties.get('Times')} is not a whole number"))
+            if unit and (names_in(text) or set()) & set(arguments):
+                raise Unmappable(f"Times = {text} follows a unit argument, and a block is one network for every use")
+            times = NncProperties("RepeatStart", start.properties, None, arguments).int("Times", "1")
+        except Unmappable as exc:
+            problems.append((start.name, f"{exc}; its body is there once"))
             times = 1
         _unroll(network, start, end, body, max(times, 1))
 

@@ -71,7 +71,7 @@ class NncProperties:
         try:
             return [int(v) for v in text.split(",") if v.strip()]
         except ValueError:
-            raise Unmappable(f"{name} = {text} is not a list of whole numbers") from None
+            raise Unmappable(self._unknown(name, text) or f"{name} = {text} is not a list of whole numbers") from None
 
     def int(self, name: str, default: str | None = None) -> int:
         """One whole number."""
@@ -86,7 +86,15 @@ class NncProperties:
         try:
             return float(text)
         except ValueError:
-            raise Unmappable(f"{name} = {text} is not a number") from None
+            raise Unmappable(self._unknown(name, text) or f"{name} = {text} is not a number") from None
+
+    def _unknown(self, name: str, text: str) -> str | None:
+        """Why arithmetic in a value cannot be worked out: the names in it that are no argument; None if none."""
+        unknown = sorted(set().union(*(names_in(part) or set() for part in text.split(","))) - {"Input", *self.arguments})
+        if not unknown:
+            return None
+        return f"{name} = {text} names {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} no argument " \
+               f"of this network"
 
     def flag(self, name: str, default: str | None = None) -> bool:
         """True or False."""
