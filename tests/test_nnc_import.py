@@ -463,3 +463,57 @@ def test_netcanvas_info_of_an_import_agrees_with_nncs_definitions_layer_by_layer
             checked += 1
     print(f"{name}: {checked} weighted layers agree with NNC's definitions")
     assert checked >= 1
+
+
+UNIT_STATISTICS = ["vgg-16.sdcproj", "resnet-18.sdcproj", "nin.sdcproj", "squeezenet11.sdcproj",
+                   "densenet-161.sdcproj", "unetlike_125px.sdcproj", "resnet-110-cutout.sdcproj",
+                   "hand-sign.sdcproj"]
+"""Samples whose weighted layers sit inside units (blocks, nested, with arguments) or Repeat loops."""
+
+
+def _weighted_layers(project: gc.Project, nnc, graph: gc.Graph, network: str, values: dict):
+    """(node path, our (params, macs), NNC's) for every weighted layer in ``graph``, looking into block uses
+    with the arguments each use gives."""
+    from types import SimpleNamespace
+    from graphcompiler.layers.nnc import NncProperties, Unmappable
+    shapes = gc.infer_shapes(graph)
+    costs = gc.cost(shapes).per_node
+    names = {re.sub(r"\W", "_", n): n for n in nnc.networks}
+    layers = {re.sub(r"\W", "_", l.name): l for l in nnc.networks[network].layers.values()}
+    for node in graph.nodes():
+        if node.type in project.blocks:
+            block = project.blocks[node.type]
+            params = vars(graph.spec(node.type).resolve(node.params))
+            inner = block.instance(tuple(shapes[node.id].inputs), params)
+            for path, ours, theirs in _weighted_layers(project, nnc, inner, names[block.name], params):
+                yield f"{node.id}/{path}", ours, theirs
+            continue
+        layer = layers.get(re.sub(r"_r\d+$", "", node.id))
+        if layer is None or layer.type not in ("Affine", "Convolution", "Deconvolution", "BatchNormalization") \
+                or node.type != layer.type:
+            continue
+        read = NncProperties(layer.type, layer.properties, tuple(shapes[node.id].inputs[0]), values)
+        worked_out = {}
+        for key in ("WithBias", "OutShape", "KernelShape", "Group"):
+            if key in layer.properties:
+                try:
+                    worked_out[key] = read.text(key)
+                except Unmappable:
+                    worked_out[key] = layer.properties[key]
+        info = shapes[node.id]
+        output = shapes[next(iter(graph.nx.successors(node.id)))].outputs["y"] \
+            if layer.type == "Affine" and "," in worked_out["OutShape"] else info.outputs["y"]
+        yield node.id, costs[node.id], _nnc_reference_cost(SimpleNamespace(type=layer.type, properties=worked_out),
+                                                            info.inputs[0], output)
+
+
+@pytest.mark.parametrize("name", UNIT_STATISTICS)
+def test_weighted_layers_inside_units_and_repeats_agree_with_nncs_definitions_layer_by_layer(name):
+    project = import_sdcproj(SAMPLES / name).project
+    nnc = read_sdcproj(SAMPLES / name)
+    trained = next((o.get("Optimizer_NetworkName") for o in nnc.optimizers), None) or next(iter(nnc.networks))
+    checked = list(_weighted_layers(project, nnc, project.network(), trained, {}))
+    assert [c for c in checked if c[1] != c[2]] == []
+    inside = [path for path, _, _ in checked if "/" in path]
+    print(f"{name}: {len(checked)} weighted layers, {len(inside)} of them inside units, agree with NNC's definitions")
+    assert checked and (inside or not project.blocks)
