@@ -488,6 +488,26 @@ def huber(m, p, ins):
     return torch.where(d < p.delta, d ** 2, p.delta * (2 * d - p.delta))
 
 
+def _binary(m, p, scaled):
+    """The weight as the binary layers use it: sign (0 -> zero_to), times each output's mean |w| if scaled."""
+    w = m.weight
+    signs = torch.where(w > 0, 1.0, torch.where(w < 0, -1.0, p.zero_to))
+    return signs * w.abs().flatten(1).mean(1).reshape((-1,) + (1,) * (w.dim() - 1)) if scaled else signs
+
+
+def binary_affine(scaled):
+    return lambda m, p, ins: ins["x"].flatten(1) @ _binary(m, p, scaled).T + (m.bias if p.bias else 0)
+
+
+def binary_conv(scaled):
+    return lambda m, p, ins: F.conv2d(ins["x"], _binary(m, p, scaled), m.bias, p.stride, p.pad, p.dilation, p.groups)
+
+
+BINARY_CONV = st.tuples(conv_draw(), st.one_of(st.none(), st.floats(-1, 1))).map(
+    lambda t: ({**t[0][0], **({} if t[1] is None else {"zero_to": t[1]})}, t[0][1]))
+BINARY_AFFINE = one(out_features=dim(1, 5), bias=st.booleans(), zero_to=st.floats(-1, 1))
+
+
 @dataclass
 class Case:
     """How to test one layer type."""
@@ -525,6 +545,15 @@ CASES: dict[str, Case] = {
                    + (m.bias if p.bias else 0)),
     "Embed": Case(one(st.tuples(dim(1, 5)), num_embeddings=dim(1, 6), dim=dim(1, 4)),
                   lambda m, p, ins: m.weight[ins["x"].long()], make=token_ids),
+    # Binary
+    "BinaryConnectAffine": Case(BINARY_AFFINE, binary_affine(scaled=False)),
+    "BinaryNetAffine": Case(BINARY_AFFINE, binary_affine(scaled=False)),
+    "BinaryWeightAffine": Case(BINARY_AFFINE, binary_affine(scaled=True)),
+    "BinaryConnectConvolution": Case(BINARY_CONV, binary_conv(scaled=False)),
+    "BinaryNetConvolution": Case(BINARY_CONV, binary_conv(scaled=False)),
+    "BinaryWeightConvolution": Case(BINARY_CONV, binary_conv(scaled=True)),
+    "BinarySigmoid": Case(one(), x_only(lambda x, p: torch.where(x > 0, 1.0, 0.0))),
+    "BinaryTanh": Case(one(), x_only(lambda x, p: torch.where(x > 0, 1.0, -1.0))),
     # Recurrent
     "RNN": Case(recurrent_draw("RNN"), recurrent("RNN")),
     "LSTM": Case(recurrent_draw("LSTM"), recurrent("LSTM")),

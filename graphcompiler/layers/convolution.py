@@ -1,4 +1,5 @@
-"""Convolution and Deconvolution (transposed convolution) over C x H x W inputs."""
+"""Convolution and Deconvolution (transposed convolution) over C x H x W inputs; the binary convolutions
+(``binary.py``) share their params, shape rule and NNC mapping."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from .spec import Bool, Int, Ints, LayerSpec, ShapeError, builders
 
 _build = builders(__name__)  # the torch code, modules/convolution.py, imported on the first build
 
-_WINDOW = (
+WINDOW = (
     Int("out_channels", default=64, lo=1, doc="number of output feature maps",
         search=(8, 16, 32, 64, 128, 256, 512)),
     Ints("kernel", default=[3, 3], length=2, lo=1, doc="kernel height and width",
@@ -27,7 +28,8 @@ def _check_groups(in_channels: int, p) -> None:
             raise ShapeError(f"{what} channels {count} do not divide by groups {p.groups}")
 
 
-def _summary(p) -> str:
+def conv_summary(p) -> str:
+    """Out channels and kernel, with stride and dilation where not 1: ``64, 3x3, s2``."""
     text = f"{p.out_channels}, {p.kernel[0]}x{p.kernel[1]}"
     if p.stride != (1, 1):
         text += f", s{p.stride[0]}" if p.stride[0] == p.stride[1] else f", s{p.stride[0]}x{p.stride[1]}"
@@ -36,7 +38,8 @@ def _summary(p) -> str:
     return text
 
 
-def _conv_shape(ins, p):
+def conv_shape(ins, p):
+    """C x H x W -> out_channels x H' x W'."""
     (x,) = ins
     need_rank(x, 3)
     _check_groups(x[0], p)
@@ -49,13 +52,14 @@ def _weights(in_channels: int, p) -> int:
     return p.out_channels * (in_channels // p.groups) * p.kernel[0] * p.kernel[1]
 
 
-def _conv_cost(ins, outs, p):
+def conv_cost(ins, outs, p):
+    """Weights (and biases), and multiply-adds: the weights once per output position."""
     weights = _weights(ins[0][0], p)
     out_h, out_w = outs[0][1:]
     return weights + (p.out_channels if p.bias else 0), weights * out_h * out_w
 
 
-def _nnc_window(p: NncProperties) -> dict:
+def nnc_window(p: NncProperties) -> dict:
     """KernelShape, Strides, Padding (BorderMode full pads the whole kernel), Dilation, Group, WithBias, OutMaps."""
     p.require("ChannelLast", "False")
     kernel = p.ints("KernelShape")
@@ -76,12 +80,12 @@ CONVOLUTION = LayerSpec(
     type="Convolution", shape_doc="C x H x W -> out_channels x H' x W', H' = floor((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1 (W' alike)",
     category="Basic", id_prefix="conv",
     doc="2-D convolution (cross-correlation) with stride, zero padding, dilation and groups.",
-    params=_WINDOW,
-    shape=_conv_shape,
+    params=WINDOW,
+    shape=conv_shape,
     build=_build("convolution"),
-    cost=_conv_cost,
-    summary=_summary,
-    nnc=_nnc_window,
+    cost=conv_cost,
+    summary=conv_summary,
+    nnc=nnc_window,
 )
 
 
@@ -112,12 +116,12 @@ DECONVOLUTION = LayerSpec(
     type="Deconvolution", shape_doc="C x H x W -> out_channels x H' x W', H' = (H - 1) stride - 2 pad + dilation (kernel - 1) + output_padding + 1",
     category="Basic", id_prefix="deconv",
     doc="2-D transposed convolution; output_padding picks among the sizes a strided input maps to.",
-    params=_WINDOW[:4] + (Ints("output_padding", default=[0, 0], length=2, lo=0),) + _WINDOW[4:],
+    params=WINDOW[:4] + (Ints("output_padding", default=[0, 0], length=2, lo=0),) + WINDOW[4:],
     shape=_deconv_shape,
     build=_build("deconvolution"),
     cost=_deconv_cost,
-    summary=_summary,
-    nnc=_nnc_window,
+    summary=conv_summary,
+    nnc=nnc_window,
 )
 
 def _depthwise_shape(ins, p):
@@ -138,7 +142,7 @@ DEPTHWISE_CONVOLUTION = LayerSpec(
     type="DepthwiseConvolution", shape_doc="C x H x W -> C multiplier x H' x W', H' = floor((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1",
     category="Basic", id_prefix="dwconv",
     doc="Convolution of each input channel on its own (groups = channels), multiplier outputs per channel.",
-    params=(Int("multiplier", default=1, lo=1, doc="output channels per input channel"),) + _WINDOW[1:5] + _WINDOW[6:],
+    params=(Int("multiplier", default=1, lo=1, doc="output channels per input channel"),) + WINDOW[1:5] + WINDOW[6:],
     shape=_depthwise_shape,
     build=_build("depthwise_convolution"),
     cost=_depthwise_cost,
