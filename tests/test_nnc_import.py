@@ -517,3 +517,24 @@ def test_weighted_layers_inside_units_and_repeats_agree_with_nncs_definitions_la
     inside = [path for path, _, _ in checked if "/" in path]
     print(f"{name}: {len(checked)} weighted layers, {len(inside)} of them inside units, agree with NNC's definitions")
     assert checked and (inside or not project.blocks)
+
+
+SMALL = ["01_logistic_regression.sdcproj", "01_visualize_weight_of_feature.sdcproj",
+         "04_inference_result_at_each_layer.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
+         "12_residual_learning.sdcproj", "LSTM_auto_encoder.sdcproj", "LeNet.sdcproj", "digits.sdcproj",
+         "elman_net.sdcproj", "hand-sign.sdcproj", "iris.sdcproj", "long_short_term_memory.sdcproj",
+         "mnist_dcgan.sdcproj", "mnist_dcgan_with_label.sdcproj", "mnist_vae.sdcproj", "resnet-110-cutout.sdcproj",
+         "resnet-110-mixup.sdcproj"]
+"""The samples whose Inputs are 64 x 64 or smaller."""
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_samples_export_to_onnx_and_onnxruntime_agrees(name, tmp_path):
+    from graphcompiler.export.onnx_export import export_onnx
+    project = import_sdcproj(SAMPLES / name).project
+    trained = ["generator", "discriminator"] if "generator" in project.networks else [project.main_network]
+    for network in trained:
+        graph = project.networks[network]
+        assert all(max(n.params["shape"][1:] or [0]) <= 64 for n in graph.nodes() if n.type == "Input")
+        report = export_onnx(graph, tmp_path / f"{network}.onnx")
+        assert max(report.max_relative_error.values()) <= 1e-5, network
