@@ -132,6 +132,24 @@ def slice_draw(draw):
 
 
 @st.composite
+def flip_draw(draw):
+    shape = draw(ANY)
+    rank = len(shape)
+    return {"axes": draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank))}, {"x": shape}
+
+
+@st.composite
+def shuffle_draw(draw):
+    groups, per_group = draw(dim(1, 4)), draw(dim(1, 3))
+    return {"groups": groups}, {"x": (groups * per_group, *draw(st.lists(dim(1, 4), max_size=2)))}
+
+
+def channel_shuffle(x, p):
+    """torch's own channel shuffle, which wants an axis after the channels."""
+    return F.channel_shuffle(x if x.dim() > 2 else x.unsqueeze(-1), p.groups).reshape(x.shape)
+
+
+@st.composite
 def scale_draw(draw):
     shape = draw(ANY)
     return {"axis": draw(st.integers(-len(shape), len(shape) - 1)), "init": draw(st.floats(-2, 2)),
@@ -607,6 +625,9 @@ CASES: dict[str, Case] = {
     "Identity": Case(one(), x_only(lambda x, p: x.clone())),
     "Transpose": Case(transpose_draw(), x_only(lambda x, p: x.permute((0,) + tuple(a + 1 for a in p.axes)))),
     "Slice": Case(slice_draw(), slice_axis),
+    "Flip": Case(flip_draw(), x_only(lambda x, p: torch.flip(x, tuple(sorted({a % (x.dim() - 1) + 1
+                                                                          for a in p.axes}))))),
+    "ChannelShuffle": Case(shuffle_draw(), x_only(channel_shuffle)),
     "Split": Case(split_draw(), lambda m, p, ins: torch.chunk(ins["x"], p.num_outputs, p.axis % (ins["x"].dim() - 1) + 1)),
     "Concatenate": Case(concat_draw(), lambda m, p, ins: torch.cat(
         [ins[f"x{i}"] for i in range(p.num_inputs)], p.axis % (ins["x0"].dim() - 1) + 1)),
@@ -619,6 +640,10 @@ CASES: dict[str, Case] = {
     "MaximumScalar": Case(one(value=st.floats(-2, 2)), x_only(lambda x, p: torch.where(x > p.value, x, p.value))),
     "GreaterEqualScalar": Case(one(value=st.sampled_from([-0.5, 0.0, 0.5])),
                                x_only(lambda x, p: torch.where(x >= p.value, 1.0, 0.0))),
+    "EqualScalar": Case(one(value=st.sampled_from([-1.0, 0.0, 2.0])),
+                        x_only(lambda x, p: torch.where(x == p.value, 1.0, 0.0)), make=small_integers),
+    "GreaterScalar": Case(one(value=st.sampled_from([-1.0, 0.0, 0.5])),
+                          x_only(lambda x, p: torch.where(x > p.value, 1.0, 0.0)), make=small_integers),
     "LessEqualScalar": Case(one(value=st.sampled_from([-0.5, 0.0, 0.5])),
                             x_only(lambda x, p: torch.where(x <= p.value, 1.0, 0.0))),
     "Exp": Case(one(), x_only(lambda x, p: math.e ** x)),
@@ -651,6 +676,9 @@ CASES: dict[str, Case] = {
         lambda s: {"x": s, "target": (1,) + s[1:]})), lambda m, p, ins: (
         torch.argsort(torch.argsort(-ins["x"], dim=1, stable=True), dim=1).gather(1, ins["target"].long()) >= p.n).float(),
         make=scores_and_classes(probabilities=False)),
+    "BinaryError": Case(two(), lambda m, p, ins: ((ins["x"] - 0.5).sign().clamp_min(0)
+                                                   != (ins["target"] - 0.5).sign().clamp_min(0)).float(),
+                        make=lambda s, b, p, g: {k: v.round() / 2 + 0.25 for k, v in randn(s, b, p, g).items()}),
     "SigmoidCrossEntropy": Case(two(), lambda m, p, ins: ins["x"].clamp_min(0) - ins["x"] * ins["target"]
                                 + torch.log1p(torch.exp(-ins["x"].abs())), make=logits_and_targets),
     "BinaryCrossEntropy": Case(two(), lambda m, p, ins: -(ins["target"] * torch.log(ins["x"])
