@@ -133,9 +133,12 @@ TRAINING = (
         Names("freeze", (), "nodes whose weights stay fixed"),
     )),
     Group("gan", (
-        Text("generator", "generator", "network that maps the latent input to an image"),
-        Text("discriminator", "discriminator", "network that scores images as real"),
-        Int("samples", 64, "images in the sample grid saved each epoch", lo=1),
+        Text("generator", "generator", "network that maps the latent input to an image; Inputs it shares with "
+                                       "the discriminator (same id, such as a class label) are its condition"),
+        Text("discriminator", "discriminator", "network that scores images as real, given the condition: the "
+                                               "dataset's for real images, a random row's for generated ones"),
+        Int("samples", 64, "images in the sample grid saved each epoch (a conditional GAN's ask for each "
+                           "condition of the training data in turn)", lo=1),
     )),
 )
 

@@ -465,11 +465,42 @@ class _SupervisedLoop:
         return {"task": self.task.kind, **write_report(self.task, outputs, run.val_set, run.folder / "evaluation")}
 
 
+def _condition_column(dataset: CsvDataset, variable: str) -> Tensor:
+    """Every row's value of a conditional GAN's condition variable: a class index or a one-hot vector."""
+    kind = dataset.variables[variable].kind
+    if kind not in ("number", "vector"):
+        raise GraphError(f"a GAN condition is a class index or a one-hot vector, but variable '{variable}' holds "
+                         f"{kind}s", where="dataset.inputs")
+    if dataset.tensors is not None:
+        return dataset.tensors[variable]
+    if kind == "number":
+        return dataset.labels(variable).float().unsqueeze(1)  # read from the list, no file decoded
+    # Without the cache, a row's vector comes only with its decoded files, a whole epoch's work.
+    raise GraphError(f"a one-hot GAN condition ('{variable}') is read from the cached data; set dataset.cache "
+                     "to true", where="dataset.cache")
+
+
+def _each_in_turn(columns: dict[str, Tensor], count: int) -> dict[str, Tensor]:
+    """``count`` conditions going through the distinct ones of the training rows in sorted order, over and over:
+    what the sample grid asks the generator for, so that it shows every class."""
+    if not columns:
+        return {}
+    names = list(columns)
+    joined = torch.cat([columns[n].flatten(1) for n in names], 1).cpu()
+    distinct = torch.unique(joined, dim=0)
+    chosen = distinct[torch.arange(count) % len(distinct)]
+    parts = chosen.split([columns[n][0].numel() for n in names], 1)
+    return {n: part.reshape((count,) + tuple(columns[n].shape[1:])) for n, part in zip(names, parts)}
+
+
 class _GanLoop:
     """A generator and a discriminator trained alternately with the non-saturating loss.
 
     The discriminator's own loss layer (BinaryCrossEntropy against its label Input) scores real
     images against 1 and generated ones against 0; the generator is trained to make it answer 1.
+    A conditional GAN's Inputs that both networks have (the same node id, such as a class label)
+    are its condition: the dataset feeds them with the real images, and a generated image is asked
+    for the condition of a training row drawn at random, which the discriminator is given with it.
     """
 
     def __init__(self, run: _Run):
@@ -481,21 +512,31 @@ class _GanLoop:
         self.g_graph = run.project.network(s.gan.generator)
         self.d_graph = run.project.network(s.gan.discriminator)
         self.task = task_of(self.d_graph)
-        if self.task.kind != "binary" or len(self.task.data_inputs) != 1 or len(self.task.label_inputs) != 1:
-            raise GraphError("a GAN discriminator needs one image Input, and a BinaryCrossEntropy or "
-                             "SigmoidCrossEntropy loss against a label Input", where=f"networks.{s.gan.discriminator}")
+        self.conditions = [n for n in self.g_graph.fed_inputs() if n in self.task.data_inputs]
+        images = [n for n in self.task.data_inputs if n not in self.conditions]
+        if self.task.kind != "binary" or len(images) != 1 or len(self.task.label_inputs) != 1:
+            raise GraphError("a GAN discriminator needs one image Input, besides condition Inputs that the generator "
+                             "has too (the same id in both networks), and a BinaryCrossEntropy or SigmoidCrossEntropy "
+                             f"loss against a label Input (its data Inputs: {', '.join(self.task.data_inputs)})",
+                             where=f"networks.{s.gan.discriminator}")
         torch.manual_seed(s.seed)
         run.note("building the networks")
         self.generator = gc.compile(self.g_graph).to(run.device)
         self.discriminator = gc.compile(self.d_graph).to(run.device)
-        if len(self.generator.input_names) != 1 or len(self.generator.output_names) != 1:
-            raise GraphError("a GAN generator needs one latent Input and one output", where=f"networks.{s.gan.generator}")
-        self.latent = self.generator.input_names[0]
-        self.image = self.task.data_inputs[0]
+        latents = [n for n in self.generator.input_names if n not in self.conditions]
+        if len(latents) != 1 or len(self.generator.output_names) != 1:
+            raise GraphError("a GAN generator needs one latent Input and one output; any other Input must be a "
+                             "condition the discriminator reads too, an Input of the same id in both networks "
+                             f"(its Inputs: {', '.join(self.generator.input_names)})",
+                             where=f"networks.{s.gan.generator}")
+        self.latent = latents[0]
+        self.image = images[0]
         self.label = self.task.label_inputs[0]
         run.note(f"reading the training data ({run.data.training})")
         run.train_set = open_dataset(run.data, "training", run.base_dir)
-        self.binding = bind(self.d_graph, run.train_set, run.data.inputs, inputs=[self.image])
+        self.binding = bind(self.d_graph, run.train_set, run.data.inputs, inputs=[self.image, *self.conditions])
+        self.condition_rows = {n: _condition_column(run.train_set, self.binding.variables[n]).to(run.device)
+                               for n in self.conditions}
         self.steps = math.ceil(len(run.train_set) / s.batch_size)
         run.note("setting up the optimizers")
         self.g_opt = make_optimizer(s, self.generator.parameters())
@@ -504,6 +545,7 @@ class _GanLoop:
         self.d_sched = make_schedule(s, self.d_opt, self.steps)
         fixed = _generator(s.seed, 0, 3, torch.device("cpu"))
         self.fixed_z = torch.randn((s.gan.samples,) + self.generator.input_shapes[self.latent], generator=fixed)
+        self.fixed_conditions = _each_in_turn(self.condition_rows, s.gan.samples)
 
     def _parts(self) -> tuple[dict, dict, dict]:
         return ({"generator": self.generator, "discriminator": self.discriminator},
@@ -513,11 +555,14 @@ class _GanLoop:
     def start(self, checkpoint: dict | None) -> None:
         _restore(self.run, checkpoint, *self._parts())
 
-    def _d_loss(self, images: Tensor, real: bool) -> Tensor:
+    def _d_loss(self, images: Tensor, conditions: dict[str, Tensor], real: bool) -> Tensor:
         target = torch.full((images.shape[0],) + self.discriminator.input_shapes[self.label], float(real),
                             device=images.device)
-        env = self.discriminator.trace(**{self.image: images, self.label: target})
+        env = self.discriminator.trace(**{self.image: images, self.label: target}, **conditions)
         return sample_losses(env, self.task).mean()
+
+    def _generate(self, z: Tensor, conditions: dict[str, Tensor]) -> Tensor:
+        return self.generator(**{self.latent: z}, **conditions)[self.generator.output_names[0]]
 
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
@@ -531,15 +576,17 @@ class _GanLoop:
         g_total = d_total = 0.0
         count, started = 0, time.perf_counter()
         for number, data in enumerate(batches(run.train_set, sampler, run.data.workers), start=1):
-            real = self.binding.batch(data)[self.image].to(run.device)
+            batch = {k: v.to(run.device) for k, v in self.binding.batch(data).items()}
+            real = batch.pop(self.image)
             z = torch.randn((real.shape[0],) + self.generator.input_shapes[self.latent], generator=noise,
                             device=run.device)
-            fake = self.generator(**{self.latent: z})[self.generator.output_names[0]]
-            d_loss = self._d_loss(real, True) + self._d_loss(fake.detach(), False)
+            asked = self._drawn_conditions(real.shape[0], noise)
+            fake = self._generate(z, asked)
+            d_loss = self._d_loss(real, batch, True) + self._d_loss(fake.detach(), asked, False)
             self.d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             self.d_opt.step()
-            g_loss = self._d_loss(fake, True)
+            g_loss = self._d_loss(fake, asked, True)
             self.g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_opt.step()
@@ -559,12 +606,24 @@ class _GanLoop:
         return {"epoch": epoch, "g_loss": g_total / count, "d_loss": d_total / count,
                 "lr": self.g_opt.param_groups[0]["lr"]}
 
+    def _drawn_conditions(self, size: int, noise: torch.Generator) -> dict[str, Tensor]:
+        """The conditions of ``size`` training rows drawn at random: what generated images are asked for.
+
+        Drawn from the rows rather than uniformly over the classes, so that generated images come with
+        each class as often as real ones do and the discriminator cannot tell them apart by label alone.
+        """
+        if not self.condition_rows:
+            return {}
+        rows = torch.randint(len(self.run.train_set), (size,), generator=noise, device=self.run.device)
+        return {n: column[rows] for n, column in self.condition_rows.items()}
+
     @torch.no_grad()
     def _samples(self, epoch: int) -> None:
         from .plots import image_grid_png
 
         self.generator.eval()
-        images = self.generator(**{self.latent: self.fixed_z.to(self.run.device)})[self.generator.output_names[0]]
+        device = self.run.device
+        images = self._generate(self.fixed_z.to(device), {n: v.to(device) for n, v in self.fixed_conditions.items()})
         self.generator.train()
         folder = self.run.folder / "samples"
         folder.mkdir(exist_ok=True)

@@ -149,32 +149,48 @@ def _beta_alpha(sigma: float) -> float:
 def split_gan(nnc: NncProject, notes: list[str]) -> bool:
     """NNC's GAN as our GAN project: a ``generator`` and a ``discriminator`` network; False if it is not one.
 
-    NNC draws a GAN as two trained networks (its mnist_dcgan sample): one, fed real images, trains the
-    discriminator on them and on generated ones; the other trains the generator through a frozen copy
-    of the discriminator (LRateMultiplier = 0), the copies sharing weights by ParameterScope. The
-    generator is the network without a loss that only generated inputs feed (the executor's, first);
-    the discriminator is what the real images reach in the first network. Our GAN training does the
-    alternation itself, feeding the latent input N(0, 1) and scoring real images as 1.
+    NNC draws a GAN as trained networks that share weights by ParameterScope, each with its own
+    optimizer (its mnist_dcgan sample: two): one, fed real images, trains the discriminator on them
+    (and on generated ones); another trains the generator through a frozen copy of the discriminator
+    (LRateMultiplier = 0). The generator is the network without a loss that a generated latent input
+    feeds (the executor's, first); the discriminator is what the real images reach in the network
+    they feed. A conditional GAN (mnist_dcgan_with_label: three optimizers, the discriminator trained
+    on real and on generated images by two) also feeds both networks a dataset variable, the class
+    label: the generator's fed Inputs are that condition, and the discriminator keeps the Inputs that
+    read the same variables, under the generator's names, which is how our GAN training tells them.
+    Our GAN training does the alternation itself, feeding the latent input N(0, 1) and scoring real
+    images as 1.
     """
     trained = [nnc.networks.get(o.get("Optimizer_NetworkName", "")) for o in nnc.optimizers]
-    if len(trained) != 2 or None in trained:
+    if len(trained) not in (2, 3) or None in trained:
         return False
-    d_trainers = [n for n in trained if _fed(n)]
     executed = [nnc.networks.get(e.get("Executor_NetworkName", "")) for e in nnc.executors]
     generators = [n for n in executed + list(nnc.networks.values()) if n is not None and n not in trained
-                  and not _fed(n) and any(_generated(l, "Normal", "Uniform") for l in n.layers.values())
+                  and any(_generated(l, "Normal", "Uniform") for l in n.layers.values())
                   and not any("T.Dataset" in l.properties for l in n.layers.values())]
-    if len(d_trainers) != 1 or len(_fed(d_trainers[0])) != 1 or not generators:
+    if not generators:
         return False
-    source, generator = d_trainers[0], generators[0]
-    real = _fed(source)[0]
-    kept = {real.id} | _descendants(source, {real.id})
+    generator = generators[0]
+    conditions = {_variable(l): l for l in _fed(generator)}
+    d_trainers = [n for n in trained if any(_variable(l) not in conditions for l in _fed(n))]
+    if len(d_trainers) != 1 or len(trained) != 2 + bool(conditions):
+        return False
+    source = d_trainers[0]
+    reals = [l for l in _fed(source) if _variable(l) not in conditions]
+    labels = [l for l in _fed(source) if _variable(l) in conditions]
+    if len(reals) != 1 or {_variable(l) for l in labels} != set(conditions):
+        return False
+    real = reals[0]
+    kept = {real.id, *(l.id for l in labels)} | _descendants(source, {real.id, *(l.id for l in labels)})
     discriminator = NncNetwork("discriminator", {i: source.layers[i] for i in source.layers if i in kept},
                                [l for l in source.links if l.src in kept and l.dst in kept])
     losses = [l for l in discriminator.layers.values() if "T.Dataset" in l.properties]
     if len(losses) != 1:
         return False
-    losses[0].properties["T.Generator"] = "None"
+    loss = losses[0]
+    loss.properties["T.Generator"] = "None"
+    for label in labels:
+        label.name = conditions[_variable(label)].name  # one node id in both networks: our condition
     for layer in generator.layers.values():
         if _generated(layer, "Normal", "Uniform"):
             layer.properties["Generator"] = "None"
@@ -182,14 +198,44 @@ def split_gan(nnc: NncProject, notes: list[str]) -> bool:
         if layer.type == "BatchNormalization":
             layer.properties["BatchStat"] = "True"
     others = [n for n in nnc.networks if n != generator.name]
+    swapped = " (NNC's sample swaps the two labels)" if number(loss.properties.get("T.GeneratorMultiplier", "1")) == 0 \
+        else ""
+    condition = (f"; both read the condition {', '.join(l.name for l in conditions.values())} (dataset variable "
+                 f"{', '.join(conditions)}): the real images' own, and for each generated image a random training "
+                 "row's, given to the discriminator with it (NNC's sample gives it the label of the real image "
+                 "beside it: the same class frequencies)" if conditions else "")
     notes.append(f"a GAN: the generator is network {generator.name}, the discriminator what the real images "
                  f"({real.name}) reach in {source.name}; NNC's training networks ({', '.join(others)}) are what "
                  "training.mode gan does: it feeds the latent input N(0, 1), scores real images as 1 and generated "
-                 "ones as 0 (NNC's sample swaps the two labels), and trains the generator to make them score 1")
+                 f"ones as 0{swapped}, and trains the generator to make them score 1{condition}")
+    _gan_optimizers(nnc, source, notes)
     nnc.networks = {"generator": generator, "discriminator": discriminator}
     generator.name = "generator"
     nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") == source.name]
     return True
+
+
+def _variable(layer: NncLayer) -> str:
+    """The dataset variable an Input reads."""
+    return layer.properties.get("Dataset", layer.name)
+
+
+_SOLVER = ("SolverName", "WeightDecay", "LearningRateMultiplier", "LearningRateScheduler")
+
+
+def _gan_optimizers(nnc: NncProject, source: NncNetwork, notes: list[str]) -> None:
+    """Say how NNC's optimizers of a GAN become ours: one setting, the real images' optimizer's, for both networks."""
+    def solver(optimizer: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in optimizer.items() if k in _SOLVER or k.startswith("SolverParameter")}
+
+    own = next(o for o in nnc.optimizers if o.get("Optimizer_NetworkName") == source.name)
+    named = ", ".join(f"{o.get('Optimizer_Name')} ({o.get('Optimizer_NetworkName')})" for o in nnc.optimizers)
+    same = all(solver(o) == solver(own) for o in nnc.optimizers)
+    if len(nnc.optimizers) == 2 and same:
+        return  # one optimizer each, alike: nothing to say beyond the GAN itself
+    notes.append(f"the GAN's optimizers {named}: training.mode gan steps the generator and the discriminator once "
+                 "per batch each (the discriminator on real and generated images together), both with "
+                 f"{own.get('Optimizer_Name')}'s solver" + ("" if same else ", as the others differ from it"))
 
 
 _WEIGHTED = ("Convolution", "Deconvolution", "Affine")
