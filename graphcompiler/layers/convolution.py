@@ -59,8 +59,8 @@ def conv_cost(ins, outs, p):
     return weights + (p.out_channels if p.bias else 0), weights * out_h * out_w
 
 
-def nnc_window(p: NncProperties) -> dict:
-    """KernelShape, Strides, Padding (BorderMode full pads the whole kernel), Dilation, Group, WithBias, OutMaps."""
+def _nnc_kernel(p: NncProperties) -> dict:
+    """KernelShape, Strides, Padding (BorderMode full pads the whole kernel), Dilation, WithBias."""
     p.require("ChannelLast", "False")
     kernel = p.ints("KernelShape")
     if len(kernel) != 2:
@@ -69,8 +69,13 @@ def nnc_window(p: NncProperties) -> dict:
     pad = p.ints("Padding", "0,0")
     if p.text("BorderMode", "valid") == "full":
         pad = [d * (k - 1) for k, d in zip(kernel, dilation)]
-    return {"out_channels": p.int("OutMaps"), "kernel": kernel, "stride": p.ints("Strides", "1,1"), "pad": pad,
-            "dilation": dilation, "groups": p.int("Group", "1"), "bias": p.flag("WithBias", "True")}
+    return {"kernel": kernel, "stride": p.ints("Strides", "1,1"), "pad": pad, "dilation": dilation,
+            "bias": p.flag("WithBias", "True")}
+
+
+def nnc_window(p: NncProperties) -> dict:
+    """The kernel's properties, OutMaps and Group."""
+    return {"out_channels": p.int("OutMaps"), **_nnc_kernel(p), "groups": p.int("Group", "1")}
 
 
 CONVOLUTION = LayerSpec(
@@ -138,6 +143,12 @@ def _depthwise_cost(ins, outs, p):
     return weights + (out_channels if p.bias else 0), weights * outs[0][1] * outs[0][2]
 
 
+def _nnc_depthwise(p: NncProperties) -> dict:
+    """The kernel's properties and Multiplier; no OutMaps or Group (one group per channel)."""
+    p.require("BaseAxis", "0")
+    return {"multiplier": p.int("Multiplier", "1"), **_nnc_kernel(p)}
+
+
 DEPTHWISE_CONVOLUTION = LayerSpec(
     type="DepthwiseConvolution", shape_doc="C x H x W -> C multiplier x H' x W', H' = floor((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1",
     category="Basic", id_prefix="dwconv",
@@ -147,6 +158,7 @@ DEPTHWISE_CONVOLUTION = LayerSpec(
     build=_build("depthwise_convolution"),
     cost=_depthwise_cost,
     summary=lambda p: f"x{p.multiplier}, {p.kernel[0]}x{p.kernel[1]}",
+    nnc=_nnc_depthwise,
 )
 
 

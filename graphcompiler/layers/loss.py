@@ -57,6 +57,10 @@ SPECS = (
               params=(Int("n", default=1, lo=1, doc="how many of the highest scores count as right"),),
               inputs=("x", "target"), shape=_sce_shape, build=_build("top_n_error"),
               summary=lambda p: f"top {p.n}", nnc=lambda p: (p.require("Axis", "0"), {"n": p.int("N", "1")})[1]),
+    LayerSpec(type="BinaryError", shape_doc="x and target equal, unchanged (an error per element)", category="Loss",
+              id_prefix="error", doc="Evaluation only (no gradient): 1 where x and target fall on different sides of "
+                                     "0.5, else 0, per element (NNC's binary classification error).",
+              inputs=("x", "target"), shape=_same_shape, build=_build("binary_error")),
     _elementwise("SigmoidCrossEntropy", "sigmoid",
                  "Binary cross entropy of logits x (sigmoid applied inside) against 0/1 targets, per element."),
     _elementwise("BinaryCrossEntropy", "binary",

@@ -71,6 +71,14 @@ AVERAGE_POOLING = LayerSpec(
 )
 
 
+def _nnc_sum_pool(p: NncProperties) -> dict:
+    """As the other poolings; SumPooling has no partial window at the edge (IgnoreBorder False)."""
+    p.require("IgnoreBorder", "True")
+    params = _nnc_pool(p)
+    del params["ceil_mode"]
+    return params
+
+
 SUM_POOLING = LayerSpec(
     type="SumPooling", shape_doc="C x H x W -> C x H' x W', H' = floor((H + 2 pad - kernel) / stride) + 1",
     category="Pooling", id_prefix="sumpool",
@@ -79,6 +87,7 @@ SUM_POOLING = LayerSpec(
     shape=_pool_shape,
     build=_build("sum_pooling"),
     summary=_window_summary,
+    nnc=_nnc_sum_pool,
 )
 
 

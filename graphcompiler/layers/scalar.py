@@ -91,6 +91,8 @@ SPECS = (
     _scalar("MaximumScalar", "maximum", "max(x, value): x capped from below.", 0.0),
     _scalar("GreaterEqualScalar", "ge", "1 where x >= value, else 0.", 0.0),
     _scalar("LessEqualScalar", "le", "1 where x <= value, else 0.", 0.0),
+    _scalar("EqualScalar", "eq", "1 where x equals value, else 0; no gradient.", 0.0),
+    _scalar("GreaterScalar", "gt", "1 where x > value, else 0; no gradient.", 0.0),
     _function("Exp", "exp", "e to the x."),
     _function("Log", "log", "Natural logarithm."),
     _function("Abs", "abs", "|x|."),

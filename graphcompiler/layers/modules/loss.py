@@ -45,6 +45,14 @@ class TopNError(nn.Module):
         return ((x > chosen).sum(1, keepdim=True) >= self.n).to(x.dtype)
 
 
+class BinaryError(nn.Module):
+    """1 where x and target fall on different sides of 0.5, else 0, per element (nnabla's binary_error)."""
+
+    def forward(self, x: Tensor, target: Tensor) -> Tensor:
+        """(x >= 0.5) != (target >= 0.5) as 1.0 or 0.0."""
+        return ((x >= 0.5) != (target >= 0.5)).to(x.dtype)
+
+
 class Elementwise(nn.Module):
     """A per-element loss of x against a target of the same shape."""
 
@@ -92,6 +100,11 @@ def categorical_cross_entropy(ins, p):
 def top_n_error(ins, p):
     """TopNError for the n highest scores."""
     return call(TopNError, p.n)
+
+
+def binary_error(ins, p):
+    """BinaryError."""
+    return call(BinaryError)
 
 
 def elementwise(kind: str, ins, p):

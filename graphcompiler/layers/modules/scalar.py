@@ -19,6 +19,7 @@ class ScalarOp(nn.Module):
         "maximum": lambda x, v: torch.clamp(x, min=v),
         # Comparisons give 1.0 or 0.0 in the input's type, as NNC's do.
         "ge": lambda x, v: (x >= v).to(x.dtype), "le": lambda x, v: (x <= v).to(x.dtype),
+        "eq": lambda x, v: (x == v).to(x.dtype), "gt": lambda x, v: (x > v).to(x.dtype),
     }
 
     def __init__(self, op: str, value: float):
