@@ -291,6 +291,14 @@ def classes_draw(draw):
     return {}, {"x": shape, "target": (1,) + shape[1:]}
 
 
+@st.composite
+def class_axis_draw(draw):
+    shape = draw(ANY)
+    params = draw(st.fixed_dictionaries({}, optional={"axis": st.integers(-len(shape), len(shape) - 1)}))
+    axis = params.get("axis", 0) % len(shape)
+    return params, {"x": shape, "target": shape[:axis] + (1,) + shape[axis + 1:]}
+
+
 # ----------------------------------------------------------------------------- input makers
 
 def randn(shapes, batch, p, gen):
@@ -316,6 +324,18 @@ def scores_and_classes(probabilities):
         return {"x": _probs(x, gen) if probabilities else torch.randn(x, generator=gen),
                 "target": torch.randint(0, x[1], (batch,) + shapes["target"], generator=gen).float()}
     return make
+
+
+def scores_and_classes_on_axis(shapes, batch, p, gen):
+    x = (batch,) + shapes["x"]
+    classes = x[p.axis % len(shapes["x"]) + 1]
+    return {"x": torch.randn(x, generator=gen),
+            "target": torch.randint(0, classes, (batch,) + shapes["target"], generator=gen).float()}
+
+
+def softmax_cross_entropy(m, p, ins):
+    axis = p.axis % (ins["x"].dim() - 1) + 1
+    return -(ins["x"] - torch.logsumexp(ins["x"], axis, keepdim=True)).gather(axis, ins["target"].long())
 
 
 def logits_and_targets(shapes, batch, p, gen):
@@ -666,9 +686,7 @@ CASES: dict[str, Case] = {
     "Broadcast": Case(stretch_draw(), x_only(lambda x, p: x * torch.ones((x.shape[0],) + tuple(p.shape)))),
     "OneHot": Case(one_hot_draw(), one_hot_reference, make=class_indices),
     # Loss: per-sample values
-    "SoftmaxCrossEntropy": Case(classes_draw(), lambda m, p, ins: -(
-        ins["x"] - torch.logsumexp(ins["x"], 1, keepdim=True)).gather(1, ins["target"].long()),
-        make=scores_and_classes(probabilities=False)),
+    "SoftmaxCrossEntropy": Case(class_axis_draw(), softmax_cross_entropy, make=scores_and_classes_on_axis),
     "CategoricalCrossEntropy": Case(classes_draw(),
                                     lambda m, p, ins: -torch.log(ins["x"].gather(1, ins["target"].long())),
                                     make=scores_and_classes(probabilities=True)),

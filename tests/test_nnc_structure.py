@@ -78,3 +78,20 @@ def test_repeat_times_that_cannot_be_worked_out_is_listed_and_the_partial_import
     unmapped = import_sdcproj(path, partial=True).unmapped
     assert [str(u) for u in unmapped] == ["Network / RepeatStart (RepeatStart): Times = N-1 names N, which is no "
                                           "argument of this network; its body is there once"]
+
+
+def test_the_object_detection_samples_networks_import_with_their_losses():
+    """NNC's detector: a unit computing anchors x (box, objectness, classes) x H x W, scored per anchor by a
+    softmax over the class axis, a sigmoid cross entropy and a Huber loss on the boxes."""
+    project = import_sdcproj(SAMPLES / "synthetic_image_object_detection.sdcproj").project
+    assert gc.validate(project) == []
+    graph = project.network()
+    loss = graph.node("SoftmaxCrossEntropy")
+    assert loss.params == {"axis": 1} and graph.node("HuberLoss").params == {"delta": 1.0}
+    shapes = gc.infer_shapes(graph)
+    assert shapes["Network"].outputs["y"] == (45, 7, 7)  # 5 anchors x (4 + 1 + 4 classes) on a 7 x 7 grid
+    assert shapes["SoftmaxCrossEntropy"].outputs["y"] == (5, 1, 7, 7)
+    model = gc.compile(graph)
+    inputs = {n: torch.rand(2, *s) for n, s in model.input_shapes.items()}
+    inputs["label"] = torch.randint(0, 4, inputs["label"].shape).float()
+    assert all(torch.isfinite(v).all() for v in model(**inputs).values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from .nnc import NncProperties
-from .rules import fmt, same_shapes
+from .rules import fmt, normalise_axis, same_shapes
 from .spec import Float, Int, LayerSpec, ShapeError, builders
 
 _build = builders(__name__)  # the torch code, modules/loss.py, imported on the first build
@@ -13,7 +13,8 @@ _build = builders(__name__)  # the torch code, modules/loss.py, imported on the 
 
 def _sce_shape(ins, p):
     x, target = ins
-    expected = (1,) + x[1:]
+    axis = normalise_axis(getattr(p, "axis", 0), len(x))
+    expected = x[:axis] + (1,) + x[axis + 1:]
     if target != expected:
         raise ShapeError(f"target must be {fmt(expected)} (a class index per position) for scores "
                          f"{fmt(x)}, got {fmt(target)}")
@@ -36,18 +37,22 @@ def _nnc_class_axis(p: NncProperties) -> dict:
     return {}
 
 
-def _elementwise(type_: str, kind: str, doc: str, params=()) -> LayerSpec:
+def _elementwise(type_: str, kind: str, doc: str, params=(), nnc=None) -> LayerSpec:
     return LayerSpec(type=type_, category="Loss", id_prefix="loss", doc=doc, inputs=("x", "target"),
                      shape_doc="x and target equal, unchanged (a loss per element)",
                      params=params, shape=_same_shape, is_loss=True,
-                     build=partial(_build("elementwise"), kind))
+                     build=partial(_build("elementwise"), kind), nnc=nnc)
 
 
 SPECS = (
-    LayerSpec(type="SoftmaxCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
-              doc="Softmax over axis 0 then cross entropy against class indices in target.",
+    LayerSpec(type="SoftmaxCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ... (C on axis)", category="Loss",
+              id_prefix="loss",
+              doc="Softmax over the class axis then cross entropy against class indices in target.",
+              params=(Int("axis", default=0, doc="the sample axis holding the classes, batch not counted (a "
+                                                 "detector's anchors x classes x H x W: 1)"),),
               inputs=("x", "target"), shape=_sce_shape, build=_build("softmax_cross_entropy"),
-              is_loss=True, nnc=_nnc_class_axis),
+              summary=lambda p: f"classes on axis {p.axis}" if p.axis else "",
+              is_loss=True, nnc=lambda p: {"axis": p.int("Axis", "0")}),
     LayerSpec(type="CategoricalCrossEntropy", shape_doc="x C x ..., target 1 x ... -> 1 x ...", category="Loss", id_prefix="loss",
               doc="-log x[target]: cross entropy of probabilities (after Softmax) against class indices.",
               inputs=("x", "target"), shape=_sce_shape, build=_build("categorical_cross_entropy"),
@@ -68,7 +73,7 @@ SPECS = (
     _elementwise("SquaredError", "squared", "Element-wise (x - target)^2."),
     _elementwise("AbsoluteError", "absolute", "Element-wise |x - target|."),
     _elementwise("HuberLoss", "huber", "d^2 where |d| < delta, else delta (2|d| - delta), d = x - target (NNC's).",
-                 params=(Float("delta", default=1.0, lo=1e-9),)),
+                 params=(Float("delta", default=1.0, lo=1e-9),), nnc=lambda p: {"delta": p.number("Delta", "1.0")}),
     LayerSpec(type="KLMultinomial", shape_doc="p, q C x ... (equal) -> 1 x ...", category="Loss", id_prefix="loss",
               doc="KL divergence sum p (log p - log q) of categorical distributions p and q over axis 0.",
               inputs=("p", "q"), shape=_kl_shape, build=_build("kl_multinomial"), is_loss=True),

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..rules import normalise_axis
 from ..spec import call
 
 
@@ -17,10 +18,17 @@ class SoftmaxCrossEntropy(nn.Module):
 
     label_smoothing = 0.0
 
+    def __init__(self, axis: int = 0):
+        super().__init__()
+        self.axis = axis
+
     def forward(self, x: Tensor, target: Tensor) -> Tensor:
-        """Scores N x C x ..., targets N x 1 x ...; returns N x 1 x ..."""
+        """Scores N x C x ... (C on the sample axis ``axis``), targets 1 there; returns the loss, 1 there."""
+        if self.axis:
+            x, target = x.movedim(self.axis + 1, 1), target.movedim(self.axis + 1, 1)
         classes = target.reshape((target.shape[0],) + tuple(target.shape[2:])).long()
-        return F.cross_entropy(x, classes, reduction="none", label_smoothing=self.label_smoothing).unsqueeze(1)
+        loss = F.cross_entropy(x, classes, reduction="none", label_smoothing=self.label_smoothing).unsqueeze(1)
+        return loss.movedim(1, self.axis + 1) if self.axis else loss
 
 
 class CategoricalCrossEntropy(nn.Module):
@@ -89,7 +97,7 @@ class KLMultinomial(nn.Module):
 
 def softmax_cross_entropy(ins, p):
     """SoftmaxCrossEntropy; training sets its label smoothing."""
-    return call(SoftmaxCrossEntropy)
+    return call(SoftmaxCrossEntropy, normalise_axis(p.axis, len(ins[0])))
 
 
 def categorical_cross_entropy(ins, p):
