@@ -60,14 +60,22 @@ def two(ports=("x", "target"), shape=ANY, **optional):
 
 
 @st.composite
-def conv_draw(draw, transposed=False):
+def conv_draw(draw, transposed=False, one_axis=False):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
-    params = draw(st.fixed_dictionaries({"out_channels": dim(1, 2).map(lambda k: k * groups)}, optional={
-        "kernel": pair(1, 3), "stride": pair(1, 3), "pad": pair(0, 2), "dilation": pair(1, 2),
-        "bias": st.booleans(), **({"output_padding": pair(0, 2)} if transposed else {})}))
+    window = {"kernel": pair(1, 3), "stride": pair(1, 3), "pad": pair(0, 2), "dilation": pair(1, 2),
+              **({"output_padding": pair(0, 2)} if transposed else {})}
+    if one_axis and draw(st.booleans()):  # over C x L: every window param given, one entry each
+        window = {name: values.map(lambda v: v[:1]) for name, values in window.items()}
+        params = draw(st.fixed_dictionaries({"out_channels": dim(1, 2).map(lambda k: k * groups), **window},
+                                            optional={"bias": st.booleans()}))
+        spatial = (draw(dim(1, 8)),)
+    else:
+        params = draw(st.fixed_dictionaries({"out_channels": dim(1, 2).map(lambda k: k * groups)},
+                                            optional={**window, "bias": st.booleans()}))
+        spatial = (draw(dim(1, 6)), draw(dim(1, 6)))
     if groups > 1 or draw(st.booleans()):
         params["groups"] = groups
-    return params, {"x": (groups * draw(dim(1, 2)), draw(dim(1, 6)), draw(dim(1, 6)))}
+    return params, {"x": (groups * draw(dim(1, 2)),) + spatial}
 
 
 @st.composite
@@ -409,9 +417,17 @@ def _bilinear_axis(x, dim, factor):
 
 def unpool(m, p, ins):
     x = ins["x"]
-    if p.mode == "nearest":
-        return x.repeat_interleave(p.factor[0], 2).repeat_interleave(p.factor[1], 3)
-    return _bilinear_axis(_bilinear_axis(x, 2, p.factor[0]), 3, p.factor[1])
+    for dim_, factor in zip(range(x.dim() - len(p.factor), x.dim()), p.factor):  # the last axes
+        x = x.repeat_interleave(factor, dim_) if p.mode == "nearest" else _bilinear_axis(x, dim_, factor)
+    return x
+
+
+@st.composite
+def unpool_draw(draw):
+    mode = draw(st.sampled_from(["nearest", "bilinear"]))
+    shape = draw(st.one_of(CHW, st.tuples(dim(1, 3), dim(1, 6))))
+    factors = draw(st.lists(dim(1, 3), min_size=1, max_size=len(shape) - 1))
+    return {"factor": factors, "mode": mode}, {"x": shape}
 
 
 def _recurrent_step(kind, p, x, h, c, w_ih, w_hh, b_ih, b_hh):
@@ -568,9 +584,10 @@ def x_only(fn):
 
 CASES: dict[str, Case] = {
     # Basic
-    "Convolution": Case(conv_draw(), lambda m, p, ins: F.conv2d(ins["x"], m.weight, m.bias, p.stride, p.pad,
-                                                                 p.dilation, p.groups)),
-    "Deconvolution": Case(conv_draw(transposed=True), lambda m, p, ins: F.conv_transpose2d(
+    "Convolution": Case(conv_draw(one_axis=True), lambda m, p, ins: (F.conv1d if len(p.kernel) == 1 else F.conv2d)(
+        ins["x"], m.weight, m.bias, p.stride, p.pad, p.dilation, p.groups)),
+    "Deconvolution": Case(conv_draw(transposed=True, one_axis=True), lambda m, p, ins: (
+        F.conv_transpose1d if len(p.kernel) == 1 else F.conv_transpose2d)(
         ins["x"], m.weight, m.bias, p.stride, p.pad, p.output_padding, p.groups, p.dilation)),
     "DepthwiseConvolution": Case(
         one(CHW, multiplier=dim(1, 3), kernel=pair(1, 3), stride=pair(1, 2), pad=pair(0, 2), dilation=pair(1, 2),
@@ -602,7 +619,7 @@ CASES: dict[str, Case] = {
     "SumPooling": Case(one(CHW, **POOL), sum_pool),
     "GlobalAveragePooling": Case(one(CHW), x_only(lambda x, p: x.mean((2, 3), keepdim=True))),
     "GlobalMaxPooling": Case(one(CHW), x_only(lambda x, p: x.amax((2, 3), keepdim=True))),
-    "Unpooling": Case(one(CHW, factor=pair(1, 3), mode=st.sampled_from(["nearest", "bilinear"])), unpool),
+    "Unpooling": Case(unpool_draw(), unpool),
     # Activation
     "ReLU": Case(one(), x_only(lambda x, p: torch.where(x > 0, x, 0.0))),
     "LeakyReLU": Case(one(alpha=st.floats(0, 3)), x_only(lambda x, p: torch.where(x > 0, x, p.alpha * x))),

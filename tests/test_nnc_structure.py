@@ -95,3 +95,21 @@ def test_the_object_detection_samples_networks_import_with_their_losses():
     inputs = {n: torch.rand(2, *s) for n, s in model.input_shapes.items()}
     inputs["label"] = torch.randint(0, 4, inputs["label"].shape).float()
     assert all(torch.isfinite(v).all() for v in model(**inputs).values())
+
+
+def test_one_axis_convolutions_and_unpooling_of_a_sequence_autoencoder():
+    """NNC's sine-wave anomaly detector convolves 1 x 128 (channels x time) with KernelShape 5 and back with
+    Deconvolution KernelShape 6; 04_inference's Unpooling KernelShape 10 upsamples the last axis only."""
+    project = import_sdcproj(SAMPLES / "sin_wave_anomaly_detection.sdcproj").project
+    assert gc.validate(project) == []
+    graph = project.network()
+    assert graph.node("Convolution").params["kernel"] == [5]
+    shapes = gc.infer_shapes(graph)
+    assert shapes["Convolution"].outputs["y"] == (16, 64) and shapes["Deconvolution_5"].outputs["y"] == (1, 128)
+    conv = gc.compile(graph).Convolution
+    assert isinstance(conv, torch.nn.Conv1d) and conv.weight.shape == (16, 1, 5)
+    assert gc.cost(shapes).per_node["Convolution"] == (16 * 5 + 16, 16 * 5 * 64)  # NNC's W (16 x 1 x 5) and b
+    other = import_sdcproj(SAMPLES / "04_inference_result_at_each_layer.sdcproj").project
+    assert gc.validate(other) == []
+    ups = [n for n in other.networks["Network2"].nodes() if n.type == "Unpooling" and n.params["factor"] == [10]]
+    assert ups and gc.infer_shapes(other.networks["Network2"])[ups[0].id].outputs["y"][-1] % 10 == 0

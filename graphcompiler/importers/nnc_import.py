@@ -29,7 +29,7 @@ from ..layout import auto_layout
 from ..project import Project
 from ..shapes import infer_shapes
 from .nnc_loops import extract_loops, unroll_repeats
-from .nnc_patterns import fold_cutout, fold_mixup, own_weights, split_gan
+from .nnc_patterns import fold_cutout, fold_mixup, own_weights, split_gan, split_vat
 from .nnc_rewrites import fold_augmentation, fold_channel_shuffle, inference_statistics, unit_properties
 from .nnc_views import frozen_layers, link_views
 from .sdcproj import NncLayer, NncLoop, NncNetwork, NncProject, read_sdcproj
@@ -68,6 +68,7 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     # The network a mixup's data-setting optimizer runs is not trained: the last optimizer's network is.
     trained = next((o.get("Optimizer_NetworkName") for o in reversed(nnc.optimizers)), None) or next(iter(nnc.networks))
     fold_mixup(nnc, trained, augmentation, result.notes)
+    vat = split_vat(nnc, result.notes)
     gan = split_gan(nnc, result.notes)
     trained = next((o.get("Optimizer_NetworkName") for o in nnc.optimizers), None) or next(iter(nnc.networks))
     inputs: dict[str, str] = {}
@@ -108,6 +109,8 @@ def import_sdcproj(path: str | os.PathLike, partial: bool = False) -> NncImport:
     if comments:
         result.project.description = "\n".join(comments)
     result.project.sections = _sections(nnc, inputs, result.notes, augmentation)
+    if vat:
+        result.project.sections.setdefault("training", {}).update(vat)
     if gan:
         result.project.sections.setdefault("training", {})["mode"] = "gan"
     elif trained in nnc.networks:
@@ -365,7 +368,9 @@ class _NetworkImport:
             raise Unmappable("its properties have no translation to our params yet")
         else:
             chain = {}
-            unread = sorted(k for k in layer.properties if k not in IGNORED and not k.startswith("T."))
+            # T.* and R.* say what feeds an input pin left unlinked (a target, a second operand); linked, as
+            # every sample's are, they are unused, and an unlinked pin is refused as an unconnected input.
+            unread = sorted(k for k in layer.properties if k not in IGNORED and not k.startswith(("T.", "R.")))
             if unread:
                 raise Unmappable(f"properties {', '.join(unread)} have no counterpart")
         return chain if isinstance(chain, list) else [(layer.type, chain)]

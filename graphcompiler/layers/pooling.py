@@ -116,19 +116,23 @@ GLOBAL_MAX_POOLING = LayerSpec(
 
 def _unpool_shape(ins, p):
     (x,) = ins
-    need_rank(x, 3)
-    return ((x[0], x[1] * p.factor[0], x[2] * p.factor[1]),)
+    if len(x) not in (2, 3) or len(p.factor) > len(x) - 1:
+        raise ShapeError(f"factor {','.join(map(str, p.factor))} needs a C x H x W or C x L input with an axis "
+                         f"after the channels for each factor (batch not counted), got {'x'.join(map(str, x))}")
+    kept = len(x) - len(p.factor)
+    return (x[:kept] + tuple(size * f for size, f in zip(x[kept:], p.factor)),)
 
 
 UNPOOLING = LayerSpec(
-    type="Unpooling", shape_doc="C x H x W -> C x H factor[0] x W factor[1]",
+    type="Unpooling", shape_doc="C x H x W -> C x H factor[0] x W factor[1] (one factor: the last axis alone)",
     category="Pooling", id_prefix="up",
-    doc="Upsampling by an integer factor per axis, nearest-neighbour or bilinear.",
-    params=(Ints("factor", default=[2, 2], length=2, lo=1),
+    doc="Upsampling by an integer factor per axis, nearest-neighbour or bilinear (linear over C x L).",
+    params=(Ints("factor", default=[2, 2], lo=1, doc="per axis, for the last axes (NNC's): 2 entries over C x H "
+                                                    "x W, 1 over C x L or W alone"),
             Choice("mode", default="nearest", choices=("nearest", "bilinear"), search=("nearest", "bilinear"))),
     shape=_unpool_shape,
     build=_build("unpooling"),
-    summary=lambda p: f"x{p.factor[0]}x{p.factor[1]} {p.mode}",
+    summary=lambda p: f"x{'x'.join(map(str, p.factor))} {p.mode}",
     nnc=lambda p: {"factor": p.ints("KernelShape")},
 )
 

@@ -16,14 +16,15 @@ class SequenceConv1d(nn.Conv1d):
 
 
 def convolution(ins, p):
-    """nn.Conv2d from the input's channels."""
-    return call(nn.Conv2d, ins[0][0], p.out_channels, p.kernel, stride=p.stride, padding=p.pad,
-                dilation=p.dilation, groups=p.groups, bias=p.bias)
+    """nn.Conv2d (nn.Conv1d for a one-axis kernel) from the input's channels."""
+    return call(nn.Conv1d if len(p.kernel) == 1 else nn.Conv2d, ins[0][0], p.out_channels, p.kernel,
+                stride=p.stride, padding=p.pad, dilation=p.dilation, groups=p.groups, bias=p.bias)
 
 
 def deconvolution(ins, p):
-    """nn.ConvTranspose2d from the input's channels."""
-    return call(nn.ConvTranspose2d, ins[0][0], p.out_channels, p.kernel, stride=p.stride,
+    """nn.ConvTranspose2d (nn.ConvTranspose1d for a one-axis kernel) from the input's channels."""
+    return call(nn.ConvTranspose1d if len(p.kernel) == 1 else nn.ConvTranspose2d, ins[0][0], p.out_channels,
+                p.kernel, stride=p.stride,
                 padding=p.pad, output_padding=p.output_padding, groups=p.groups, bias=p.bias,
                 dilation=p.dilation)
 

@@ -36,5 +36,7 @@ def global_max_pooling(ins, p):
 
 def unpooling(ins, p):
     """nn.Upsample by the factor, nearest or bilinear."""
-    return call(nn.Upsample, scale_factor=tuple(float(f) for f in p.factor), mode=p.mode,
-                align_corners=False if p.mode == "bilinear" else None)
+    spatial = len(ins[0]) - 1
+    mode = "linear" if p.mode == "bilinear" and spatial == 1 else p.mode
+    factors = (1.0,) * (spatial - len(p.factor)) + tuple(float(f) for f in p.factor)  # the last axes, as NNC's
+    return call(nn.Upsample, scale_factor=factors, mode=mode, align_corners=False if p.mode == "bilinear" else None)
