@@ -18,7 +18,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..arithmetic import names_in
+from ..arithmetic import names_in, whole
 from ..blocks import Block, Loop, State, block_spec, fill, filled
 from ..errors import GraphError
 from ..graph import Graph
@@ -170,15 +170,17 @@ _NUMBER = r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 def _argument_value(kind: str, value: str) -> Any:
     """An NNC argument's value with the type its Type names; ValueError if it does not have that form.
 
-    Int, PInt (positive) and UInt are whole numbers, Float and PFloat real ones, the Arrays comma-separated
-    whole numbers, Boolean True or False; Text is read as a number where it is one (NNC's samples keep
-    channel counts in Text arguments), since a block param cannot hold words.
+    Int, PInt (positive) and UInt are whole numbers, Float and PFloat real ones (an int where whole, since
+    NNC's samples count channels with them), the Arrays comma-separated whole numbers, Boolean True or False;
+    Text is read as a number where it is one (NNC's samples keep channel counts in Text arguments too), since
+    a block param cannot hold words.
     """
     base = kind.removesuffix("OrMacro")
     if base in ("Int", "PInt", "UInt") and re.fullmatch(r"-?\d+", value):
         return int(value)
     if base in ("Float", "PFloat", "Int", "PInt", "UInt") and re.fullmatch(_NUMBER, value):
-        return float(value)  # NNC's own samples give PInt arguments such as 0.6, and NNC takes them
+        # NNC's own samples give PInt arguments such as 0.6, and Float ones that count channels (384)
+        return whole(float(value))
     if base in ("IntArray", "PIntArray", "UIntArray") and re.fullmatch(r"-?\d+(,-?\d+)*", value.replace(" ", "")):
         return [int(v) for v in value.split(",")]
     if base == "Boolean" and value in ("True", "False"):
