@@ -73,3 +73,10 @@ def test_a_crop_then_a_resize_in_image_augmentation_becomes_the_image_size():
         assert gc.infer_shapes(graph)["DenseNet"].outputs["y"] == (1000,)
     assert "Train / ImageAugmentationX: its crop of 3,480,480 to 3,224,224 became a resize of the images to " \
            "3,224,224 (dataset.image_size)" in result.notes
+
+
+def test_binary_layers_binarised_weights_are_not_reported_as_frozen():
+    """NNC gives Wb (the binarised weights, worked out at every step) learning-rate multiplier 0."""
+    result = import_sdcproj(SAMPLES / "binary_connect_mnist_LeNet.sdcproj")
+    assert not [note for note in result.notes if "learning-rate multiplier" in note]
+    assert "transfer" not in result.project.sections.get("training", {})

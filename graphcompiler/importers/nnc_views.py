@@ -13,8 +13,9 @@ from ..views import shared_nodes, weighted_nodes
 from .nnc_rewrites import number
 from .sdcproj import NncNetwork
 
-_STATISTICS = ("mean", "var")
-"""BatchNormalization's running statistics: NNC gives them multiplier 0 because they are not learned."""
+_NOT_LEARNED = ("mean", "var", "Wb", "alpha")
+"""Tensors NNC gives multiplier 0 because they are not learned: BatchNormalization's running statistics, and
+the binary layers' binarised weights and scale, worked out from the learned weights at every step."""
 
 
 def link_views(project: Project, notes: list[str]) -> None:
@@ -44,7 +45,7 @@ def frozen_layers(network: NncNetwork, notes: list[str]) -> list[str]:
     frozen = []
     for layer in network.layers.values():
         rates = {key.removesuffix(".LRateMultiplier"): number(value) for key, value in layer.properties.items()
-                 if key.endswith(".LRateMultiplier") and key.split(".")[-2] not in _STATISTICS}
+                 if key.endswith(".LRateMultiplier") and key.split(".")[-2] not in _NOT_LEARNED}
         if rates and all(rate == 0 for rate in rates.values()):
             frozen.append(layer.name)
             continue
