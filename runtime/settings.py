@@ -99,8 +99,9 @@ AUGMENTATION = (
 )
 
 TRAINING = (
-    Choice("mode", "auto", "auto reads the task from the loss wiring; gan trains generator against discriminator",
-           choices=("auto", "supervised", "gan")),
+    Choice("mode", "auto", "auto reads the task from the loss wiring (vat when training.vat.unlabeled names data); "
+                           "gan trains generator against discriminator; vat adds virtual adversarial training on "
+                           "unlabeled data", choices=("auto", "supervised", "gan", "vat")),
     Int("epochs", 10, "passes over the training data", lo=1),
     Int("batch_size", 64, "samples per step", lo=1),
     Int("seed", 0, "seed of every random choice; a CPU run with the same seed repeats exactly", lo=0),
@@ -140,6 +141,22 @@ TRAINING = (
         Int("samples", 64, "images in the sample grid saved each epoch (a conditional GAN's ask for each "
                            "condition of the training data in turn)", lo=1),
     )),
+    Group("vat", (
+        Text("unlabeled", "", "CSV list of the unlabeled data, relative to the project file: NNC's format, the "
+                              "network's data Input's variable (a label column, if any, is not read)"),
+        Mapping("inputs", {}, "the network's data Input -> variable of the unlabeled list (default: the variable "
+                              "dataset.inputs gives it)"),
+        Int("batch_size", 0, "unlabeled samples per step; 0: training.batch_size", lo=0),
+        Float("xi", 0.01, "length of the random probe r where the gradient of the KL divergence from p(x) to "
+                          "p(x + r) gives the adversarial direction: above 0, well below eps, and above float32's "
+                          "rounding (the paper's 1e-6 is lost in it for inputs of order 1); NNC: the noise "
+                          "estimation network's VATNoise Epsilon", lo=0.0),
+        Float("eps", 2.0, "length of the adversarial perturbation of each sample, in the input's units (NNC: the "
+                          "VAT loss network's VATNoise Epsilon)", lo=0.0),
+        Int("power_iterations", 1, "gradient steps refining the direction (the paper's K; 1 suffices)", lo=1),
+        Float("weight", 1.0, "the VAT loss's weight against the network's own loss", lo=0.0),
+    ), "virtual adversarial training (Miyato et al. 2017), mode vat: labeled batches train the network's own "
+       "loss, unlabeled ones keep its prediction where a small perturbation changes it most"),
 )
 
 
@@ -203,11 +220,14 @@ def search_settings(project: Project) -> SimpleNamespace:
 
 
 def training_mode(project: Project) -> str:
-    """supervised or gan: auto means gan when the project has the generator and discriminator networks."""
+    """supervised, gan or vat: auto means gan when the project has the generator and discriminator networks,
+    vat when training.vat names unlabeled data."""
     settings = training_settings(project)
     if settings.mode != "auto":
         return settings.mode
-    return "gan" if {settings.gan.generator, settings.gan.discriminator} <= set(project.networks) else "supervised"
+    if {settings.gan.generator, settings.gan.discriminator} <= set(project.networks):
+        return "gan"
+    return "vat" if settings.vat.unlabeled else "supervised"
 
 
 def _rows(fields: tuple, prefix: str) -> list[str]:

@@ -257,7 +257,13 @@ def _execute(run: _Run, checkpoint: dict | None, on_progress: ProgressCallback |
              should_stop: Callable[[], bool] | None) -> dict[str, float]:
     run.on_progress = on_progress
     try:
-        loop = _GanLoop(run) if training_mode(run.project) == "gan" else _SupervisedLoop(run)
+        mode = training_mode(run.project)
+        if mode == "vat":
+            from .vat import VatLoop  # imports this module's supervised loop, which it extends
+
+            loop = VatLoop(run)
+        else:
+            loop = _GanLoop(run) if mode == "gan" else _SupervisedLoop(run)
         loop.start(checkpoint)
         run.note("training the first batch")
         first = len(run.history) + 1
@@ -428,11 +434,8 @@ class _SupervisedLoop:
         if self.augmenter.active:
             batch = self.augmenter(batch, generator)
         batch, mix = self.augmenter.mix(batch, list(self.task.data_inputs), generator)
-        if self.amp:
-            with torch.autocast(self.run.device.type):
-                loss = self.objective(batch, mix)
-        else:
-            loss = self.objective(batch, mix)
+        with torch.autocast(self.run.device.type, enabled=self.amp):
+            loss = self.loss(batch, mix)
         value = loss.item()
         if not math.isfinite(value):
             raise GraphError(f"the training loss became {value}; lower training.optimizer.lr or set "
@@ -446,6 +449,10 @@ class _SupervisedLoop:
         self.scaler.update()
         self.schedule.step()
         return value
+
+    def loss(self, batch: dict[str, Tensor], mix: Mix | None) -> Tensor:
+        """What a step minimises: the network's own loss on its (augmented) training batch."""
+        return self.objective(batch, mix)
 
     def save_checkpoint(self, epoch: int) -> None:
         _save_checkpoint(self.run, epoch, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})

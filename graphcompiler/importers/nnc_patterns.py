@@ -215,6 +215,94 @@ def split_gan(nnc: NncProject, notes: list[str]) -> bool:
     return True
 
 
+def split_vat(nnc: NncProject, notes: list[str]) -> dict | None:
+    """NNC's virtual adversarial training as training.mode vat: the settings to add to the training section
+    (the unlabeled data, xi and eps), with the networks that drew it dropped; None if it is not one.
+
+    NNC draws VAT (its semi_supervised_learning_VAT sample) as three trained networks sharing the classifier's
+    weights by ParameterScope, each with its own optimizer: the classifier with its loss on the labeled data; a
+    noise estimation network on the unlabeled data, whose VATNoise scales Gaussian noise to length xi (its
+    Epsilon) and keeps the gradient of KLMultinomial(p(x) || p(x + noise)) in a WorkingMemory; and a VAT loss
+    network whose VATNoise scales that gradient to length eps and trains on the KL at x plus it. The last two
+    are what training.mode vat does. Networks that are not trained lose their VAT layers (VATNoise, its
+    WorkingMemory, all they reach and all that only feeds them), and are dropped when nothing else is left.
+    """
+    trained = {o.get("Optimizer_NetworkName", ""): o for o in nnc.optimizers}
+    if not trained.keys() <= nnc.networks.keys():
+        return None
+    noises = [(name, layer, kind) for name in trained for layer, kind in _vat_noises(nnc.networks[name])]
+    estimating = [(name, layer) for name, layer, kind in noises if kind == "Input"]
+    perturbing = [(name, layer) for name, layer, kind in noises if kind == "WorkingMemory"]
+    classifiers = [name for name in trained if name not in {n for n, _, _ in noises}]
+    if len(noises) != 2 or len(estimating) != 1 or len(perturbing) != 1 or len(classifiers) != 1 or \
+            estimating[0][0] == perturbing[0][0]:
+        return None
+    (estimator, probe), (vat_loss, perturbation) = estimating[0], perturbing[0]
+    unlabeled = _fed(nnc.networks[vat_loss])
+    datasets = {d.get("Name", ""): d for d in nnc.datasets}
+    source = datasets.get(trained[vat_loss].get("Optimizer_DatasetName", ""), {})
+    classifier = nnc.networks[classifiers[0]]
+    targets = {l.properties["T.Dataset"] for l in classifier.layers.values() if "T.Dataset" in l.properties}
+    data = [l for l in _fed(classifier) if _variable(l) not in targets]
+    if len(unlabeled) != 1 or len(data) != 1 or not source.get("URI"):
+        return None
+    # The import's own naming rules, so that the names agree with what it makes (imported here: it imports us).
+    from .nnc_import import _data_path, _identifier
+
+    vat: dict = {"unlabeled": _data_path(source["URI"]), "xi": number(probe.properties.get("Epsilon", "1")),
+                 "eps": number(perturbation.properties.get("Epsilon", "1"))}
+    if _variable(unlabeled[0]) != _variable(data[0]):
+        vat["inputs"] = {_identifier(data[0].name): _variable(unlabeled[0])}
+    dropped = [estimator, vat_loss]
+    stripped = []
+    for name, network in nnc.networks.items():
+        if name in trained or not any(l.type == "VATNoise" for l in network.layers.values()):
+            continue
+        _remove(network, _vat_part(network))
+        (stripped if any(l.type != "Comment" for l in network.layers.values()) else dropped).append(name)
+    for name in dropped:
+        del nnc.networks[name]
+    nnc.optimizers[:] = [o for o in nnc.optimizers if o.get("Optimizer_NetworkName") not in dropped]
+    nnc.executors[:] = [e for e in nnc.executors if e.get("Executor_NetworkName") not in dropped]
+    kept = f"; {', '.join(stripped)} kept its prediction, not its adversarial noise output" if stripped else ""
+    notes.append(f"virtual adversarial training: networks {', '.join(dropped)} (the adversarial direction from "
+                 f"{probe.name} of Epsilon {vat['xi']:g} on Gaussian noise, the loss at {perturbation.name} of Epsilon "
+                 f"{vat['eps']:g}, on dataset {source.get('Name')}) are what training.mode vat does, with xi "
+                 f"{vat['xi']:g} and eps {vat['eps']:g}{kept}. It takes one optimizer step per batch on "
+                 f"{classifiers[0]}'s loss plus the VAT loss (NNC steps each network's optimizer in turn), and the "
+                 "unlabeled passes leave the batch-normalisation running statistics alone")
+    return {"mode": "vat", "vat": vat}
+
+
+def _vat_noises(network: NncNetwork) -> list[tuple[NncLayer, str]]:
+    """Each VATNoise layer with the type of what its first pin reads: a generated Input (the random probe, of
+    length xi) or a WorkingMemory (the kept gradient, scaled to length eps)."""
+    found = []
+    for layer in network.layers.values():
+        if layer.type != "VATNoise":
+            continue
+        feeds = [network.layers[l.src] for l in network.links if l.dst == layer.id and l.dst_pin == 0]
+        kind = "Input" if feeds and _generated(feeds[0], "Normal", "Uniform") else \
+            "WorkingMemory" if feeds and feeds[0].type == "WorkingMemory" else "other"
+        found.append((layer, kind))
+    return found
+
+
+def _vat_part(network: NncNetwork) -> set[int]:
+    """The VATNoise and WorkingMemory layers, all they reach, and every layer whose outputs go only there."""
+    part = {l.id for l in network.layers.values() if l.type in ("VATNoise", "WorkingMemory")}
+    part |= _descendants(network, part)
+    consumers: dict[int, set[int]] = {}
+    for link in network.links:
+        consumers.setdefault(link.src, set()).add(link.dst)
+    grown = True
+    while grown:
+        feeding = {i for i, dst in consumers.items() if i not in part and dst <= part}
+        part |= feeding
+        grown = bool(feeding)
+    return part
+
+
 def _variable(layer: NncLayer) -> str:
     """The dataset variable an Input reads."""
     return layer.properties.get("Dataset", layer.name)
