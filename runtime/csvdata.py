@@ -106,12 +106,16 @@ class CsvDataset(torch.utils.data.Dataset):
     """An NNC dataset list; item ``i`` is a dict of float32 tensors, one per variable.
 
     With ``cache=True`` every file is decoded once, here, and the whole set lives in ``tensors``.
+    ``class_names`` (a labels file's) name the classes of its label variables; every number in them
+    must then have a name.
     """
 
-    def __init__(self, path: str | os.PathLike, images: ImageOptions = ImageOptions(), cache: bool = False):
+    def __init__(self, path: str | os.PathLike, images: ImageOptions = ImageOptions(), cache: bool = False,
+                 class_names: tuple[str, ...] | None = None):
         self.path = Path(path)
         self.file = str(path)
         self.images = images
+        self.class_names = class_names
         self.root = self.path.parent
         try:
             with open(self.path, newline="", encoding="utf-8-sig") as handle:
@@ -161,6 +165,8 @@ class CsvDataset(torch.utils.data.Dataset):
                 if var.kind in ("number", "vector"):
                     for i in range(len(self.rows)):
                         self._load(i, var)
+        if class_names is not None:
+            self._check_named(class_names)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -184,6 +190,17 @@ class CsvDataset(torch.utils.data.Dataset):
         if var.kind != "number":
             raise DataError(f"variable '{name}' is not a single number per row", file=self.file)
         return torch.stack([self._load(i, var) for i in range(len(self.rows))]).reshape(-1).long()
+
+    def _check_named(self, names: tuple[str, ...]) -> None:
+        """A class index the labels file has no name for is a mistake in one of the two files: say which row."""
+        for name, var in self.variables.items():
+            if var.is_label and var.kind == "number":
+                values = self.labels(name)
+                beyond = (values < 0) | (values >= len(names))
+                if beyond.any():
+                    index = int(beyond.nonzero()[0, 0])
+                    self._fail(index, var.columns[0], f"is a class the labels file does not name (it names "
+                               f"{_count(len(names), 'class')}, 0 to {len(names) - 1})")
 
     def _fail(self, index: int, column: int, problem: str) -> None:
         cell = self.rows[index][column]

@@ -24,6 +24,7 @@ from graphcompiler import Graph, GraphError
 from graphcompiler.layers.rules import fmt
 
 from .csvdata import CsvDataset, DataError, ImageOptions
+from .labels import read_labels
 
 
 def image_options(settings: SimpleNamespace) -> ImageOptions:
@@ -56,16 +57,28 @@ def open_dataset(settings: SimpleNamespace, which: str, base_dir: Path) -> CsvDa
         raise GraphError(f"no {which} data: set dataset.{which} to an NNC dataset CSV "
                          "(netcanvas dataset digits -o data/digits writes one)", where=f"dataset.{which}")
     path, options = base_dir / name, image_options(settings)
+    # Only the labeled lists have classes to name; VAT's unlabeled list's label column is never read.
+    names = class_names(settings, base_dir) if which in ("training", "validation") else None
     if _reused is None or not settings.cache:
-        return CsvDataset(path, options, cache=settings.cache)
+        return CsvDataset(path, options, cache=settings.cache, class_names=names)
     try:
         stat = path.stat()
     except OSError:
         return CsvDataset(path, options, cache=True)  # which says clearly what is wrong with the path
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, options)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, options, names)
     if key not in _reused:
-        _reused[key] = CsvDataset(path, options, cache=True)
+        _reused[key] = CsvDataset(path, options, cache=True, class_names=names)
     return _reused[key]
+
+
+def class_names(settings: SimpleNamespace, base_dir: Path) -> tuple[str, ...] | None:
+    """The class names of the labels file that dataset.labels names (relative to ``base_dir``), if any."""
+    if not settings.labels:
+        return None
+    try:
+        return read_labels(base_dir / settings.labels)
+    except DataError as exc:
+        raise exc.located(where="dataset.labels") from None
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ class Group:
 DATASET = (
     Text("training", "", "CSV list of the training data, relative to the project file"),
     Text("validation", "", "CSV list of the validation data, relative to the project file"),
+    Text("labels", "", "labels file, relative to the project file: the class names, one per line (UTF-8), class 0 "
+                       "first; evaluation and export name the classes with it (netcanvas dataset from-folders "
+                       "writes one)"),
     Mapping("inputs", {}, "Input node -> CSV variable; an Input not listed reads the variable of its own name"),
     Bool("cache", True, "decode every file once and keep the data in memory"),
     Ints("image_size", None, "resize every image to [height, width] (default: keep the files' size)",
