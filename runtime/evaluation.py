@@ -19,6 +19,7 @@ from graphcompiler.atomic import write_text
 from .csvdata import CsvDataset
 from .data import Binding, batches
 from .distributed import World
+from .labels import class_name
 from .tasks import Task
 
 
@@ -128,7 +129,8 @@ def mean_iou(predicted: Tensor, target: Tensor, classes: int) -> float:
     return sum(ious) / len(ious)
 
 
-def _classification_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+def _classification_files(task: Task, out: Outputs, folder: Path, result: dict,
+                          class_names: tuple[str, ...] | None) -> tuple[list, list]:
     # Imported here: matplotlib and scikit-learn take a second to load, which a training job would
     # otherwise spend before its first batch.
     from sklearn.metrics import classification_report, confusion_matrix
@@ -139,12 +141,13 @@ def _classification_files(task: Task, out: Outputs, folder: Path, result: dict) 
     predicted = probs.argmax(1)
     truth = out.targets.reshape(-1).long()
     labels = list(range(max(task.classes, int(truth.max()) + 1)))
+    titles = [class_name(class_names, c) for c in labels]
     matrix = confusion_matrix(truth.numpy(), predicted.numpy(), labels=labels)
     write_text(folder / "confusion_matrix.csv",
-               _csv_text([["true \\ predicted", *labels]] + [[c, *r] for c, r in zip(labels, matrix)]))
-    confusion_png(matrix, [str(c) for c in labels], folder / "confusion_matrix.png")
-    report = classification_report(truth.numpy(), predicted.numpy(), labels=labels, output_dict=True,
-                                   zero_division=0)
+               _csv_text([["true \\ predicted", *titles]] + [[c, *r] for c, r in zip(titles, matrix)]))
+    confusion_png(matrix, titles, folder / "confusion_matrix.png")
+    report = classification_report(truth.numpy(), predicted.numpy(), labels=labels, target_names=titles,
+                                   output_dict=True, zero_division=0)
     rows = [["class", "precision", "recall", "f1-score", "support"]]
     rows += [[key, *(round(value[k], 6) for k in ("precision", "recall", "f1-score")), int(value["support"])]
              for key, value in report.items() if isinstance(value, dict)]
@@ -156,23 +159,27 @@ def _classification_files(task: Task, out: Outputs, folder: Path, result: dict) 
                                         for p, s, t in zip(predicted, score, truth)]
 
 
-def _segmentation_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+def _segmentation_files(task: Task, out: Outputs, folder: Path, result: dict,
+                        class_names: tuple[str, ...] | None) -> tuple[list, list]:
     predicted = out.predictions.argmax(1)
     target = out.targets[:, 0].long()
     result["iou"] = iou_per_class(predicted, target, task.classes)
-    write_text(folder / "iou.csv", _csv_text([["class", "iou"]] + [[c, "" if v is None else round(v, 6)]
+    write_text(folder / "iou.csv", _csv_text([["class", "iou"]] + [[class_name(class_names, c), "" if v is None
+                                                                     else round(v, 6)]
                                                                     for c, v in enumerate(result["iou"])]))
     return ["pixel_accuracy", "mean_iou"], [[round(float((p == t).double().mean()), 6),
                                              round(mean_iou(p, t, task.classes), 6)] for p, t in zip(predicted, target)]
 
 
-def _regression_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+def _regression_files(task: Task, out: Outputs, folder: Path, result: dict,
+                      class_names: tuple[str, ...] | None) -> tuple[list, list]:
     flat = out.predictions.flatten(1)
     names = [f"y'__{i}" for i in range(flat.shape[1])] if flat.shape[1] > 1 else ["y'"]
     return names, [[round(float(v), 6) for v in row] for row in flat]
 
 
-def _autoencoder_files(task: Task, out: Outputs, folder: Path, result: dict) -> tuple[list, list]:
+def _autoencoder_files(task: Task, out: Outputs, folder: Path, result: dict,
+                       class_names: tuple[str, ...] | None) -> tuple[list, list]:
     return ["reconstruction_error"], [[round(float(v), 8)] for v in reconstruction_errors(out)]
 
 
@@ -184,11 +191,12 @@ def write_report(task: Task, out: Outputs, dataset: CsvDataset, folder: Path) ->
     """Write NNC's evaluation files to ``folder``; return the metrics (also in metrics.json).
 
     Every task gets output_result.csv (each row of the list with the network's answer and its loss);
-    classification adds the confusion matrix (CSV and PNG) and the per-class report, segmentation iou.csv.
+    classification adds the confusion matrix (CSV and PNG) and the per-class report, segmentation iou.csv;
+    their classes go by the dataset's class names (its labels file) where it has them.
     """
     folder.mkdir(parents=True, exist_ok=True)
     result = metrics(task, out)
-    extra, values = _FILES[task.kind](task, out, folder, result)
+    extra, values = _FILES[task.kind](task, out, folder, result, dataset.class_names)
     columns = [f"{name}:{var.hint}" if var.hint else name for name, var in dataset.variables.items()]
     originals = [[row[var.columns[0]] if var.kind != "vector" else ";".join(row[c] for c in var.columns)
                   for var in dataset.variables.values()] for row in dataset.rows]
