@@ -13,6 +13,7 @@ from graphcompiler import Graph, GraphError, Project, check_file, load, validate
 from graphcompiler.atomic import atomic_path, write_text
 from graphcompiler.views import shared_nodes, view_weights
 
+from .labels import class_name, read_labels
 from .runs import PROJECT_FILE, load_weights, read_info
 from .tasks import task_of
 from .weights import project_weights
@@ -39,18 +40,20 @@ def export_target(target: str | Path | Project, network: str | None = None,
     """What exporting ``target`` (a project, its .graph.yaml file or a run folder) writes; a bad project raises its first problem.
 
     A project's network exports with the weights its file names (``base_dir``: the folder the project's
-    paths are relative to, by default the project file's), else with fresh ones.
+    paths are relative to, by default the project file's), else with fresh ones. A classifier's metadata
+    names its classes by the labels file of the dataset section, if it has one.
     """
     folder = None if isinstance(target, Project) else Path(target)
     run = folder is not None and folder.is_dir()
     if run:
-        read_info(folder)
+        base = Path(read_info(folder)["base_dir"])
         project = load(folder / PROJECT_FILE)
     else:
         problems = validate(target) if folder is None else check_file(folder)
         if problems:
             raise problems[0]
         project = target if folder is None else load(folder)
+        base = Path(base_dir or (folder.parent if folder else "."))
     name = network or project.main_network
     graph = project.network(name)
     weights, trained = None, "initial (untrained)"
@@ -63,7 +66,7 @@ def export_target(target: str | Path | Project, network: str | None = None,
             shared = len(shared_nodes(graph, project.network(source)))
             trained = f"trained, taken from network '{source}' ({shared} layers)"
     else:
-        kept = project_weights(project, name, Path(base_dir or (folder.parent if folder else ".")))
+        kept = project_weights(project, name, base)
         if kept:
             weights, trained = kept[0], f"from {kept[1]}"
     metadata = {"netcanvas.project": project.name, "netcanvas.network": name, "netcanvas.weights": trained}
@@ -75,8 +78,25 @@ def export_target(target: str | Path | Project, network: str | None = None,
         task = task_of(graph)
         metadata["netcanvas.task"] = task.kind
         if task.classes:
-            metadata["netcanvas.classes"] = json.dumps([str(c) for c in range(task.classes)])
+            names = _class_names(dataset, base, task.classes)
+            metadata["netcanvas.classes"] = json.dumps([class_name(names, c) for c in range(task.classes)])
     return ExportTarget(project, name, graph, weights, metadata)
+
+
+def _class_names(dataset: object, base: Path, classes: int) -> tuple[str, ...] | None:
+    """The names of the labels file the dataset section names; more names than the network has outputs is an error."""
+    path = dataset.get("labels") if isinstance(dataset, dict) else None
+    if not path:
+        return None
+    try:
+        names = read_labels(base / path)
+    except GraphError as exc:
+        raise exc.located(where="dataset.labels") from None
+    if len(names) > classes:
+        raise GraphError(f"the labels file names {len(names)} classes but the network scores {classes}: the "
+                         "metadata would name classes it cannot predict; fix its last layer or the labels file",
+                         where="dataset.labels", file=str(base / path))
+    return names
 
 
 def export(target: ExportTarget, output: str | Path, fmt: str = "onnx", *, opset: int = 17, fp16: bool = False,
