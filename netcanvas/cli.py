@@ -71,6 +71,16 @@ def _dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _from_folders(args: argparse.Namespace) -> int:
+    from runtime.folders import from_folders
+    made = from_folders(args.source, args.output, validation=args.validation,
+                        size=tuple(args.size) if args.size else None, channels=args.channels, seed=args.seed)
+    print(made.summary())
+    print("\nThe dataset section, with paths relative to this folder (make them relative to the project file):")
+    print(made.section())
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from runtime import distributed
     from runtime.runs import new_run_dir
@@ -272,16 +282,32 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--screenshot", metavar="PNG", help="save a picture of the window (with --frames)")
     design.add_argument("--frames", type=int, help="close after this many frames")
     design.set_defaults(run=_design)
-    dataset = commands.add_parser("dataset", help="write an example NNC dataset (CSV lists) from scikit-learn's "
-                                  "bundled digits; nothing is downloaded")
+    dataset = commands.add_parser("dataset", help="write an NNC dataset (CSV lists): an example from scikit-learn's "
+                                  "bundled digits (nothing is downloaded), or from-folders: your own images")
+    kinds = dataset.add_subparsers(dest="name", required=True, metavar="NAME")
     from runtime.example_data import DATASETS
-    dataset.add_argument("name", choices=list(DATASETS), help="; ".join(f"{k}: {v}" for k, v in DATASETS.items()))
-    dataset.add_argument("-o", "--output", required=True, help="folder for train.csv, validation.csv and the files")
-    dataset.add_argument("--size", type=int, help="image side in pixels (digits are 8x8; 28 suits LeNet)")
-    dataset.add_argument("--count", type=int, help="only this many samples")
-    dataset.add_argument("--seed", type=int, default=0, help="seed of the split and of generated images")
-    dataset.add_argument("--validation", type=float, default=0.2, help="share of samples for validation")
-    dataset.set_defaults(run=_dataset)
+    for name, doc in DATASETS.items():
+        example = kinds.add_parser(name, help=doc)
+        example.add_argument("-o", "--output", required=True, help="folder for train.csv, validation.csv and the files")
+        example.add_argument("--size", type=int, help="image side in pixels (digits are 8x8; 28 suits LeNet)")
+        example.add_argument("--count", type=int, help="only this many samples")
+        example.add_argument("--seed", type=int, default=0, help="seed of the split and of generated images")
+        example.add_argument("--validation", type=float, default=0.2, help="share of samples for validation")
+        example.set_defaults(run=_dataset)
+    folders = kinds.add_parser("from-folders", help="image classification lists from SRC/<class>/ (split here) or "
+                               "SRC/train/<class>/ and SRC/test/<class>/ (taken as they are), with labels.txt")
+    folders.add_argument("source", metavar="SRC", help="a folder with one subfolder of images per class (its name "
+                         "is the class name; classes are numbered in sorted order), or train/ and test/ so")
+    folders.add_argument("-o", "--output", required=True, help="folder for train.csv, validation.csv, labels.txt "
+                         "(and images/ with --size or --channels); outside SRC")
+    folders.add_argument("--validation", type=float, help="share of each class held out for validation (default "
+                         "0.2); not with train/ and test/")
+    folders.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="write the images resized to H x W "
+                         "as PNGs under images/ (default: the lists name the original files)")
+    folders.add_argument("--channels", type=int, choices=(1, 3), help="write the images as 1 (gray) or 3 (RGB) "
+                         "channel PNGs under images/")
+    folders.add_argument("--seed", type=int, default=0, help="seed of the split")
+    folders.set_defaults(run=_from_folders)
     trainer = commands.add_parser("train", help="train a project on its dataset section (NNC's Train)")
     trainer.add_argument("project", nargs="?", help="a .graph.yaml project with dataset and training sections")
     trainer.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
