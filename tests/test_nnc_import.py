@@ -21,12 +21,6 @@ from runtime.training import train
 SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {SAMPLES}")
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
-COMPLETE = ["01_logistic_regression.sdcproj", "06_auto_encoder.sdcproj", "11_deconvolution.sdcproj",
-            "12_residual_learning.sdcproj", "LeNet.sdcproj", "digits.sdcproj", "elman_net.sdcproj", "iris.sdcproj",
-            "long_short_term_memory.sdcproj", "mnist_dcgan.sdcproj", "mnist_dcgan_with_label.sdcproj",
-            "mnist_vae.sdcproj", "resnet-110-cutout.sdcproj", "resnet-110-mixup.sdcproj", "resnet-18.sdcproj",
-            "unetlike_125px.sdcproj", "unit_LSTM.sdcproj", "vgg-16.sdcproj"]
-"""The samples that import completely; the 15 added to shared/ with issue 19 come in with it."""
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -52,7 +46,7 @@ def test_an_import_maps_everything_or_lists_exactly_what_it_left_out(name):
     assert all(str(u) in message for u in partial.unmapped)
 
 
-@pytest.mark.parametrize("name", COMPLETE)
+@pytest.mark.parametrize("name", ALL)
 def test_every_sample_imports_completely_validates_compiles_and_runs_forward(name):
     project = import_sdcproj(SAMPLES / name).project
     assert gc.validate(project) == []
@@ -467,7 +461,8 @@ def test_netcanvas_info_of_an_import_agrees_with_nncs_definitions_layer_by_layer
 
 UNIT_STATISTICS = ["vgg-16.sdcproj", "resnet-18.sdcproj", "nin.sdcproj", "squeezenet11.sdcproj",
                    "densenet-161.sdcproj", "unetlike_125px.sdcproj", "resnet-110-cutout.sdcproj",
-                   "hand-sign.sdcproj"]
+                   "hand-sign.sdcproj", "shufflenet.sdcproj", "alexnet.sdcproj",
+                   "synthetic_image_object_detection.sdcproj", "sin_wave_anomaly_detection.sdcproj"]
 """Samples whose weighted layers sit inside units (blocks, nested, with arguments) or Repeat loops."""
 
 
@@ -524,7 +519,9 @@ SMALL = ["01_logistic_regression.sdcproj", "01_visualize_weight_of_feature.sdcpr
          "12_residual_learning.sdcproj", "LSTM_auto_encoder.sdcproj", "LeNet.sdcproj", "digits.sdcproj",
          "elman_net.sdcproj", "hand-sign.sdcproj", "iris.sdcproj", "long_short_term_memory.sdcproj",
          "mnist_dcgan.sdcproj", "mnist_dcgan_with_label.sdcproj", "mnist_vae.sdcproj", "resnet-110-cutout.sdcproj",
-         "resnet-110-mixup.sdcproj"]
+         "resnet-110-mixup.sdcproj", "binary_connect_mnist_LeNet.sdcproj", "binary_net_mnist_MLP.sdcproj",
+         "binary_weight_mnist_MLP.sdcproj", "sin_wave_anomaly_detection.sdcproj",
+         "semi_supervised_learning_VAT.sdcproj"]
 """The samples whose Inputs are 64 x 64 or smaller."""
 
 
