@@ -68,7 +68,7 @@ class FolderDataset:
 
     def summary(self) -> str:
         """A short table of classes and images per split."""
-        width = max(len(name) for name in self.classes)
+        width = max(len("class"), *(len(name) for name in self.classes))
         lines = [f"{len(self.classes)} classes, {sum(self.counts['training'])} training and "
                  f"{sum(self.counts['validation'])} validation images"
                  + (" (train/ and test/ taken as they are)" if self.presplit else ""),
@@ -105,6 +105,8 @@ def from_folders(source: str | os.PathLike, output: str | os.PathLike, *, valida
         raise ValueError(f"size must be a height and a width of at least 1 pixel, not {list(size)}")
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (gray) or 3 (RGB), not {channels}")
+    if validation is not None and not 0 < validation < 1:
+        raise ValueError(f"the validation share must lie between 0 and 1, not {validation}")
     if src.is_dir() and out.resolve().is_relative_to(src.resolve()):
         raise DataError("the output folder is inside the source tree, where it would be listed as a class "
                         f"on the next run; write the dataset elsewhere ({out})", file=str(src))
@@ -155,6 +157,7 @@ def scan(source: Path) -> tuple[dict[str, list[Sample]], tuple[str, ...]]:
             raise DataError(f"holds {', '.join(sorted(folders))}: a split source holds exactly train/ and test/, "
                             "each with one subfolder per class (or put the class folders directly in it and "
                             "leave out train/ and test/)", file=str(source))
+        _no_loose_files(source)
         train, test = (_classes(source / name) for name in SPLIT_FOLDERS)
         if set(train) != set(test):
             missing = [f"{where}/ lacks {', '.join(sorted(names))}" for where, names in
@@ -185,10 +188,7 @@ def _litter(path: Path, root: Path) -> bool:
 def _classes(folder: Path) -> dict[str, list[Path]]:
     """Class name -> its image files, for a folder of class folders; the tree's errors are raised here."""
     classes = {name: _files(path) for name, path in _subfolders(folder).items()}
-    loose = [p for p in folder.iterdir() if p.is_file() and not _litter(p, folder)]
-    if loose:
-        raise DataError(f"{_count(len(loose), 'file')} outside the class folders ({', '.join(sorted(p.name for p in loose))}"
-                        "); put every image in the subfolder of its class", file=str(folder))
+    _no_loose_files(folder)
     if not classes:
         raise DataError("no class folders: put each class's images in a subfolder named after the class "
                         "(cat/, dog/, ...)", file=str(folder))
@@ -208,6 +208,14 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
             raise DataError(f"class folder {name!r} cannot be a line of the labels file (spaces at either end, "
                             "or a line break); rename it", file=str(folder)) from None
     return classes
+
+
+def _no_loose_files(folder: Path) -> None:
+    """A file beside the class folders belongs to no class: refused rather than left out of the lists."""
+    loose = sorted(p.name for p in folder.iterdir() if p.is_file() and not _litter(p, folder))
+    if loose:
+        raise DataError(f"{_count(len(loose), 'file')} outside the class folders ({', '.join(loose)}); put every "
+                        "image in the subfolder of its class", file=str(folder))
 
 
 def _samples(classes: dict[str, list[Path]], order: tuple[str, ...]) -> list[Sample]:
@@ -244,9 +252,10 @@ def check_images(samples: list[Sample], converted: bool) -> tuple[Counter, set[s
 
 
 def split(samples: list[Sample], classes: int, validation: float, seed: int) -> dict[str, list[Sample]]:
-    """Training and validation samples, each class divided in the same proportion, reproducibly for a seed."""
-    if not 0 < validation < 1:
-        raise ValueError(f"the validation share must lie between 0 and 1, not {validation}")
+    """Training and validation samples, each class divided in the same proportion, reproducibly for a seed.
+
+    ``validation`` is the share held out, between 0 and 1.
+    """
     counts = Counter(s.label for s in samples)
     held = math.ceil(validation * len(samples))  # as scikit-learn rounds the test share
     if min(counts.values()) < 2 or not classes <= held <= len(samples) - classes:
