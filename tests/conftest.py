@@ -11,6 +11,10 @@ from runtime.example_data import write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.graph.yaml"))
+NNC_SAMPLES = ROOT.parent / "shared" / "nnc-samples"
+"""Neural Network Console's own sample projects, test data kept beside the repository, not in it."""
+needs_nnc_samples = pytest.mark.skipif(not NNC_SAMPLES.is_dir(), reason=f"NNC's sample projects are not at "
+                                                                          f"{NNC_SAMPLES}")
 
 
 def mlp_search_project(folder: Path, trial_epochs: int = 1) -> Path:

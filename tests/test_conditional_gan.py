@@ -11,14 +11,13 @@ from torch import nn
 
 import graphcompiler as gc
 import runtime.plots
-from conftest import ROOT
+from conftest import NNC_SAMPLES as SAMPLES
 from graphcompiler.importers import import_sdcproj
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
 from runtime.runs import load_weights
 from runtime.training import train
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 SAMPLE = SAMPLES / "mnist_dcgan_with_label.sdcproj"
 needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"NNC's sample projects are not at {SAMPLES}")
 

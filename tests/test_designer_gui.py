@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import ROOT, NNC_SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from graphgen import resnet101
 from gui_driver import Designer, VirtualScreen, centre, input_pin, output_pin, require_tools
@@ -150,10 +150,9 @@ def test_a_projects_blocks_are_in_the_palette_and_can_be_dropped_and_linked(scre
         app.close()
 
 
-NNC_SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 
 
-@pytest.mark.skipif(not NNC_SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {NNC_SAMPLES}")
+@needs_nnc_samples
 def test_an_nnc_project_opens_imported_and_saves_as_graph_yaml(screen, tmp_path):
     source = tmp_path / "LeNet.sdcproj"
     shutil.copy(NNC_SAMPLES / "LeNet.sdcproj", source)

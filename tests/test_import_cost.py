@@ -8,12 +8,11 @@ import pytest
 import torch
 
 import graphcompiler
-from conftest import ROOT
+from conftest import ROOT, NNC_SAMPLES as SAMPLES
 from graphcompiler.graph import MODULE_NAMES
 from graphcompiler.layers import REGISTRY
 from graphcompiler.layers.spec import Builder
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 
 # What the designer needs before its first frame, and what it does with a project before anything is trained.
 WITHOUT_TORCH = """

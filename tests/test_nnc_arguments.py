@@ -4,11 +4,10 @@ import pytest
 import torch
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import NNC_SAMPLES as SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's samples are not at {SAMPLES}")
+pytestmark = needs_nnc_samples
 
 BLOCK = """
 format: netcanvas/1

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import ROOT, NNC_SAMPLES as SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from graphcompiler.importers.sdcproj import read_sdcproj
 from graphcompiler.layout import auto_layout
@@ -18,8 +18,7 @@ from netcanvas.cli import main
 from runtime.example_data import write_dataset
 from runtime.training import train
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's sample projects are not at {SAMPLES}")
+pytestmark = needs_nnc_samples
 ALL = sorted(p.name for p in SAMPLES.glob("*.sdcproj")) if SAMPLES.is_dir() else []
 
 

@@ -1,14 +1,12 @@
 """What an NNC project that cannot be a netcanvas project says, exactly, and settings carried over."""
 
-import pytest
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import NNC_SAMPLES as SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from netcanvas.cli import main
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's samples are not at {SAMPLES}")
+pytestmark = needs_nnc_samples
 
 
 def _edited(tmp_path, sample: str, old: str, new: str, count: int = 1):

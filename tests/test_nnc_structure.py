@@ -1,17 +1,15 @@
 """NNC structures beyond one network of layers: two recurrent loops in one network, read backwards."""
 
-import pytest
 import torch
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import NNC_SAMPLES as SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from graphcompiler.importers.nnc_loops import unroll_repeats
 from graphcompiler.importers.nnc_rewrites import fold_channel_shuffle
 from graphcompiler.importers.sdcproj import read_sdcproj
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"NNC's samples are not at {SAMPLES}")
+pytestmark = needs_nnc_samples
 
 
 def _lstm_params(inputs: int, hidden: int) -> int:

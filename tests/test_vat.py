@@ -10,7 +10,7 @@ from torch import nn
 
 import graphcompiler as gc
 import runtime.vat
-from conftest import ROOT
+from conftest import NNC_SAMPLES as SAMPLES
 from graphcompiler.importers import import_sdcproj
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
@@ -18,7 +18,6 @@ from runtime.settings import training_mode, training_settings
 from runtime.training import Progress, Stopped, resume, train
 from runtime.vat import adversarial_perturbation, kl_divergence, running_statistics_kept
 
-SAMPLES = ROOT.parent / "shared" / "nnc-samples"
 SAMPLE = SAMPLES / "semi_supervised_learning_VAT.sdcproj"
 needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"NNC's sample projects are not at {SAMPLES}")
 
