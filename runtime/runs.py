@@ -92,7 +92,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     import torch
 
     from .csvdata import CsvDataset
-    from .data import bind, image_options
+    from .data import bind, class_names, image_options
     from .evaluation import collect, write_report
     from .weights import project_weights
 
@@ -121,7 +121,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     else:
         path = Path(data)
         target = Path(output) if output else default_output.with_name(f"{default_output.name}-{path.stem}")
-    dataset = CsvDataset(path, image_options(settings), cache=settings.cache)
+    dataset = CsvDataset(path, image_options(settings), cache=settings.cache,
+                         class_names=class_names(settings, Path(info["base_dir"])))
     binding = bind(graph, dataset, settings.inputs)
     model = gc.compile(graph)
     model.load_state_dict(weights if weights is not None else load_weights(source))

@@ -18,6 +18,7 @@ from runtime.csvdata import CsvDataset, DataError
 from runtime.exporting import export, export_target
 from runtime.folders import from_folders
 from runtime.labels import read_labels
+from runtime.runs import evaluate_run
 from runtime.training import train
 
 # Spelled-out names, so a test sees names used rather than indices; sorted, they are not in digit order.
@@ -84,6 +85,8 @@ def test_digit_folders_train_lenet_to_98_percent_with_the_names_in_the_evaluatio
     assert matrix[0] == ["true \\ predicted", *sorted(NAMES)] and [r[0] for r in matrix[1:]] == sorted(NAMES)
     report = _rows(tmp_path / "run/evaluation/classification_report.csv")
     assert [r[0] for r in report[1:11]] == sorted(NAMES)
+    evaluate_run(tmp_path / "run", output=tmp_path / "evaluated")  # netcanvas evaluate reads the labels file too
+    assert _rows(tmp_path / "evaluated/confusion_matrix.csv") == matrix
 
     export(export_target(tmp_path / "run"), tmp_path / "lenet.onnx", verify=False)
     metadata = {p.key: p.value for p in onnx.load(tmp_path / "lenet.onnx").metadata_props}
