@@ -135,10 +135,32 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _integers(text: str | None, option: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise GraphError(f"{option} {text}: give whole numbers separated by commas") from None
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    from runtime.pictures import PictureOptions
     from runtime.runs import evaluate_run
-    result = evaluate_run(args.folder, data=args.data, output=args.output)
+    if not 0 <= args.false_positive_rate < 1:
+        raise GraphError(f"--false-positive-rate {args.false_positive_rate}: give a share from 0 up to 1")
+    pictures = PictureOptions(count=args.pictures, rows=_integers(args.rows, "--rows"), node=args.gradcam_node,
+                              normal=_integers(args.normal, "--normal"), false_positive_rate=args.false_positive_rate)
+    result = evaluate_run(args.folder, data=args.data, output=args.output, pictures=pictures)
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from runtime.prediction import predict
+    result = predict(args.source, args.input, args.output, gradcam=args.gradcam, gradcam_node=args.gradcam_node)
+    print(f"{result.csv}: {result.rows} row(s) ({result.task})"
+          + (f", {result.images} image(s) in {result.csv.stem}_images/" if result.images else ""))
     return 0
 
 
@@ -324,7 +346,26 @@ def build_parser() -> argparse.ArgumentParser:
                           "network names its weights file (an imported model)")
     evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
     evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
+    evaluate.add_argument("--pictures", type=int, default=16, metavar="N", help="rows pictured: a classifier's "
+                          "first N mistakes with Grad-CAM, N segmentation masks over their inputs, the N worst "
+                          "reconstructions (default 16; 0: none)")
+    evaluate.add_argument("--rows", help="picture these data rows instead (0 is the first), such as 3,17,20")
+    evaluate.add_argument("--gradcam-node", help="Grad-CAM at this node (default: the last C x H x W layer)")
+    evaluate.add_argument("--normal", help="autoencoder: label values of normal samples, such as 0 (default: a "
+                          "0/1 label column, 1 anomalous); gives ROC-AUC and the anomaly threshold")
+    evaluate.add_argument("--false-positive-rate", type=float, default=0.05, help="share of normal samples the "
+                          "anomaly threshold may flag (default 0.05)")
     evaluate.set_defaults(run=_evaluate)
+    predictor = commands.add_parser("predict", help="run a trained network on new data: a CSV list (labels "
+                                    "optional), an image or a folder of images; writes NNC's output result")
+    predictor.add_argument("source", metavar="RUN", help="a run folder, or a project whose network names its weights")
+    predictor.add_argument("input", metavar="INPUT", help="an NNC dataset CSV, an image, or a folder of images "
+                           "(subfolders too, in path order)")
+    predictor.add_argument("-o", "--output", help="the CSV to write (default: predictions/<input>.csv in the run); "
+                           "output images go to <name>_images/ beside it")
+    predictor.add_argument("--gradcam", action="store_true", help="a classifier's Grad-CAM picture for every row")
+    predictor.add_argument("--gradcam-node", help="Grad-CAM at this node (default: the last C x H x W layer)")
+    predictor.set_defaults(run=_predict)
     export = commands.add_parser("export", help="export a project's or a run's network to ONNX or PyTorch source")
     export.add_argument("target", metavar="PROJECT_OR_RUN", help="a .graph.yaml project, or a run folder (its "
                         "trained weights are exported)")

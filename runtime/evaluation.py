@@ -183,6 +183,14 @@ def _autoencoder_files(task: Task, out: Outputs, folder: Path, result: dict,
     return ["reconstruction_error"], [[round(float(v), 8)] for v in reconstruction_errors(out)]
 
 
+def write_output_result(path: Path, dataset: CsvDataset, columns: list[str], values: list[list]) -> None:
+    """NNC's output_result.csv: each row of the list as it was given, followed by ``columns`` of ``values``."""
+    header = [f"{name}:{var.hint}" if var.hint else name for name, var in dataset.variables.items()]
+    originals = [[row[var.columns[0]] if var.kind != "vector" else ";".join(row[c] for c in var.columns)
+                  for var in dataset.variables.values()] for row in dataset.rows]
+    write_text(path, _csv_text([header + columns] + [o + v for o, v in zip(originals, values)]))
+
+
 _FILES = {"classification": _classification_files, "binary": _classification_files,
           "segmentation": _segmentation_files, "regression": _regression_files, "autoencoder": _autoencoder_files}
 
@@ -197,11 +205,7 @@ def write_report(task: Task, out: Outputs, dataset: CsvDataset, folder: Path) ->
     folder.mkdir(parents=True, exist_ok=True)
     result = metrics(task, out)
     extra, values = _FILES[task.kind](task, out, folder, result, dataset.class_names)
-    columns = [f"{name}:{var.hint}" if var.hint else name for name, var in dataset.variables.items()]
-    originals = [[row[var.columns[0]] if var.kind != "vector" else ";".join(row[c] for c in var.columns)
-                  for var in dataset.variables.values()] for row in dataset.rows]
-    write_text(folder / "output_result.csv",
-               _csv_text([columns + extra + ["loss"]] + [o + v + [round(float(loss), 8)] for o, v, loss in
-                                                         zip(originals, values, out.losses)]))
+    write_output_result(folder / "output_result.csv", dataset, extra + ["loss"],
+                        [v + [round(float(loss), 8)] for v, loss in zip(values, out.losses)])
     write_text(folder / "metrics.json", json.dumps({"task": task.kind, **result}, indent=2) + "\n")
     return result

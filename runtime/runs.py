@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -81,52 +82,80 @@ def load_weights(folder: Path, network: str | None = None) -> dict:
     raise GraphError(f"the run has no {WEIGHTS} or {CHECKPOINT} yet: it has not finished an epoch", file=str(folder))
 
 
+@dataclass
+class Trained:
+    """A trained network's project, weights, data folder and default evaluation folder."""
+
+    project: gc.Project
+    weights: dict
+    base_dir: Path
+    """Where the project's dataset paths start."""
+    evaluation_dir: Path
+
+
+def open_trained(source: str | Path) -> Trained:
+    """A run folder, or a project file whose network names its weights file (an imported model).
+
+    A GAN is refused: its networks score no data; its samples/ folder shows the generator's images.
+    """
+    from .weights import project_weights
+
+    source = Path(source)
+    if source.is_file():
+        project = gc.load(source)
+        kept = project_weights(project, project.main_network, source.parent)
+        if kept is None:
+            raise GraphError("the project names no weights file for its network: use a run of it "
+                             "(netcanvas train), or name the weights with a weights: line", file=str(source))
+        trained = Trained(project, kept[0], source.parent, source.parent / f"{source.name.split('.')[0]}-evaluation")
+    else:
+        info = read_info(source)
+        trained = Trained(gc.load(source / PROJECT_FILE), {}, Path(info["base_dir"]), source / "evaluation")
+    if training_mode(trained.project) == "gan":
+        raise GraphError("a GAN run has no validation data to score; its samples/ folder shows the generator's "
+                         "images epoch by epoch", file=str(source))
+    if not trained.weights:
+        trained.weights = load_weights(source)
+    return trained
+
+
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: str | Path | None = None,
-                 on_batch: Callable[[int, int], None] | None = None) -> dict[str, float]:
+                 on_batch: Callable[[int, int], None] | None = None, pictures=None) -> dict[str, float]:
     """Score a run's network on its validation list (or ``data``) and write the evaluation files.
 
     ``run_dir`` may also be a project file whose network names its weights file (an imported model).
     Files go to ``output``, by default ``evaluation/`` in the run, or ``<project>-evaluation/`` beside the
-    project (``evaluation-<csv stem>/`` for other data). Returns the metrics.
+    project (``evaluation-<csv stem>/`` for other data), with the pictures ``pictures`` (a
+    ``runtime.pictures.PictureOptions``) asks for. Returns the metrics.
     """
     import torch
 
     from .csvdata import CsvDataset
     from .data import bind, class_names, image_options
     from .evaluation import collect, write_report
-    from .weights import project_weights
+    from .pictures import PictureOptions, evaluation_pictures
 
-    source = Path(run_dir)
-    if source.is_file():
-        project = gc.load(source)
-        kept = project_weights(project, project.main_network, source.parent)
-        if kept is None:
-            raise GraphError("the project names no weights file for its network: evaluate a run of it "
-                             "(netcanvas train), or name the weights with a weights: line", file=str(source))
-        info, weights = {"base_dir": str(source.parent)}, kept[0]
-        default_output = source.parent / f"{source.name.split('.')[0]}-evaluation"
-    else:
-        info = read_info(source)
-        project = gc.load(source / PROJECT_FILE)
-        weights, default_output = None, source / "evaluation"
+    trained = open_trained(run_dir)
+    project, default_output = trained.project, trained.evaluation_dir
     settings = dataset_settings(project)
-    if training_mode(project) == "gan":
-        raise GraphError("a GAN run has no validation data to score; its samples/ folder shows the generator's "
-                         "images epoch by epoch", file=str(source))
     graph = project.network()
     task = task_of(graph)
     if data is None:
-        path = Path(info["base_dir"]) / settings.validation
+        path = trained.base_dir / settings.validation
         target = Path(output) if output else default_output
     else:
         path = Path(data)
         target = Path(output) if output else default_output.with_name(f"{default_output.name}-{path.stem}")
     dataset = CsvDataset(path, image_options(settings), cache=settings.cache,
-                         class_names=class_names(settings, Path(info["base_dir"])))
+                         class_names=class_names(settings, trained.base_dir))
     binding = bind(graph, dataset, settings.inputs)
     model = gc.compile(graph)
-    model.load_state_dict(weights if weights is not None else load_weights(source))
+    model.load_state_dict(trained.weights)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    outputs = collect(model, task, dataset, binding, training_settings(project).batch_size, device, on_batch)
-    return {"task": task.kind, **write_report(task, outputs, dataset, target)}
+    batch_size = training_settings(project).batch_size
+    outputs = collect(model, task, dataset, binding, batch_size, device, on_batch)
+    result = {"task": task.kind, **write_report(task, outputs, dataset, target)}
+    result.update(evaluation_pictures(task, graph, model, outputs, dataset, binding, target, settings.normalize,
+                                      pictures or PictureOptions(), batch_size))
+    return result
