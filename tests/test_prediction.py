@@ -85,7 +85,6 @@ def test_predict_takes_a_list_without_labels_and_one_image(lenet_run, tmp_path):
 
 def test_predict_names_what_it_cannot_read(lenet_run, tmp_path):
     (tmp_path / "empty").mkdir()
-    assert predict.__doc__
     with pytest.raises(gc.GraphError, match="no images"):
         predict(lenet_run / "run", tmp_path / "empty", tmp_path / "p.csv")
     (tmp_path / "bad").mkdir()
