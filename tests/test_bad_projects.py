@@ -196,7 +196,7 @@ def test_loads_without_file_name():
     assert info.value.file is None
     assert info.value.line == 13
     assert info.value.where == "networks.main.nodes[1].params.kernel"
-    assert str(info.value) == "networks.main.nodes[1].params.kernel: expected two positive ints, got '3x3'"
+    assert str(info.value) == "networks.main.nodes[1].params.kernel: expected one or two positive ints, got '3x3'"
 
 
 def test_shape_errors_name_their_node():

@@ -44,7 +44,7 @@ def test_shapes_refresh_after_every_edit_and_undo():
 def test_bad_param_values_are_refused_with_the_range_and_change_nothing():
     model = _model_with_conv()
     revision, history = model.revision, model.undo_label
-    for name, value, message in [("kernel", [0, 3], "two positive ints"), ("out_channels", 2.5, "a positive int"),
+    for name, value, message in [("kernel", [0, 3], "one or two positive ints"), ("out_channels", 2.5, "a positive int"),
                                  ("bias", "yes", "true or false"), ("nope", 1, "no param 'nope'")]:
         with pytest.raises(gc.GraphError, match=message):
             model.set_param("conv1", name, value)

@@ -78,7 +78,7 @@ def test_errors_name_the_field_and_its_line():
     with pytest.raises(gc.GraphError) as info:
         gc.loads(text, file="t.graph.yaml")
     assert str(info.value) == ("t.graph.yaml:7: networks.main.nodes[1].params.kernel: "
-                               "expected two positive ints, got '3x3'")
+                               "expected one or two positive ints, got '3x3'")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -26,8 +26,9 @@ WINDOW = (
 
 
 _PER_AXIS = "one entry per axis: 2 over C x H x W, 1 over C x L"
-WINDOW_1D_OR_2D = tuple(replace(param, length=None, doc=f"{param.doc}; {_PER_AXIS}" if param.doc else _PER_AXIS)
-                        if isinstance(param, Ints) else param for param in WINDOW)
+WINDOW_1D_OR_2D = tuple(
+    replace(param, length=None, most=2, doc=f"{param.doc}; {_PER_AXIS}" if param.doc else _PER_AXIS)
+    if isinstance(param, Ints) else param for param in WINDOW)
 """Convolution's and Deconvolution's params: a kernel of one axis (NNC's KernelShape 5 over channels x
 length) or two."""
 
@@ -35,16 +36,15 @@ length) or two."""
 def spatial_axes(x: tuple[int, ...], p, names: tuple[str, ...]) -> int:
     """How many axes the window covers (1 or 2), its params checked against each other and against ``x``."""
     axes = len(p.kernel)
-    if axes not in (1, 2):
-        raise ShapeError(f"kernel {_listed(p.kernel)}: give 1 entry (over C x L) or 2 (over C x H x W)")
     for name in names:
         value = getattr(p, name)
         if len(value) != axes:
             raise ShapeError(f"{name} {_listed(value)} has {len(value)} entries and kernel {_listed(p.kernel)} has "
                              f"{axes}: give one per axis")
-    if len(x) != axes + 1:
-        raise ShapeError(f"a {axes}-axis kernel needs a {'C x L' if axes == 1 else 'C x H x W'} input (batch not "
-                         f"counted), got {fmt(x)}")
+    if axes == 2:
+        need_rank(x, 3)
+    elif len(x) != 2:
+        raise ShapeError(f"a one-axis kernel needs a 2-D input (channels x length; batch not counted), got {fmt(x)}")
     return axes
 
 
@@ -161,7 +161,7 @@ DECONVOLUTION = LayerSpec(
     category="Basic", id_prefix="deconv",
     doc="2-D transposed convolution; output_padding picks among the sizes a strided input maps to; 1-D over "
         "C x L with one-entry kernel, stride, pad, dilation and output_padding.",
-    params=WINDOW_1D_OR_2D[:4] + (Ints("output_padding", default=[0, 0], lo=0, doc=_PER_AXIS),)
+    params=WINDOW_1D_OR_2D[:4] + (Ints("output_padding", default=[0, 0], lo=0, most=2, doc=_PER_AXIS),)
     + WINDOW_1D_OR_2D[4:],
     shape=_deconv_shape,
     build=_build("deconvolution"),

@@ -127,7 +127,7 @@ UNPOOLING = LayerSpec(
     type="Unpooling", shape_doc="C x H x W -> C x H factor[0] x W factor[1] (one factor: the last axis alone)",
     category="Pooling", id_prefix="up",
     doc="Upsampling by an integer factor per axis, nearest-neighbour or bilinear (linear over C x L).",
-    params=(Ints("factor", default=[2, 2], lo=1, doc="per axis, for the last axes (NNC's): 2 entries over C x H "
+    params=(Ints("factor", default=[2, 2], lo=1, most=2, doc="per axis, for the last axes (NNC's): 2 entries over C x H "
                                                     "x W, 1 over C x L or W alone"),
             Choice("mode", default="nearest", choices=("nearest", "bilinear"), search=("nearest", "bilinear"))),
     shape=_unpool_shape,

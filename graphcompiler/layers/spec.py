@@ -141,10 +141,16 @@ class Ints(Param):
     lo: int | None = None
     allow_infer: bool = False
     """Whether one entry may be -1, meaning 'whatever makes the sizes match' (Reshape)."""
-
+    most: int | None = None
+    """With no fixed length, the most entries it may have (a window over one or two axes: 2)."""
 
     def expected(self) -> str:
-        count = _COUNT_WORDS.get(self.length, str(self.length)) if self.length else "a list of"
+        if self.length:
+            count = _COUNT_WORDS.get(self.length, str(self.length))
+        elif self.most:
+            count = f"one to {_COUNT_WORDS.get(self.most, str(self.most))}".replace("one to two", "one or two")
+        else:
+            count = "a list of"
         noun = "ints" if self.length != 1 else "int"
         bounds = _bounds_text(self.lo, None)
         text = f"{count} {bounds + ' ' if bounds == 'positive' else ''}{noun}"
@@ -157,7 +163,7 @@ class Ints(Param):
     def check(self, value: Any) -> tuple[int, ...]:
         if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) for v in value):
             self._fail(value)
-        if self.length is not None and len(value) != self.length:
+        if (self.length is not None and len(value) != self.length) or (self.most is not None and len(value) > self.most):
             self._fail(value)
         inferred = [v for v in value if v == -1] if self.allow_infer else []
         if len(inferred) > 1:
