@@ -11,7 +11,7 @@ from torch import nn
 
 import graphcompiler as gc
 import runtime.plots
-from conftest import NNC_SAMPLES as SAMPLES
+from conftest import NNC_SAMPLES as SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
@@ -19,7 +19,6 @@ from runtime.runs import load_weights
 from runtime.training import train
 
 SAMPLE = SAMPLES / "mnist_dcgan_with_label.sdcproj"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"NNC's sample projects are not at {SAMPLES}")
 
 DIGITS_CGAN = """
 format: netcanvas/1
@@ -171,7 +170,7 @@ def test_an_input_only_one_network_has_is_refused_naming_that_network(network, c
     assert "the same id in both networks" in str(caught.value) and named in str(caught.value)
 
 
-@needs_sample
+@needs_nnc_samples
 def test_nncs_conditional_gan_imports_as_a_gan_with_the_label_fed_to_both_networks():
     result = import_sdcproj(SAMPLE)
     project = result.project
@@ -191,7 +190,7 @@ def test_nncs_conditional_gan_imports_as_a_gan_with_the_label_fed_to_both_networ
                                "Optimizer_2 (DiscriminatorReal)") for note in result.notes)
 
 
-@needs_sample
+@needs_nnc_samples
 def test_imported_conditional_gan_trains_on_digits_and_its_generator_exports(tmp_path, one_thread):
     write_dataset("digits", tmp_path / "data/digits-28", size=28, count=120)
     project = import_sdcproj(SAMPLE).project

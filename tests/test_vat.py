@@ -10,7 +10,7 @@ from torch import nn
 
 import graphcompiler as gc
 import runtime.vat
-from conftest import NNC_SAMPLES as SAMPLES
+from conftest import NNC_SAMPLES as SAMPLES, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
@@ -19,7 +19,6 @@ from runtime.training import Progress, Stopped, resume, train
 from runtime.vat import adversarial_perturbation, kl_divergence, running_statistics_kept
 
 SAMPLE = SAMPLES / "semi_supervised_learning_VAT.sdcproj"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"NNC's sample projects are not at {SAMPLES}")
 
 DIGITS_MLP = """
 format: netcanvas/1
@@ -84,7 +83,7 @@ def _project(**training):
     return project
 
 
-@needs_sample
+@needs_nnc_samples
 def test_nnc_vat_sample_imports_completely_as_mode_vat_with_its_eps_and_xi(tmp_path):
     imported = import_sdcproj(SAMPLE)
     project = imported.project
