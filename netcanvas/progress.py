@@ -48,6 +48,8 @@ class ProgressBar:
             self.stream.write("\r\033[K" if self.tty else "")
             self.stream.write(f"epoch {report.epoch}/{report.epochs}  {numbers}  "
                               f"({_clock(time.perf_counter() - self.started)})\n")
+            if report.note:
+                self.stream.write(f"warning: {report.note}\n")
             self.stream.flush()
         elif report.kind == "stopped":
             self.stream.write(f"\nstopped after epoch {report.epoch}; continue with --resume\n")

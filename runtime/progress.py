@@ -24,7 +24,8 @@ class Progress:
     elapsed: float = 0.0
     """Seconds since the epoch began (batch reports) or since the run began (epoch reports)."""
     note: str = ""
-    """What the run is doing before its first batch, such as 'reading the training data'."""
+    """What the run is doing before its first batch, such as 'reading the training data'; on an epoch
+    report, a warning about the epoch, such as a GAN generator's collapse (empty when there is none)."""
 
 
 class Stopped(Exception):

@@ -143,6 +143,9 @@ TRAINING = (
                                                "dataset's for real images, a random row's for generated ones"),
         Int("samples", 64, "images in the sample grid saved each epoch (a conditional GAN's ask for each "
                            "condition of the training data in turn)", lo=1),
+        Float("init_std", 0.02, "weights of both networks' Convolution, Deconvolution and Affine layers start "
+                                "from N(0, init_std) and their biases at 0, as in the DCGAN paper; 0 keeps each "
+                                "layer's own initialisation", lo=0.0),
     )),
     Group("vat", (
         Text("unlabeled", "", "CSV list of the unlabeled data, relative to the project file: NNC's format, the "

@@ -119,7 +119,9 @@ def test_autoencoder_trained_without_nines_reconstructs_nines_worse(data_root, t
 
 def test_dcgan_trains_two_epochs_on_digits(data_root, tmp_path):
     project = _example("dcgan", epochs=2, batch_size=32)
-    project.sections["dataset"].update(training="data/digits/train.csv", validation="data/digits/validation.csv")
+    # The 8 x 8 digits scaled to the example's 32 x 32 as they are read.
+    project.sections["dataset"].update(training="data/digits/train.csv", validation="data/digits/validation.csv",
+                                       image_size=[32, 32])
     torch.manual_seed(0)
     before = gc.compile(project.network("generator")).state_dict()
     result, seconds = _train(project, data_root, tmp_path / "run")
