@@ -207,8 +207,8 @@ def test_each_network_of_a_project_is_edited_with_its_own_history():
     assert model.network == "generator"
     model.set_param("deconv1", "out_channels", 256)
     model.switch_network("discriminator")
-    assert "conv5" in model.graph and not model.can_undo
-    assert model.shapes["conv5"].outputs["y"] == (1, 1, 1)
+    assert "conv4" in model.graph and not model.can_undo
+    assert model.shapes["conv4"].outputs["y"] == (1, 1, 1)
     model.add_node("ReLU")
     model.switch_network("generator")
     assert model.undo() == "set deconv1.out_channels"
