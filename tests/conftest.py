@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 import graphcompiler as gc
@@ -25,6 +26,29 @@ def mlp_search_project(folder: Path, trial_epochs: int = 1) -> Path:
     project.sections["search"] = {"trial_epochs": trial_epochs, "control_every": 3}
     gc.save(project, folder / "mlp.graph.yaml")
     return folder / "mlp.graph.yaml"
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: small networks gain nothing from more, and two threads on a shared
+    two-core machine ran a training step 40 times slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fit_classifier(model, images, labels, epochs: int, batch_size: int, lr: float):
+    """``model`` trained in plain torch (Adam, cross entropy, shuffled batches) and put in eval mode: the
+    independent checkers tests read generated samples with."""
+    optimizer = torch.optim.Adam(model.parameters(), lr)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(labels)).split(batch_size):
+            loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
 
 
 @pytest.fixture(scope="session")

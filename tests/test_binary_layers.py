@@ -162,8 +162,7 @@ def _accuracy(graph: gc.Graph, data, epochs: int = 12) -> float:
     ("BinaryWeight MLP", _mlp("BinaryWeightAffine", "ReLU"), _mlp("Affine", "ReLU")),
     ("BinaryConnect LeNet", _lenet("BinaryConnectConvolution", "BinaryConnectAffine"), _lenet("Convolution", "Affine")),
 ])
-def test_binary_networks_on_digits_come_within_a_few_points_of_the_float_ones(name, binary, full):
-    torch.set_num_threads(1)  # a steadier time on a shared machine; these networks are too small to gain from more
+def test_binary_networks_on_digits_come_within_a_few_points_of_the_float_ones(name, binary, full, one_thread):
     data = _digits()
     started = time.perf_counter()
     binary_accuracy, float_accuracy = _accuracy(binary, data), _accuracy(full, data)

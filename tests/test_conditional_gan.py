@@ -11,7 +11,7 @@ from torch import nn
 
 import graphcompiler as gc
 import runtime.plots
-from conftest import NNC_SAMPLES as SAMPLES, needs_nnc_samples
+from conftest import NNC_SAMPLES as SAMPLES, fit_classifier, needs_nnc_samples
 from graphcompiler.importers import import_sdcproj
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
@@ -67,16 +67,6 @@ training:
 """An MLP conditional GAN on the 8 x 8 digits: both networks read the class through their Input ``digit``."""
 
 
-@pytest.fixture
-def one_thread():
-    """Torch on one thread: these networks are too small to gain from more, and two threads on a shared
-    two-core machine run a step 40 times slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _digit_reader() -> tuple[nn.Module, float]:
     """A small convolutional classifier of the 8 x 8 digits, trained here in plain torch, and its held-out accuracy."""
     digits = load_digits()
@@ -88,16 +78,7 @@ def _digit_reader() -> tuple[nn.Module, float]:
     reader = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                            nn.Flatten(), nn.Linear(128, 10))
-    optimizer = torch.optim.Adam(reader.parameters(), 3e-3)
-    for _ in range(15):
-        order = train_rows[torch.randperm(len(train_rows))]
-        for start in range(0, len(order), 64):
-            batch = order[start:start + 64]
-            loss = nn.functional.cross_entropy(reader(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    reader.eval()
+    fit_classifier(reader, images[train_rows], labels[train_rows], epochs=15, batch_size=64, lr=3e-3)
     with torch.no_grad():
         accuracy = (reader(images[test_rows]).argmax(1) == labels[test_rows]).float().mean().item()
     return reader, accuracy

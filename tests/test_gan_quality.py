@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 import graphcompiler as gc
-from conftest import ROOT
+from conftest import ROOT, fit_classifier
 from netcanvas.progress import ProgressBar
 from runtime.example_data import write_dataset
 from runtime.runs import load_weights
@@ -54,16 +54,7 @@ def _lenet(data: Path) -> tuple[nn.Module, float, float]:
     torch.manual_seed(0)
     lenet = nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(50 * 5 * 5, 500), nn.ReLU(), nn.Linear(500, 10))
-    optimizer = torch.optim.Adam(lenet.parameters(), 1e-3)
-    for _ in range(10):
-        order = torch.randperm(len(train_y))
-        for start in range(0, len(order), 32):
-            batch = order[start:start + 32]
-            loss = nn.functional.cross_entropy(lenet(train_x[batch]), train_y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    lenet.eval()
+    fit_classifier(lenet, train_x, train_y, epochs=10, batch_size=32, lr=1e-3)
     with torch.no_grad():
         read = lenet(val_x).softmax(1)
     return lenet, (read.argmax(1) == val_y).float().mean().item(), read.max(1).values.mean().item()

@@ -48,15 +48,6 @@ training:
 training rows unlabeled; eps 0.3 is about a tenth of a digit vector's length."""
 
 
-@pytest.fixture
-def one_thread():
-    """Torch on one thread: these networks are too small to gain from more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """The digits as vectors: labeled.csv (the first 6 training rows of each class), unlabeled.csv (the other
