@@ -588,19 +588,19 @@ def _sections(nnc: NncProject, inputs: dict[str, str], notes: list[str], augment
 
 def _search(settings: dict[str, str], notes: list[str]) -> dict:
     """NNC's structure search settings as the search section: its size limit and number of attempts."""
-    def whole(key: str) -> int:
+    def setting(key: str) -> int:
         try:
             return int(float(settings.get(key) or -1))
         except ValueError:
             return -1
 
     search = {}
-    if whole("CostMultiplyAdd_Max") > 0:
-        search["max_macs"] = whole("CostMultiplyAdd_Max")
-    if whole("AttemptTimes") > 0:
-        search["max_trials"] = whole("AttemptTimes")
+    if setting("CostMultiplyAdd_Max") > 0:
+        search["max_macs"] = setting("CostMultiplyAdd_Max")
+    if setting("AttemptTimes") > 0:
+        search["max_trials"] = setting("AttemptTimes")
     left = [f"{key} = {settings[key]}" for key in ("CostMultiplyAdd_Min", "Validation_Min", "Validation_Max")
-            if whole(key) > 0]
+            if setting(key) > 0]
     if settings.get("Enabled") == "1" and settings.get("Method", "Random") != "Random":
         left.append(f"Method = {settings['Method']} (the search here mutates at random)")
     if left:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 
+from ..arithmetic import evaluate
 from .sdcproj import NncLayer, NncLink, NncNetwork
 
 
@@ -154,11 +155,11 @@ def _feeding_path(network: NncNetwork, layer: NncLayer) -> list[NncLayer]:
 
 
 def number(text: str) -> float:
-    """NNC writes some values as fractions (Brightness = 10/255)."""
-    if "/" in text:
-        top, bottom = text.split("/", 1)
-        return float(top) / float(bottom)
-    return float(text)
+    """A value NNC may write as arithmetic (Brightness = 10/255); ValueError if it is not a number."""
+    try:
+        return float(evaluate(text, {}))
+    except (TypeError, SyntaxError, ZeroDivisionError):
+        raise ValueError(f"not a number: {text!r}") from None
 
 
 def _random_shift(layer: NncLayer, network: NncNetwork, augmentation: dict, notes: list[str]) -> None:
