@@ -107,19 +107,25 @@ class CsvDataset(torch.utils.data.Dataset):
 
     With ``cache=True`` every file is decoded once, here, and the whole set lives in ``tensors``.
     ``class_names`` (a labels file's) name the classes of its label variables; every number in them
-    must then have a name.
+    must then have a name. ``rows`` (header first) are a list made in memory: ``path`` then only says
+    where its relative cells start and what errors name.
     """
 
     def __init__(self, path: str | os.PathLike, images: ImageOptions = ImageOptions(), cache: bool = False,
-                 class_names: tuple[str, ...] | None = None):
+                 class_names: tuple[str, ...] | None = None, rows: list[list[str]] | None = None):
         self.path = Path(path)
         self.file = str(path)
         self.images = images
         self.class_names = class_names
         self.root = self.path.parent
+        if rows is None:
+            rows = self._read()
+        self._parse(rows, cache)
+
+    def _read(self) -> list[list[str]]:
         try:
             with open(self.path, newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.reader(handle))
+                return list(csv.reader(handle))
         except FileNotFoundError:
             raise DataError("no such dataset file; check the dataset section's path (relative to the "
                             "project file)", file=self.file) from None
@@ -129,6 +135,8 @@ class CsvDataset(torch.utils.data.Dataset):
                             file=self.file, line=line) from None
         except (OSError, csv.Error) as exc:
             raise DataError(f"cannot read the dataset list: {exc}", file=self.file) from None
+
+    def _parse(self, rows: list[list[str]], cache: bool) -> None:
         if not rows:
             raise DataError("the dataset list is empty; its first row names the variables (x:image,y:label)",
                             file=self.file)
@@ -165,8 +173,8 @@ class CsvDataset(torch.utils.data.Dataset):
                 if var.kind in ("number", "vector"):
                     for i in range(len(self.rows)):
                         self._load(i, var)
-        if class_names is not None:
-            self._check_named(class_names)
+        if self.class_names is not None:
+            self._check_named(self.class_names)
 
     def __len__(self) -> int:
         return len(self.rows)

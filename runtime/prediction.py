@@ -2,16 +2,13 @@
 folder of images; the answers in NNC's output-result layout, output images beside it.
 
 Images go through the dataset loader (``CsvDataset`` with the project's ``dataset`` settings), so they are
-resized, converted and scaled exactly as in training: a folder or an image is listed in a one-column NNC
-list first and read like any other.
+resized, converted and scaled exactly as in training: a folder or an image becomes a one-column NNC list,
+made in memory, and is read like any other.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,25 +48,18 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _listed_images(source: Path, variable: str, out_dir: Path, options) -> CsvDataset:
-    """A dataset of the image or folder ``source``: a one-column list written beside the output (so its cells
-    are the paths the output result shows), read by the dataset loader, then removed."""
+def _listed_images(source: Path, variable: str, listing: Path, options) -> CsvDataset:
+    """A dataset of the image or folder ``source``, a one-column list made in memory as if it were ``listing``
+    (the output result, whose cells are then the paths relative to it), read by the dataset loader."""
     files = [source] if source.is_file() else image_files(source)
     if not files:
         raise DataError("no images here (png, jpg, bmp, gif, tif), in subfolders neither", file=str(source))
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(
-        [[f"{variable}:image"]] + [[Path(os.path.relpath(f.resolve(), out_dir.resolve())).as_posix()] for f in files])
-    fd, listing = tempfile.mkstemp(prefix=".predict-", suffix=".csv", dir=out_dir)
-    os.close(fd)
+    cells = [[Path(os.path.relpath(f.resolve(), listing.parent.resolve())).as_posix()] for f in files]
     try:
-        Path(listing).write_text(text.getvalue(), encoding="utf-8")
-        return CsvDataset(listing, options)
+        return CsvDataset(listing, options, rows=[[f"{variable}:image"], *cells])
     except DataError as exc:
-        # The listing is gone when the user reads this: name what they gave instead.
+        # The listing is not a file the user has: name what they gave instead.
         raise DataError(exc.message, file=str(source)) from None
-    finally:
-        Path(listing).unlink(missing_ok=True)
 
 
 def _checked(names: tuple[str, ...] | None, classes: int) -> tuple[str, ...] | None:
@@ -107,7 +97,7 @@ def predict(source: str | Path, inputs: str | Path, output: str | Path | None = 
             raise GraphError(f"the network takes {len(task.data_inputs)} inputs ({', '.join(task.data_inputs)}); "
                              "give them as an NNC dataset list (CSV), not images")
         node = task.data_inputs[0]
-        dataset = _listed_images(inputs, settings.inputs.get(node, node), output.parent, options)
+        dataset = _listed_images(inputs, settings.inputs.get(node, node), output, options)
     else:
         dataset = CsvDataset(inputs, options, class_names=names)
     # Only the Inputs the prediction is computed from are read: labels may be absent.
