@@ -1,10 +1,11 @@
-"""Grad-CAM on LeNet trained on scikit-learn's digits: the heatmap finds the digit, and a net with the same
-weights shuffled does not.
+"""Class activation maps on LeNet trained on scikit-learn's digits: the map lies mostly on the digit, and
+nets with the same weights shuffled do not.
 
 The digits are drawn 14 px high at a random place of a 28 x 28 canvas. On the usual full-frame 28 x 28
-digits ink covers 45 % of the image, so any heatmap puts about that share on it: measured, the example
-LeNet trained 20 epochs (99.2 %) puts 39 % of its Grad-CAM mass on ink at pool2 (4 x 4 cells of 7 px),
-a net with shuffled weights 52 %; where the digit is, is no question there.
+digits ink covers 45 % of the image, so any heatmap puts about that share on it; here the pixels within
+2 px of ink are 26 % of it. Measured after 8 epochs (87 %), share of the map's mass there, trained vs three
+shuffled nets: Grad-CAM at pool2, the former default, 0.44 vs 0.30-0.47; LayerCAM at pool1, the default
+now, 0.68 vs 0.50-0.57 (other layers and methods in runtime/gradcam.py).
 """
 
 import csv
@@ -56,7 +57,7 @@ def placed(tmp_path_factory):
 
 
 def _shares(root, weights, rows, node):
-    """The share of the heatmaps' mass within 2 px of ink, and the share of the image that region covers."""
+    """The share of the maps' mass within 2 px of ink, and the share of the image that region covers."""
     trained = open_trained(root / "run")
     graph = trained.project.network()
     task = task_of(graph)
@@ -69,11 +70,11 @@ def _shares(root, weights, rows, node):
     return float((maps * near).sum() / maps.sum()), float(near.float().mean())
 
 
-def test_gradcam_lies_on_the_digit_and_a_shuffled_net_does_not(placed):
+def test_the_map_lies_mostly_on_the_digit_and_a_shuffled_net_does_not(placed):
     trained = open_trained(placed / "run")
     graph = trained.project.network()
     node = spatial_node(graph, task_of(graph))
-    assert node == "pool2"
+    assert node == "pool1"  # its cells see 6 px; conv2's and pool2's see 14 and 16 of the 28
     rows = list(range(200))
     share, area = _shares(placed, trained.weights, rows, node)
     shuffled = []
@@ -82,10 +83,11 @@ def test_gradcam_lies_on_the_digit_and_a_shuffled_net_does_not(placed):
         weights = {k: v.flatten()[torch.randperm(v.numel(), generator=generator)].reshape(v.shape)
                    for k, v in trained.weights.items()}
         shuffled.append(_shares(placed, weights, rows, node)[0])
-    print(f"Grad-CAM at {node}: {share:.3f} of the mass within 2 px of ink, which covers {area:.3f} of the image; "
+    print(f"map at {node}: {share:.3f} of the mass within 2 px of ink, which covers {area:.3f} of the image; "
           f"shuffled weights: {', '.join(f'{s:.3f}' for s in shuffled)}")
-    assert share >= 1.5 * area
-    assert share >= np.mean(shuffled) + 0.05
+    assert share > 0.5
+    assert share >= 2 * area
+    assert share >= max(shuffled) + 0.05
 
 
 def test_a_chosen_node_is_checked(placed):
