@@ -1,4 +1,5 @@
-"""Long work (training, a search, an export) in a background process, so the editor stays responsive.
+"""Long work (training, a search, an export, a dataset, a prediction) in a background process, so the editor
+stays responsive.
 
 The process calls the same runtime functions as the CLI and reports through a queue that the editor
 drains once a frame. Stop is SIGTERM, which the job takes as the CLI takes Ctrl-C (the trial or epoch
@@ -250,3 +251,16 @@ def export_job(report: Callable, should_stop: Callable, run_dir: str | None, pro
     import graphcompiler as gc
     from runtime.exporting import export, export_target
     return export(export_target(run_dir or gc.loads(project_text), network, base_dir), output, fmt)
+
+
+def folders_job(report: Callable, should_stop: Callable, source: str, output: str, options: dict):
+    """Write NNC lists and a labels file from class folders (``netcanvas dataset from-folders``); returns what
+    was written. A job, because every image is opened and decoded, which takes a while for thousands."""
+    from runtime.folders import from_folders
+    return from_folders(source, output, **options)
+
+
+def predict_job(report: Callable, should_stop: Callable, run_dir: str, inputs: str, output: str | None):
+    """Run a trained run on a CSV list, an image or a folder of images (``netcanvas predict``)."""
+    from runtime.prediction import predict
+    return predict(run_dir, inputs, output)

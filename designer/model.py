@@ -234,17 +234,22 @@ class EditorModel:
         The value is checked against the section's declarations before it is kept, so a bad value is
         refused with the field named and the section stays as it was.
         """
+        self.set_settings(section, {path: value}, f"set {section}.{path}")
+
+    def set_settings(self, section: str, values: dict[str, Any], label: str) -> None:
+        """Set several fields of a section as one undoable edit (None removes a field), checked as set_setting is."""
         def change(graph: Graph) -> None:
-            tree = self.project.sections.setdefault(section, {})
-            *parents, leaf = path.split(".")
-            for key in parents:
-                tree = tree.setdefault(key, {})
-            if value is None:
-                tree.pop(leaf, None)
-            else:
-                tree[leaf] = value
+            for path, value in values.items():
+                tree = self.project.sections.setdefault(section, {})
+                *parents, leaf = path.split(".")
+                for key in parents:
+                    tree = tree.setdefault(key, {})
+                if value is None:
+                    tree.pop(leaf, None)
+                else:
+                    tree[leaf] = value
             read(self.project.sections[section], SECTIONS[section], section)
-        self._edit(f"set {section}.{path}", change)
+        self._edit(label, change)
 
     def rename(self, old: str, new: str) -> None:
         """Give a node a new id; refused if the id is taken or invalid."""

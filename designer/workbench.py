@@ -24,14 +24,31 @@ from runtime.runs import new_run_dir, read_info
 from runtime.settings import dataset_settings, search_settings
 from runtime.tasks import task_of
 
-from .jobs import Event, Job, export_job, resume_job, search_job, train_job
+from .jobs import Event, Job, export_job, folders_job, predict_job, resume_job, search_job, train_job
 from .model import EditorModel
 
 if TYPE_CHECKING:
     from runtime.csvdata import CsvDataset
+    from runtime.folders import FolderDataset
     from runtime.search import TrialReport
 
 PREVIEW_ROWS = 8
+
+
+class _Session:
+    """A tab that runs at most one background job at a time."""
+
+    job: Job | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether its job is going."""
+        return self.job is not None and self.job.running
+
+    def stop(self) -> None:
+        """Ask the job to stop cleanly: an epoch or trial in flight is recorded as stopped or interrupted."""
+        if self.job:
+            self.job.stop()
 
 
 # ---------------------------------------------------------------- dataset
@@ -120,6 +137,84 @@ def relative_data_path(chosen: str | Path, base_dir: Path) -> str:
         return str(Path(chosen).resolve())
 
 
+# ---------------------------------------------------------------- dataset from folders
+
+def default_folders_output(source: str | Path, base_dir: Path) -> Path:
+    """Where a dataset made from ``source`` goes unless the user says: ``data/<source name>`` beside the project."""
+    return base_dir / "data" / Path(source).name
+
+
+def folder_options(validation: str, height: int, width: int, channels: str, seed: int) -> dict:
+    """``from_folders``' keyword arguments from the window's fields; a bad field is refused by name.
+
+    An empty validation share is the CLI's default (0.2, or none for a source split into train/ and test/);
+    a size of 0 x 0 and channels "keep" leave the images as they are.
+    """
+    share = None
+    if validation.strip():
+        try:
+            share = float(validation)
+        except ValueError:
+            share = math.nan
+        if not 0 < share < 1:
+            raise GraphError(f"validation share {validation.strip()!r}: give a share between 0 and 1, such as 0.2, "
+                             "or leave it empty for the default")
+    if (height > 0) != (width > 0) or height < 0 or width < 0:
+        raise GraphError(f"size {height} x {width}: give both a height and a width in pixels, or 0 x 0 to keep "
+                         "the images' own size")
+    return {"validation": share, "size": (height, width) if height else None,
+            "channels": None if channels == "keep" else int(channels), "seed": seed}
+
+
+def folder_dataset_section(made: FolderDataset, base_dir: Path) -> dict[str, object]:
+    """The dataset fields that name what ``from_folders`` wrote, as the CLI prints them: paths relative to the
+    project's folder, and the image size and channels the reader needs where the images are mixed."""
+    section: dict[str, object] = {which: relative_data_path(getattr(made, which), base_dir)
+                                  for which in ("training", "validation", "labels")}
+    if made.image_size is not None:
+        section["image_size"] = list(made.image_size)
+    if made.color:
+        section["channels"] = "3"
+    return section
+
+
+class FoldersSession(_Session):
+    """Dataset > From folders: one from-folders job at a time and what it wrote or why it could not."""
+
+    def __init__(self) -> None:
+        self.result: FolderDataset | None = None
+        self.message = ""
+
+    def start(self, source: str, output: str, options: dict) -> None:
+        """List the class folders of ``source`` into ``output`` in the background."""
+        if self.running:
+            raise GraphError("the dataset is still being written: wait for it to finish")
+        if not source.strip():
+            raise GraphError("source folder: choose the folder that holds one subfolder of images per class")
+        if not output.strip():
+            raise GraphError("output folder: name the folder for the lists (outside the source folder)")
+        self.result, self.message = None, f"reading every image under {source}..."
+        self.job = Job("dataset", folders_job, source, output, options)
+
+    def poll(self) -> list[Event]:
+        """Take the job's result: the lists written, or the problem with the source tree."""
+        if self.job is None:
+            return []
+        events = self.job.poll()
+        if self.job.state == "done" and self.result is None:
+            self.result = self.job.result
+            self.message = f"wrote {self.result.training.parent}\n{self.result.summary()}"
+        elif self.job.state == "failed":
+            self.message = f"from folders failed: {self.job.error}"
+        return events
+
+
+def use_folder_dataset(model: EditorModel, made: FolderDataset, base_dir: Path) -> None:
+    """Point the project's dataset section at the written lists and labels file, as one undoable edit."""
+    model.set_settings("dataset", folder_dataset_section(made, base_dir),
+                       f"dataset from folders {made.training.parent.name}")
+
+
 # ---------------------------------------------------------------- training
 
 @dataclass
@@ -144,22 +239,6 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     return found
 
 
-class _Session:
-    """A tab that runs at most one background job at a time."""
-
-    job: Job | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether its job is going."""
-        return self.job is not None and self.job.running
-
-    def stop(self) -> None:
-        """Ask the job to stop cleanly: an epoch or trial in flight is recorded as stopped or interrupted."""
-        if self.job:
-            self.job.stop()
-
-
 class TrainingSession(_Session):
     """The training tab: at most one training job, its live learning curve and progress."""
 
@@ -168,12 +247,14 @@ class TrainingSession(_Session):
         self.curve: list[dict[str, float]] = []
         self.progress: Progress | None = None
         self.pace = RunPace()
+        self.warning = ""
+        """The latest epoch's warning (a GAN generator's collapse); it stays shown until an epoch has none."""
 
     def start(self, model: EditorModel, base_dir: Path, runs_dir: Path) -> Path:
         """Train the project as it is in the editor (saved or not) into a new run folder."""
         self._refuse_if_running()
         self.run_dir = new_run_dir(runs_dir, model.project.name)
-        self.curve, self.progress, self.pace = [], None, RunPace()
+        self.curve, self.progress, self.pace, self.warning = [], None, RunPace(), ""
         self.job = Job("training", train_job, gc.dumps(model.project), str(self.run_dir), str(base_dir))
         return self.run_dir
 
@@ -181,7 +262,7 @@ class TrainingSession(_Session):
         """Continue a stopped run; its finished epochs come back into the curve."""
         self._refuse_if_running()
         self.run_dir = Path(run_dir)
-        self.curve, self.progress = read_curve(self.run_dir), None
+        self.curve, self.progress, self.warning = read_curve(self.run_dir), None, ""
         self.pace = RunPace([row["seconds"] for row in self.curve if "seconds" in row])
         self.job = Job("training", resume_job, str(self.run_dir))
 
@@ -200,6 +281,7 @@ class TrainingSession(_Session):
                 self.pace.update(event.data)
                 if event.data.kind == "epoch":
                     self.curve.append(event.data.metrics)
+                    self.warning = event.data.note
         return events
 
     def status(self) -> str:
@@ -268,6 +350,8 @@ class Evaluation:
     results: list[list[str]]
     data_dir: Path
     """The folder the validation list's image paths are relative to."""
+    pictures: list[Path] = field(default_factory=list)
+    """The first of the PNGs ``netcanvas evaluate --pictures`` wrote (Grad-CAM, masks, reconstructions, ROC)."""
 
     def result_rows(self, by_score: bool = False, mistakes_only: bool = False) -> list[list[str]]:
         """The output result table, optionally sorted by score (lowest first) and only the mistakes."""
@@ -285,6 +369,37 @@ class Evaluation:
         if self.columns and self.columns[0].endswith(":image"):
             return self.data_dir / row[0]
         return None
+
+    def shown_row(self, row: list[str]) -> list[str]:
+        """A result row as the table shows it: the true and the predicted class by name.
+
+        output_result.csv keeps class indices, as NNC's does; the names are the confusion matrix's titles,
+        which come from the dataset's labels file (the index itself where it names none).
+        """
+        if not self.labels:
+            return row
+        named = [i for i, column in enumerate(self.columns) if column == "y'" or column.endswith(":label")]
+        return [_named(cell, self.labels) if i in named else cell for i, cell in enumerate(row)]
+
+
+def _named(cell: str, names: list[str]) -> str:
+    try:
+        index = int(float(cell))
+    except ValueError:
+        return cell
+    return names[index] if 0 <= index < len(names) else cell
+
+
+PICTURES_SHOWN = 6
+"""Evaluation pictures in the gallery: enough to see what they show, few enough to load at once."""
+
+
+def picture_files(folder: Path, limit: int = PICTURES_SHOWN) -> list[Path]:
+    """The evaluation's pictures, the summary plots first (ROC, error histogram), then the per-row ones in
+    row order; the confusion matrix's PNG is left out, since the tab draws the matrix itself."""
+    summaries = sorted(p for p in folder.glob("*.png") if p.name != "confusion_matrix.png")
+    rows = sorted(p for p in folder.glob("*/*.png"))
+    return (summaries + rows)[:limit]
 
 
 def load_evaluation(run_dir: Path) -> Evaluation:
@@ -304,12 +419,76 @@ def load_evaluation(run_dir: Path) -> Evaluation:
     results = _read_csv(folder / "output_result.csv")
     project = gc.load(Path(run_dir) / "project.graph.yaml")
     validation = Path(info["base_dir"]) / dataset_settings(project).validation
-    return Evaluation(Path(run_dir), metrics, labels, confusion, report, results[0], results[1:], validation.parent)
+    return Evaluation(Path(run_dir), metrics, labels, confusion, report, results[0], results[1:], validation.parent,
+                      picture_files(folder))
 
 
 def _read_csv(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.reader(handle))
+
+
+# ---------------------------------------------------------------- inference
+
+@dataclass
+class PredictionTable:
+    """The output result ``predict`` wrote: its columns and rows, and where their image paths lead."""
+
+    csv: Path
+    columns: list[str]
+    rows: list[list[str]]
+    data_dir: Path
+    """The folder the inputs' image paths are relative to: the input list's, or the CSV's for images."""
+
+    def image_of(self, row: list[str], column: int) -> Path | None:
+        """The image file a cell names, for a thumbnail; None for a cell that is not an image."""
+        if not self.columns[column].endswith(":image") or not row[column]:
+            return None
+        # The inputs come first, as they were given; predict's own pictures (masks, Grad-CAM) lie beside the CSV.
+        answers = next((i for i, c in enumerate(self.columns) if c.startswith("y'") or c == "reconstruction_error"),
+                       len(self.columns))
+        return (self.data_dir if column < answers else self.csv.parent) / row[column]
+
+
+def read_predictions(path: Path, inputs: Path) -> PredictionTable:
+    """Read the output result of a prediction on ``inputs`` (a CSV list, an image or a folder of images)."""
+    table = _read_csv(Path(path))
+    listed = Path(inputs).suffix.lower() == ".csv" and not Path(inputs).is_dir()
+    return PredictionTable(Path(path), table[0], table[1:], Path(inputs).parent if listed else Path(path).parent)
+
+
+class PredictionSession(_Session):
+    """Evaluation > Inference: one prediction job at a time and the table it wrote."""
+
+    def __init__(self) -> None:
+        self.inputs: Path | None = None
+        self.table: PredictionTable | None = None
+        self.message = ""
+
+    def start(self, run_dir: Path | None, inputs: str, output: str = "") -> None:
+        """Predict with a run's trained network on ``inputs``; ``output`` empty: ``predictions/`` in the run."""
+        if self.running:
+            raise GraphError("a prediction is going: wait for it to finish")
+        if run_dir is None:
+            raise GraphError("select a finished run in the Training tab's run list first")
+        if not inputs.strip():
+            raise GraphError("input: choose a CSV list, an image or a folder of images")
+        self.inputs, self.table = Path(inputs), None
+        self.message = f"predicting on {inputs} with run {Path(run_dir).name}..."
+        self.job = Job("prediction", predict_job, str(run_dir), inputs, output.strip() or None)
+
+    def poll(self) -> list[Event]:
+        """Take the job's result: the output result's rows, or why there are none."""
+        if self.job is None:
+            return []
+        events = self.job.poll()
+        if self.job.state == "done" and self.table is None:
+            result = self.job.result
+            self.table = read_predictions(result.csv, self.inputs)
+            self.message = f"{result.csv}: {result.rows} row(s) ({result.task})"
+        elif self.job.state == "failed":
+            self.message = f"inference failed: {self.job.error}"
+        return events
 
 
 # ---------------------------------------------------------------- search

@@ -11,12 +11,44 @@ import pytest
 
 import graphcompiler as gc
 from conftest import ROOT
+from designer.jobs import Event
 from designer.model import EditorModel
-from designer.workbench import (SearchSession, TrainingSession, duration, list_runs, load_evaluation,
-                                preview_dataset, progress_line, read_curve, relative_data_path)
+from designer.workbench import (Evaluation, FoldersSession, SearchSession, TrainingSession, duration, folder_options,
+                                list_runs, load_evaluation, picture_files, preview_dataset, progress_line,
+                                read_curve, read_predictions, relative_data_path, use_folder_dataset)
 from runtime import search
 from runtime.example_data import write_dataset
 from runtime.progress import Progress, RunPace, seconds_left
+
+DIGIT_NAMES = ("zero", "one", "two")
+
+TINY_CLASSIFIER = """format: netcanvas/1
+name: tiny
+networks:
+  main:
+    nodes:
+    - {id: x, type: Input, params: {shape: [1, 8, 8]}}
+    - {id: fc, type: Affine, params: {out_features: 3}}
+    - {id: y, type: Input, params: {shape: [1]}}
+    - {id: loss, type: SoftmaxCrossEntropy}
+    links: [x -> fc, fc -> loss.x, y -> loss.target]
+training: {epochs: 1, batch_size: 8}
+"""
+"""Scores sklearn's 8x8 digits as one of three classes: trains in a moment, for the tabs' from-folders and
+inference tests."""
+
+
+def digit_folders(root: Path, per_class: int = 5) -> Path:
+    """``root/<zero|one|two>/`` holding that many of scikit-learn's 8x8 digits of the class as gray PNGs."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label, name in enumerate(DIGIT_NAMES):
+        (root / name).mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == label][:per_class]):
+            Image.fromarray((image * 255 / 16).astype("uint8")).save(root / name / f"{i}.png")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +215,100 @@ def test_search_tab_trials_front_and_candidate_diff(root, tmp_path):
     mutant = next(t for t in session.trials if t.kind == "mutant" and t.state == "complete")
     _, diff = session.candidate(mutant.number)
     assert diff, mutant.changes
+
+
+def test_from_folders_fields_are_refused_by_name():
+    assert folder_options("", 0, 0, "keep", 0) == {"validation": None, "size": None, "channels": None, "seed": 0}
+    assert folder_options(" 0.25", 28, 28, "1", 3) == {"validation": 0.25, "size": (28, 28), "channels": 1, "seed": 3}
+    for fields, words in [(("1.5", 0, 0, "keep", 0), "validation share '1.5'"),
+                          (("a fifth", 0, 0, "keep", 0), "validation share 'a fifth'"),
+                          (("", 28, 0, "keep", 0), "size 28 x 0: give both a height and a width")]:
+        with pytest.raises(gc.GraphError, match=words):
+            folder_options(*fields)
+
+
+class _Reports:
+    """A job that has already run: its events come one a poll, then its end."""
+
+    def __init__(self, *events, state="done", result=None, error=None):
+        self.events, self.end = list(events), (state, result, error)
+        self.state, self.result, self.error = "running", None, None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def poll(self) -> list:
+        if self.events:
+            return [self.events.pop(0)]
+        self.state, self.result, self.error = self.end
+        return []
+
+
+def test_from_folders_sets_the_dataset_section_as_one_undoable_edit(tmp_path):
+    """What the job returns (the CLI's from_folders) becomes the project's lists, relative to its folder."""
+    from runtime.folders import from_folders
+
+    made = from_folders(digit_folders(tmp_path / "src/digits"), tmp_path / "project/data/digits")
+    session = FoldersSession()
+    session.job = _Reports(state="done", result=made)
+    session.poll()
+    assert "3 classes, 12 training and 3 validation images" in session.message
+    model = _model("lenet")
+    before = dict(model.project.sections["dataset"])
+    use_folder_dataset(model, session.result, tmp_path / "project")
+    assert {k: model.project.sections["dataset"][k] for k in ("training", "validation", "labels")} == {
+        "training": "data/digits/train.csv", "validation": "data/digits/validation.csv",
+        "labels": "data/digits/labels.txt"}
+    assert model.dirty and model.undo_label == "dataset from folders digits"
+    model.undo()
+    assert model.project.sections["dataset"] == before and not model.dirty
+
+
+def test_a_bad_source_tree_is_one_line_in_the_tab(tmp_path):
+    session = FoldersSession()
+    with pytest.raises(gc.GraphError, match="source folder: choose the folder"):
+        session.start(" ", str(tmp_path / "out"), folder_options("", 0, 0, "keep", 0))
+    session.job = _Reports(state="failed", error=f"{tmp_path}/src: only one class folder (cats); a classifier "
+                                                 "needs two or more, one subfolder per class")
+    session.poll()
+    assert session.message == (f"from folders failed: {tmp_path}/src: only one class folder (cats); a classifier "
+                               "needs two or more, one subfolder per class")
+
+
+def test_an_epochs_warning_stays_shown_until_an_epoch_has_none():
+    training = TrainingSession()
+    collapse = "the generator has collapsed: only 0.010 of its samples' pixel variance comes from the latent input"
+    training.job = _Reports(Event("progress", Progress("epoch", 1, 3, metrics={"epoch": 1}, note=collapse)),
+                           Event("progress", Progress("batch", 2, 3, 1, 10, 0.7)),
+                           Event("progress", Progress("epoch", 2, 3, metrics={"epoch": 2})))
+    seen = []
+    for _ in range(3):
+        training.poll()
+        seen.append(training.warning)
+    assert seen == [collapse, collapse, ""]
+
+
+def test_evaluation_names_the_classes_and_finds_its_pictures(tmp_path):
+    folder = tmp_path / "evaluation"
+    for name in ("confusion_matrix.png", "roc.png", "gradcam/row_00003.png", "gradcam/row_00001.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+    assert [p.relative_to(folder).as_posix() for p in picture_files(folder)] == [
+        "roc.png", "gradcam/row_00001.png", "gradcam/row_00003.png"]
+    assert picture_files(folder, limit=1) == [folder / "roc.png"]
+    evaluation = Evaluation(tmp_path, {}, list(DIGIT_NAMES), [[1, 0, 0]] * 3, [], ["x:image", "y:label", "y'", "score"],
+                            [["a.png", "2", "1", "0.9"]], tmp_path)
+    assert evaluation.shown_row(evaluation.results[0]) == ["a.png", "two", "one", "0.9"]
+
+
+def test_inference_table_finds_the_inputs_images_and_its_own(tmp_path):
+    output = tmp_path / "run/predictions/test.csv"
+    output.parent.mkdir(parents=True)
+    output.write_text("x:image,y',y'_name,score,gradcam:image\n../../data/a.png,1,one,0.9,test_images/gradcam_00000.png\n")
+    listed = read_predictions(output, tmp_path / "data/test.csv")
+    assert listed.image_of(listed.rows[0], 0) == tmp_path / "data/../../data/a.png"
+    assert listed.image_of(listed.rows[0], 4) == output.parent / "test_images/gradcam_00000.png"
+    assert listed.image_of(listed.rows[0], 2) is None
+    folder = read_predictions(output, tmp_path / "data")
+    assert folder.image_of(folder.rows[0], 0) == output.parent / "../../data/a.png"
