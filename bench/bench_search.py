@@ -11,7 +11,7 @@ section ``trial_epochs: 1`` and ``seed``; everything else is the search's defaul
    ``mutate`` with its shape checks), Optuna's ``Study.ask``/``tell``/``get_trials``, ``Trial.set_user_attr``
    (one SQLite write each) and the heartbeat, the rest of ``_run_trial`` (cost, the trial's YAML, the project
    copy); in ``train``, ``graphcompiler.compile``, ``open_dataset`` (decoding the PNGs into the cache), the loop's
-   other setup, ``_SupervisedLoop.epoch`` (the training steps), ``collect`` (a validation pass: once in the epoch,
+   other setup, ``SupervisedLoop.epoch`` (the training steps), ``collect`` (a validation pass: once in the epoch,
    once more in ``finish`` for the final metrics), and every file written into the trial's run folder: checkpoint,
    learning curve CSV and PNG, weights, evaluation files with the confusion-matrix PNG, ``run.json``, the project
    copy, ``metrics.json``. A trial's time runs from the end of the previous trial to the end of this one, so it
@@ -56,6 +56,7 @@ from optuna.trial import TrialState, create_trial
 import graphcompiler as gc
 import runtime.plots
 import runtime.search
+import runtime.supervised
 import runtime.training
 from runtime import search
 from runtime.example_data import write_dataset
@@ -95,7 +96,7 @@ PHASES = [
     ("final evaluation in `finish` (`collect` again)", WORK),
 ]
 GROUP = dict(PHASES)
-FINISH = "weights.pt"            # the own-time label of _SupervisedLoop.finish
+FINISH = "weights.pt"            # the own-time label of SupervisedLoop.finish
 UNWRAPPED = "`run` loop, unwrapped"
 OPEN_DATA = "open data (decode the PNGs into the cache)"
 FINAL_EVAL = "final evaluation in `finish` (`collect` again)"
@@ -147,7 +148,7 @@ class Phases:
 
 def instrument() -> Phases:
     p = Phases()
-    loop = runtime.training._SupervisedLoop
+    loop = runtime.supervised.SupervisedLoop
     p.patch(runtime.search, "_candidate", "choose parent, mutate + validate (`_candidate`)")
     p.patch(runtime.search, "_new_trial", "Optuna `ask`")
     p.patch(optuna.study.Study, "tell", "Optuna `tell`")
@@ -157,17 +158,17 @@ def instrument() -> Phases:
     p.patch(runtime.search, "_run_trial", "rest of `_run_trial` (cost, trial YAML, project copy)")
     p.patch(runtime.search, "train", "rest of `train` (folder, metrics.json, ...)")
     p.patch(gc, "compile", "`graphcompiler.compile`")
-    p.patch(runtime.training, "open_dataset", "open data (decode the PNGs into the cache)")
+    p.patch(runtime.supervised, "open_dataset", "open data (decode the PNGs into the cache)")
     p.patch(loop, "__init__", "rest of the loop's setup (optimizer, binding, ...)")
     p.patch(loop, "epoch", "training steps (`epoch` less its validation pass)")
-    p.patch(runtime.training, "collect", lambda stack: (
+    p.patch(runtime.supervised, "collect", lambda stack: (
         "final evaluation in `finish` (`collect` again)" if any(f[0] == FINISH for f in stack)
         else "validation pass in the epoch (`collect`)"))
     p.patch(loop, "save_checkpoint", "checkpoint.pt")
     p.patch(runtime.training, "_write_curve", "learning_curve.csv")
     p.patch(runtime.plots, "learning_curve_png", "learning_curve.png")
     p.patch(loop, "finish", FINISH)
-    p.patch(runtime.training, "write_report", "evaluation files (CSVs, report, metrics.json)")
+    p.patch(runtime.supervised, "write_report", "evaluation files (CSVs, report, metrics.json)")
     p.patch(runtime.plots, "confusion_png", "confusion_matrix.png")
     p.patch(runtime.training, "_write_status", "run.json")
     p.patch(gc, "save", "project copy (YAML)")

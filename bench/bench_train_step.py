@@ -7,7 +7,7 @@ Two networks, Adam (lr 0.001), batch 64 of random inputs and labels, on CPU:
 - MLP: ``examples/mlp.graph.yaml`` (64 features; 64->128, ReLU, dropout 0.2, 128->64, ReLU, 64->10),
   where the step is so short that per-step overhead shows.
 
-**ours** is the runtime's own step: a ``runtime.training._SupervisedLoop`` built the way ``train``
+**ours** is the runtime's own step: a ``runtime.supervised.SupervisedLoop`` built the way ``train``
 builds it (the example's project, its training section set to Adam lr 0.001, constant schedule,
 no label smoothing, no augmentation; the example digits dataset written to a temporary
 directory), timed as ``loop.step(batch, generator)``: augmentation check, mixup check,
@@ -52,8 +52,9 @@ from torch.nn import functional as F
 
 import graphcompiler as gc
 from runtime.example_data import write_dataset
+from runtime.loop import Run
 from runtime.settings import dataset_settings, training_settings
-from runtime.training import _Run, _SupervisedLoop, batch_loss
+from runtime.supervised import SupervisedLoop, batch_loss
 
 from bench_compiled_step import print_machine
 from machine_load import OtherLoad
@@ -83,7 +84,7 @@ NETWORKS = {
 }
 
 
-def supervised_loop(example: str, dataset: str, folder: str, kwargs: dict, tmp: Path) -> _SupervisedLoop:
+def supervised_loop(example: str, dataset: str, folder: str, kwargs: dict, tmp: Path) -> SupervisedLoop:
     """The runtime's training loop for an example, its dataset written under ``tmp``."""
     project = gc.load(ROOT / "examples" / example)
     write_dataset(dataset, tmp / folder, **kwargs)
@@ -91,8 +92,8 @@ def supervised_loop(example: str, dataset: str, folder: str, kwargs: dict, tmp: 
                                     "epochs": 1, "batch_size": BATCH}
     project.sections["dataset"] = dict(project.sections.get("dataset") or {}, cache=True)
     settings, data = training_settings(project), dataset_settings(project)
-    run = _Run(project, tmp / "run", tmp, settings, data, torch.device("cpu"))
-    loop = _SupervisedLoop(run)
+    run = Run(project, tmp / "run", tmp, settings, data, torch.device("cpu"))
+    loop = SupervisedLoop(run)
     assert not loop.augmenter.active and loop.amp is False
     return loop
 
@@ -108,7 +109,7 @@ def copy_weights(compiled: nn.Module, hand: nn.Module) -> None:
     hand.load_state_dict(mapped)
 
 
-def check_same_step(loop: _SupervisedLoop, hand: nn.Module, batch: dict, labels: torch.Tensor) -> tuple[float, float]:
+def check_same_step(loop: SupervisedLoop, hand: nn.Module, batch: dict, labels: torch.Tensor) -> tuple[float, float]:
     """One step of ours and of the reference from equal weights and random state: the largest
     difference of the losses and of the updated weights."""
     model, optimizer = loop.model, loop.optimizer
@@ -135,7 +136,7 @@ def reference_step(hand: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
     return loss.item()
 
 
-def lean_step(loop: _SupervisedLoop, batch: dict) -> float:
+def lean_step(loop: SupervisedLoop, batch: dict) -> float:
     loss = batch_loss(loop.model, loop.task, batch)
     loop.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -188,7 +189,7 @@ def time_rounds(steps: dict, rounds: int, inner: int, warmup: int) -> dict[str, 
     return times
 
 
-def breakdown_steps(loop: _SupervisedLoop, reference: tuple, batch: dict, labels: torch.Tensor) -> dict:
+def breakdown_steps(loop: SupervisedLoop, reference: tuple, batch: dict, labels: torch.Tensor) -> dict:
     """Steps between the reference and ours, each adding one of the pieces in which they differ;
     each a whole step (zero_grad, loss, backward, optimizer step, ``loss.item()``)."""
     model, task, optimizer, schedule = loop.model, loop.task, loop.optimizer, loop.schedule

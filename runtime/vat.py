@@ -30,8 +30,9 @@ from graphcompiler import GraphError
 
 from .augment import Mix
 from .data import batches, bind, open_dataset
+from .loop import Run, seeded_generator
 from .progress import ProgressCallback
-from .training import _generator, _Run, _SupervisedLoop
+from .supervised import SupervisedLoop
 
 _KINDS = ("classification", "binary")
 """Tasks whose prediction is a class distribution, which the KL compares."""
@@ -96,11 +97,11 @@ def running_statistics_kept(model: nn.Module) -> Iterator[None]:
             layer.track_running_stats = True
 
 
-class VatLoop(_SupervisedLoop):
+class VatLoop(SupervisedLoop):
     """Supervised training of the main network plus the VAT loss on unlabeled batches; runs, checkpoints,
     resume and curves as supervised training, with a ``vat_loss`` column (the VAT loss per unlabeled sample)."""
 
-    def __init__(self, run: _Run):
+    def __init__(self, run: Run):
         if run.world.active:
             raise GraphError("virtual adversarial training runs on one process for now: run it without --nproc or "
                              "torchrun", where="training.mode")
@@ -144,7 +145,7 @@ class VatLoop(_SupervisedLoop):
         run, s = self.run, self.run.settings
         # Drawn from (seed, epoch) like every other random choice, so a resumed run repeats them.
         self.unlabeled = batches(self.unlabeled_set, self._unlabeled_sampler(epoch), run.data.workers)
-        self.noise = _generator(s.seed, epoch, 4, run.device)
+        self.noise = seeded_generator(s.seed, epoch, 4, run.device)
         self.vat_total, self.vat_count = 0.0, 0
         row = super().epoch(epoch, on_progress, should_stop)
         return {**row, "vat_loss": float(self.vat_total) / max(1, self.vat_count)}
@@ -155,7 +156,7 @@ class VatLoop(_SupervisedLoop):
         size = s.vat.batch_size or s.batch_size
         rows = len(self.unlabeled_set)
         wanted = self.steps * size
-        order = _generator(s.seed, epoch, 3, torch.device("cpu"))
+        order = seeded_generator(s.seed, epoch, 3, torch.device("cpu"))
         drawn = torch.cat([torch.randperm(rows, generator=order) for _ in range(math.ceil(wanted / rows))])
         return drawn[:wanted].view(self.steps, size).tolist()
 
@@ -180,6 +181,6 @@ class VatLoop(_SupervisedLoop):
         return log_probabilities(self.task.main.type, prediction)
 
 
-def _with_unlabeled(run: _Run) -> SimpleNamespace:
+def _with_unlabeled(run: Run) -> SimpleNamespace:
     """The dataset section with the unlabeled list beside the training and validation ones, for open_dataset."""
     return SimpleNamespace(**vars(run.data), unlabeled=run.settings.vat.unlabeled)

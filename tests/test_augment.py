@@ -10,8 +10,9 @@ from runtime.augment import Augmenter
 from runtime.csvdata import CsvDataset
 from runtime.example_data import write_dataset
 from runtime.settings import AUGMENTATION, read
+from runtime.supervised import batch_loss
 from runtime.tasks import task_of
-from runtime.training import batch_loss, train
+from runtime.training import train
 
 
 def _augmenter(images=("x",), labels=(), **settings) -> Augmenter:

@@ -15,8 +15,9 @@ import graphcompiler as gc
 from conftest import ROOT, fit_classifier
 from netcanvas.progress import ProgressBar
 from runtime.example_data import write_dataset
+from runtime.gan import COLLAPSED_SHARE
 from runtime.runs import load_weights
-from runtime.training import COLLAPSED_SHARE, train
+from runtime.training import train
 
 SAMPLES = 500
 """Generated images the classifier reads."""
