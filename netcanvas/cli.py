@@ -287,6 +287,10 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+GRADCAM_NODE_HELP = ("class activation map (LayerCAM) at this node (default: the last C x H x W layer whose cells "
+                     "see at most a quarter of the image)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="netcanvas", description="Design, train, search and export "
@@ -350,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "first N mistakes with Grad-CAM, N segmentation masks over their inputs, the N worst "
                           "reconstructions (default 16; 0: none)")
     evaluate.add_argument("--rows", help="picture these data rows instead (0 is the first), such as 3,17,20")
-    evaluate.add_argument("--gradcam-node", help="Grad-CAM at this node (default: the last C x H x W layer)")
+    evaluate.add_argument("--gradcam-node", help=GRADCAM_NODE_HELP)
     evaluate.add_argument("--normal", help="autoencoder: label values of normal samples, such as 0 (default: a "
                           "0/1 label column, 1 anomalous); gives ROC-AUC and the anomaly threshold")
     evaluate.add_argument("--false-positive-rate", type=float, default=0.05, help="share of normal samples the "
@@ -364,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument("-o", "--output", help="the CSV to write (default: predictions/<input>.csv in the run); "
                            "output images go to <name>_images/ beside it")
     predictor.add_argument("--gradcam", action="store_true", help="a classifier's Grad-CAM picture for every row")
-    predictor.add_argument("--gradcam-node", help="Grad-CAM at this node (default: the last C x H x W layer)")
+    predictor.add_argument("--gradcam-node", help=GRADCAM_NODE_HELP)
     predictor.set_defaults(run=_predict)
     export = commands.add_parser("export", help="export a project's or a run's network to ONNX or PyTorch source")
     export.add_argument("target", metavar="PROJECT_OR_RUN", help="a .graph.yaml project, or a run folder (its "

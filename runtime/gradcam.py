@@ -55,8 +55,8 @@ def _field(graph: Graph, shapes: dict, node: str, port: str) -> tuple[tuple, tup
 
 
 def spatial_node(graph: Graph, task: Task, node: str | None = None) -> str:
-    """The layer the map reads: ``node`` when given (checked), else the last C x H x W layer before the
-    prediction whose cells each see at most a quarter of the image's side, or whose field cannot be followed
+    """The layer the map reads: ``node`` when given (checked), else the last C x H x W layer (H x W above
+    1 x 1) before the prediction whose cells each see at most a quarter of the image's side, or whose field cannot be followed
     (after a block that resizes); the last C x H x W layer where none does."""
     shapes = infer_shapes(graph)
     prediction = task.main.prediction.split(".")[0]
@@ -69,11 +69,13 @@ def spatial_node(graph: Graph, task: Task, node: str | None = None) -> str:
         if len(outputs) != 1 or len(next(iter(outputs.values()))) != 3:
             raise GraphError(f"Grad-CAM node '{node}' must give one C x H x W output", node=node)
         return node
+    # A 1 x 1 map (a global pooling's output) says nothing about where.
     candidates = [n for n in graph.topological_order() if n in upstream and graph.spec(graph.node(n).type).inputs
-                  and len(shapes[n].outputs) == 1 and len(next(iter(shapes[n].outputs.values()))) == 3]
+                  and len(shapes[n].outputs) == 1 and len(shape := next(iter(shapes[n].outputs.values()))) == 3
+                  and shape[1] * shape[2] > 1]
     if not candidates:
-        raise GraphError("Grad-CAM needs a layer with a C x H x W output before the prediction; this network "
-                         "has none (is its input an image?)")
+        raise GraphError("Grad-CAM needs a layer with a C x H x W output larger than 1 x 1 before the prediction; "
+                         "this network has none (is its input an image?)")
     # A cell that sees a quarter of the image can still say which part of it holds the evidence; the last
     # layers of a small network see most of the image (LeNet's conv2 and pool2 see 14 and 16 of 28 px), so
     # their maps are smears whatever the method (measured in the module's docstring).

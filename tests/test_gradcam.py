@@ -98,3 +98,8 @@ def test_a_chosen_node_is_checked(placed):
         spatial_node(graph, task, "ip1")
     with pytest.raises(gc.GraphError, match="not a node the prediction"):
         spatial_node(graph, task, "nowhere")
+
+
+def test_the_default_layer_is_never_a_one_by_one_map():
+    graph = gc.load(ROOT / "examples/resnet18.graph.yaml").network()
+    assert spatial_node(graph, task_of(graph)) == "layer4_1"
