@@ -23,11 +23,14 @@ from runtime.settings import SECTIONS, Group, Mapping
 from runtime.ticks import log_ticks, short_number
 
 from . import jobs
-from .workbench import (Evaluation, ExportSession, SearchSession, TrainingSession, list_runs, load_evaluation,
-                        preview_dataset, relative_data_path)
+from .workbench import (Evaluation, ExportSession, FoldersSession, PredictionSession, SearchSession, TrainingSession,
+                        default_folders_output, folder_options, list_runs, load_evaluation, preview_dataset,
+                        relative_data_path, use_folder_dataset)
 from .widgets import BOTTOM_HEIGHT, descendants, param_widget, rect
 
 THUMB = 28
+PICTURE_SIDE = 300
+"""Longest side, in pixels, of an evaluation picture in the gallery."""
 MAX_RESULT_ROWS = 200
 """Rows of the output result table drawn at once; sorting and the mistakes filter pick which."""
 MAX_WRITTEN_CLASSES = 30
@@ -36,6 +39,11 @@ RUN_LIST_SECONDS = 1.0
 EDITED = "the network being edited"
 HEADER_COLOUR = (150, 180, 220)
 ERROR_COLOUR = (190, 60, 40)
+WARNING_COLOUR = (230, 159, 0)
+"""Okabe and Ito's orange: a warning about a run that goes on, not an error that stopped it."""
+THEME_COLOUR = (-255, 0, 0, 255)
+"""dearpygui's way of saying: the theme's text colour."""
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 CURVE_COLOURS = {"train_loss": (0, 114, 178), "val_loss": (230, 159, 0), "val_error": (204, 121, 167)}
 """Okabe and Ito's blue, orange and reddish purple (told apart with any colour vision), as in learning_curve.png."""
 BLUES = ((247, 251, 255), (222, 235, 247), (198, 219, 239), (158, 202, 225), (107, 174, 214), (66, 146, 198),
@@ -64,6 +72,11 @@ class Workspace:
         self.training = TrainingSession()
         self.search = SearchSession()
         self.exporter = ExportSession()
+        self.folders = FoldersSession()
+        self.prediction = PredictionSession()
+        self.prediction_shown = None
+        self.folders_default = ""
+        self.pictures: dict[tuple[Path, float], tuple[int, int, int] | None] = {}
         self.job_problems: list[str] = []
         self.runs: list = []
         self.runs_read = 0.0
@@ -95,9 +108,19 @@ class Workspace:
         self._evaluation_tab()
         self._search_tab()
         self._export_window()
+        self._folders_window()
+        self._inference_window()
         dpg.add_file_dialog(tag="csv_dialog", show=False, callback=self._on_csv_chosen, width=700, height=450,
                             modal=True)
         dpg.add_file_extension(".csv", parent="csv_dialog")
+        dpg.add_file_dialog(tag="folders_dialog", directory_selector=True, show=False, width=700, height=450,
+                            modal=True, callback=lambda s, data: self._folders_source(data["file_path_name"]))
+        dpg.add_file_dialog(tag="inference_folder_dialog", directory_selector=True, show=False, width=700,
+                            height=450, modal=True,
+                            callback=lambda s, data: dpg.set_value("inference_input", data["file_path_name"]))
+        dpg.add_file_dialog(tag="inference_file_dialog", show=False, width=700, height=450, modal=True,
+                            callback=lambda s, data: dpg.set_value("inference_input", data["file_path_name"]))
+        dpg.add_file_extension("Lists and images{.csv," + ",".join(IMAGE_TYPES) + "}", parent="inference_file_dialog")
         dpg.add_texture_registry(tag="thumbnails")
 
     def _dataset_tab(self) -> None:
@@ -108,6 +131,10 @@ class Workspace:
                                        callback=lambda s, v, w: self._set_data(w, v), user_data=which)
                     dpg.add_button(label="Choose...", tag=f"choose_{which}", user_data=which,
                                    callback=lambda s, a, w: self._choose_csv(w))
+            with dpg.group(horizontal=True):
+                dpg.add_button(label="From folders...", tag="folders_open", callback=lambda: self._show_folders())
+                dpg.add_text("make the lists from your own images: one subfolder per class")
+            dpg.add_text("", tag="folders_message", wrap=1200)
             dpg.add_radio_button(("training", "validation"), tag="preview_which", horizontal=True,
                                  callback=lambda: self._invalidate_preview())
             dpg.add_group(tag="preview_problems")
@@ -136,6 +163,7 @@ class Workspace:
                         dpg.add_button(label="Export...", tag="export_open",
                                        callback=lambda: self.show_export("ONNX", self.selected_run))
                     dpg.add_text("no training run yet", tag="training_status")
+                    dpg.add_text("", tag="training_warning", color=WARNING_COLOUR, wrap=900)
                     with dpg.plot(tag="curve_plot", height=320, width=-1):
                         dpg.add_plot_legend(outside=True, location=dpg.mvPlot_Location_North, horizontal=True)
                         dpg.add_plot_axis(dpg.mvXAxis, label="epoch", tag="curve_x")
@@ -155,7 +183,9 @@ class Workspace:
         with dpg.colormap_registry():
             dpg.add_colormap(count_colours(), qualitative=False, tag="count_colours")
         with dpg.tab(label="Evaluation", tag="tab_evaluation"):
-            dpg.add_text("Select a run in the Training tab's run list.", tag="eval_title")
+            with dpg.group(horizontal=True):
+                dpg.add_text("Select a run in the Training tab's run list.", tag="eval_title")
+                dpg.add_button(label="Inference...", tag="inference_open", callback=lambda: self._show_inference())
             dpg.add_text("", tag="eval_metrics", wrap=1200)
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=580, height=420):
@@ -172,11 +202,20 @@ class Workspace:
                                                min_scale=0.0, max_scale=1.0, height=400, width=80, format="%g")
                     dpg.bind_colormap("confusion_plot", "count_colours")
                 dpg.add_child_window(tag="eval_report", height=420)
-            with dpg.group(horizontal=True):
-                dpg.add_checkbox(label="mistakes only", tag="eval_mistakes", callback=lambda: self._show_results())
-                dpg.add_checkbox(label="sort by score (least sure first)", tag="eval_sort",
-                                 callback=lambda: self._show_results())
-            dpg.add_child_window(tag="eval_results", height=-BOTTOM_HEIGHT)
+            with dpg.tab_bar(tag="eval_tabs"):
+                with dpg.tab(label="Validation results", tag="eval_tab_results"):
+                    with dpg.group(horizontal=True):
+                        dpg.add_checkbox(label="mistakes only", tag="eval_mistakes",
+                                         callback=lambda: self._show_results())
+                        dpg.add_checkbox(label="sort by score (least sure first)", tag="eval_sort",
+                                         callback=lambda: self._show_results())
+                    dpg.add_child_window(tag="eval_results", height=-BOTTOM_HEIGHT)
+                with dpg.tab(label="Pictures", tag="eval_tab_pictures"):
+                    dpg.add_child_window(tag="eval_pictures", height=-BOTTOM_HEIGHT, horizontal_scrollbar=True)
+                with dpg.tab(label="Inference", tag="eval_tab_inference"):
+                    dpg.add_text("Press Inference... to run the selected run's network on new data.",
+                                 tag="inference_message", wrap=1200)
+                    dpg.add_child_window(tag="inference_results", height=-BOTTOM_HEIGHT, horizontal_scrollbar=True)
 
     def _search_tab(self) -> None:
         with dpg.tab(label="Search", tag="tab_search"):
@@ -217,6 +256,48 @@ class Workspace:
             dpg.add_button(label="Export", tag="export_button", callback=self._export)
             dpg.add_text("", tag="export_message", wrap=600)
 
+    def _folders_window(self) -> None:
+        with dpg.window(tag="folders_window", label="Dataset from folders", show=False, width=720, height=250,
+                        pos=(300, 160)):
+            with dpg.group(horizontal=True):
+                dpg.add_input_text(tag="folders_source", label="source", width=480,
+                                   hint="a folder with one subfolder of images per class, or train/ and test/",
+                                   callback=lambda s, v: self._folders_source(v))
+                dpg.add_button(label="Choose...", tag="folders_choose", callback=lambda: dpg.show_item("folders_dialog"))
+            dpg.add_input_text(tag="folders_output", label="lists go to", width=480,
+                               hint="data/<source name> beside the project")
+            with dpg.group(horizontal=True):
+                dpg.add_input_text(tag="folders_validation", label="validation share", width=60, hint="0.2")
+                dpg.add_input_int(tag="folders_height", label="x", width=60, step=0, min_value=0, min_clamped=True)
+                dpg.add_input_int(tag="folders_width", label="size (0: keep)", width=60, step=0, min_value=0,
+                                  min_clamped=True)
+                dpg.add_combo(("keep", "1", "3"), tag="folders_channels", label="channels", default_value="keep",
+                              width=70)
+                dpg.add_input_int(tag="folders_seed", label="seed", width=60, step=0)
+            with dpg.tooltip("folders_validation"):
+                dpg.add_text("share of each class held out for validation; empty: 0.2, or none for a source that "
+                             "holds train/ and test/", wrap=300)
+            with dpg.tooltip("folders_width"):
+                dpg.add_text("height x width: write the images resized to it as PNGs under images/, and with "
+                             "channels 1 (gray) or 3 (RGB) converted; 0 x 0 and keep: the lists name the original "
+                             "files", wrap=300)
+            dpg.add_button(label="Write the lists and use them", tag="folders_run", callback=self._run_folders)
+
+    def _inference_window(self) -> None:
+        with dpg.window(tag="inference_window", label="Inference", show=False, width=720, height=190,
+                        pos=(300, 160)):
+            dpg.add_text("", tag="inference_run_name")
+            with dpg.group(horizontal=True):
+                dpg.add_input_text(tag="inference_input", label="input", width=420,
+                                   hint="a CSV list, an image or a folder of images")
+                dpg.add_button(label="File...", tag="inference_choose_file",
+                               callback=lambda: dpg.show_item("inference_file_dialog"))
+                dpg.add_button(label="Folder...", tag="inference_choose_folder",
+                               callback=lambda: dpg.show_item("inference_folder_dialog"))
+            dpg.add_input_text(tag="inference_output", label="output CSV", width=420,
+                               hint="predictions/<input name>.csv in the run")
+            dpg.add_button(label="Predict", tag="inference_run", callback=self._run_inference)
+
     def _form(self, section: str, parent: str) -> None:
         """Rebuild a settings form from the section's declarations when the section changed."""
         data = self.model.project.sections.get(section) or {}
@@ -252,17 +333,19 @@ class Workspace:
 
     def sync(self) -> None:
         """Drain the jobs and redraw what changed; called every frame."""
-        for session in (self.training, self.search, self.exporter):
+        for session in (self.training, self.search, self.exporter, self.folders, self.prediction):
             for event in session.poll():
                 if event.kind == "error":
                     self.job_problems.append(f"{session.job.name} job: {event.data}")
                     self.app.redraw()  # the problems list shows the job's error
                 if event.kind in ("done", "stopped", "error", "started"):
                     self.runs_read = 0.0
+                if event.kind == "done" and session is self.folders:
+                    self.app.apply(lambda: use_folder_dataset(self.model, self.folders.result, self.base_dir))
         tab = dpg.get_item_alias(dpg.get_value("main_tabs")) if dpg.get_value("main_tabs") else ""
         # A user on these tabs is about to train or search: have a job process ready that has loaded torch
         # (a new one spends seconds on that before its first batch). Not while the tab's own job runs.
-        if tab in ("tab_dataset", "tab_training") and not self.training.running or \
+        if tab in ("tab_dataset", "tab_training", "tab_evaluation") and not self.training.running or \
                 tab == "tab_search" and not self.search.running:
             jobs.warm_up()
         if tab == "tab_dataset":
@@ -279,6 +362,9 @@ class Workspace:
             dpg.set_value("export_message", self.exporter.message)
 
     def _sync_dataset(self) -> None:
+        dpg.set_value("folders_message", self.folders.message)
+        failed = self.folders.message.startswith(("refused", "from folders failed"))
+        dpg.configure_item("folders_message", color=ERROR_COLOUR if failed else THEME_COLOUR)
         section = self.model.project.sections.get("dataset") or {}
         for which in ("training", "validation"):
             if not dpg.is_item_active(f"data_{which}"):
@@ -352,6 +438,7 @@ class Workspace:
 
     def _sync_training(self) -> None:
         dpg.set_value("training_status", self.training.status())
+        dpg.set_value("training_warning", self.training.warning)
         if len(self.training.curve) != self.curve_points:
             self.curve_points = len(self.training.curve)
             for key in ("train_loss", "val_loss", "val_error"):
@@ -408,13 +495,14 @@ class Workspace:
 
     def _sync_evaluation(self) -> None:
         self._sync_runs()
+        self._sync_inference()
         run = self.selected_run
         status = next((r.status for r in self.runs if r.folder == run), None)
         if (run, status) == self.evaluation_shown:
             return
         self.evaluation_shown = (run, status)
         self.evaluation = None
-        for tag in ("eval_report", "eval_results"):
+        for tag in ("eval_report", "eval_results", "eval_pictures"):
             dpg.delete_item(tag, children_only=True)
         for series in dpg.get_item_children("confusion_y", 1) or []:
             dpg.delete_item(series)
@@ -432,6 +520,7 @@ class Workspace:
         self._show_confusion()
         self._show_report()
         self._show_results()
+        self._show_pictures()
 
     def _show_confusion(self) -> None:
         matrix, labels = self.evaluation.confusion, self.evaluation.labels
@@ -482,8 +571,90 @@ class Workspace:
                         dpg.add_image(texture, width=THUMB, height=THUMB)
                     else:
                         dpg.add_text("")
-                    for cell in row:
+                    for cell in self.evaluation.shown_row(row):
                         dpg.add_text(_short(cell))
+
+    def _show_pictures(self) -> None:
+        pictures = self.evaluation.pictures
+        if not pictures:
+            dpg.add_text("No pictures in this evaluation: `netcanvas evaluate RUN --pictures N` draws Grad-CAM of a "
+                         "classifier's mistakes, segmentation masks, the worst reconstructions and ROC.",
+                         parent="eval_pictures", wrap=1100)
+            return
+        with dpg.group(horizontal=True, parent="eval_pictures"):
+            for path in pictures:
+                texture = self._picture(path)
+                if texture:
+                    with dpg.group():
+                        dpg.add_image(texture[0], width=texture[1], height=texture[2])
+                        dpg.add_text(self.evaluation.caption(path), wrap=texture[1])
+
+    def _picture(self, path: Path) -> tuple[int, int, int] | None:
+        """A texture of the picture at most PICTURE_SIDE pixels on its longest side, and its size; made once per
+        version of the file (`netcanvas evaluate` may draw it again)."""
+        try:
+            key = (path, path.stat().st_mtime)
+        except OSError:
+            return None
+        if key not in self.pictures:
+            self.pictures[key] = self._picture_texture(path)
+        return self.pictures[key]
+
+    def _picture_texture(self, path: Path) -> tuple[int, int, int] | None:
+        try:
+            with Image.open(path) as image:
+                image.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
+                # Small pictures (28 x 28 digits side by side) enlarged with sharp pixels, not blurred.
+                scale = max(1, PICTURE_SIDE // max(image.size))
+                rgba = image.convert("RGBA").resize((image.width * scale, image.height * scale),
+                                                    Image.Resampling.NEAREST)
+        except OSError:
+            return None
+        pixels = np.asarray(rgba, dtype=np.float32) / 255.0
+        return (dpg.add_static_texture(rgba.width, rgba.height, pixels.ravel().tolist(), parent="thumbnails"),
+                rgba.width, rgba.height)
+
+    # ---------------------------------------------------------------- inference
+
+    def _show_inference(self) -> None:
+        run = self.selected_run
+        dpg.set_value("inference_run_name", f"with the network of run {run.name}" if run else
+                      "select a finished run in the Training tab's run list first")
+        dpg.show_item("inference_window")
+
+    def _run_inference(self) -> None:
+        try:
+            self.prediction.start(self.selected_run, dpg.get_value("inference_input"),
+                                  dpg.get_value("inference_output"))
+        except GraphError as exc:
+            self.prediction.message = f"refused: {exc}"
+        dpg.hide_item("inference_window")
+        dpg.set_value("eval_tabs", "eval_tab_inference")
+
+    def _sync_inference(self) -> None:
+        session = self.prediction
+        dpg.set_value("inference_message", session.message or dpg.get_value("inference_message"))
+        failed = session.message.startswith(("refused", "inference failed"))
+        dpg.configure_item("inference_message", color=ERROR_COLOUR if failed else THEME_COLOUR)
+        if session.table is self.prediction_shown:
+            return
+        self.prediction_shown = table = session.table
+        dpg.delete_item("inference_results", children_only=True)
+        if table is None:
+            return
+        with dpg.table(parent="inference_results", header_row=True, borders_innerH=True, tag="inference_table",
+                       policy=dpg.mvTable_SizingFixedFit, scrollX=True):
+            for column in table.columns:
+                dpg.add_table_column(label=column)
+            for row in table.rows[:MAX_RESULT_ROWS]:
+                with dpg.table_row():
+                    for index, cell in enumerate(row):
+                        image = table.image_of(row, index)
+                        texture = self._thumbnail(image) if image else None
+                        if texture:
+                            dpg.add_image(texture, width=THUMB, height=THUMB)
+                        else:
+                            dpg.add_text(_short(cell))
 
     def _start_search(self) -> None:
         try:
@@ -588,6 +759,29 @@ class Workspace:
 
     # ---------------------------------------------------------------- data files
 
+    def _show_folders(self) -> None:
+        dpg.show_item("folders_window")
+
+    def _folders_source(self, source: str) -> None:
+        """Take the chosen source folder and name the lists' folder after it, unless the user named one."""
+        dpg.set_value("folders_source", source)
+        if dpg.get_value("folders_output") in ("", self.folders_default):
+            self.folders_default = str(default_folders_output(source, self.base_dir)) if source.strip() else ""
+            dpg.set_value("folders_output", self.folders_default)
+
+    def _run_folders(self) -> None:
+        source = dpg.get_value("folders_source").strip()
+        output = dpg.get_value("folders_output").strip() or \
+            (str(default_folders_output(source, self.base_dir)) if source else "")
+        try:
+            options = folder_options(dpg.get_value("folders_validation"), dpg.get_value("folders_height"),
+                                     dpg.get_value("folders_width"), dpg.get_value("folders_channels"),
+                                     dpg.get_value("folders_seed"))
+            self.folders.start(source, output, options)
+        except GraphError as exc:
+            self.folders.message = f"refused: {exc}"
+        dpg.hide_item("folders_window")
+
     def _set_data(self, which: str, value: str) -> None:
         path = value.strip()
         if path and Path(path).is_absolute():
@@ -615,7 +809,9 @@ class Workspace:
             "tab_network", "tab_dataset", "tab_training", "tab_evaluation", "tab_search", "data_training",
             "data_validation", "train_button", "stop_button", "resume_button", "search_start", "search_stop",
             "search_plot", "export_button", "export_output", "export_source", "candidate_open",
-            "export_open", "confusion_plot", "confusion_scale", "curve_plot") if dpg.does_item_exist(tag)}
+            "export_open", "confusion_plot", "confusion_scale", "curve_plot", "folders_open", "folders_source",
+            "folders_output", "folders_run", "inference_open", "inference_input", "inference_run",
+            "eval_tab_results", "eval_tab_pictures", "eval_tab_inference") if dpg.does_item_exist(tag)}
         epochs = (dpg.get_value("curve_val_error") or [[]])[0]
         scatter = [[float(v) for v in (dpg.get_value(f"search_{kind}") or [[]])[0]] for kind in ("base", "mutant", "control")]
         for form in ("form_training", "form_search"):
@@ -645,7 +841,25 @@ class Workspace:
             "export_source": dpg.get_value("export_source"),
             "job_problems": list(self.job_problems),
             "preview_problems": [dpg.get_value(i) for i in dpg.get_item_children("preview_problems", 1) or []],
+            "dataset_fields": {which: dpg.get_value(f"data_{which}") for which in ("training", "validation")},
+            "dataset_labels": (self.model.project.sections.get("dataset") or {}).get("labels"),
+            "folders_message": dpg.get_value("folders_message"),
+            "training_warning": dpg.get_value("training_warning"),
+            "confusion_labels": list(self.evaluation.labels) if self.evaluation else [],
+            "pictures": len(self.evaluation.pictures) if self.evaluation else 0,
+            "eval_tab": dpg.get_item_alias(dpg.get_value("eval_tabs")) if dpg.get_value("eval_tabs") else "",
+            "inference_message": dpg.get_value("inference_message"),
+            "inference": self._shown_inference(),
         }
+
+    def _shown_inference(self) -> dict:
+        """The inference table as drawn: its column titles and each row's cells (images by their texture)."""
+        if not dpg.does_item_exist("inference_table"):
+            return {"columns": [], "rows": []}
+        columns = [dpg.get_item_label(c) for c in dpg.get_item_children("inference_table", 0)]
+        rows = [[dpg.get_value(cell) if dpg.get_item_type(cell).endswith("Text") else "<image>"
+                 for cell in dpg.get_item_children(row, 1)] for row in dpg.get_item_children("inference_table", 1)]
+        return {"columns": columns, "rows": rows}
 
     def _shown_confusion(self) -> list[list[int]]:
         """The counts the confusion plot writes in its cells (read back from its heat series)."""

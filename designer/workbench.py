@@ -352,6 +352,16 @@ class Evaluation:
     """The folder the validation list's image paths are relative to."""
     pictures: list[Path] = field(default_factory=list)
     """The first of the PNGs ``netcanvas evaluate --pictures`` wrote (Grad-CAM, masks, reconstructions, ROC)."""
+    gradcam: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """A Grad-CAM picture's path in the evaluation folder -> the row's true and predicted class (gradcam.csv)."""
+
+    def caption(self, picture: Path) -> str:
+        """What a gallery picture shows, in words: a Grad-CAM picture's classes and its three panels."""
+        name = picture.relative_to(self.run_dir / "evaluation").as_posix()
+        if name not in self.gradcam:
+            return name
+        true, predicted = (_named(c, self.labels) for c in self.gradcam[name])
+        return f"{name}: true {true}, predicted {predicted}\n(the image; where it looked for {predicted}; for {true})"
 
     def result_rows(self, by_score: bool = False, mistakes_only: bool = False) -> list[list[str]]:
         """The output result table, optionally sorted by score (lowest first) and only the mistakes."""
@@ -419,8 +429,10 @@ def load_evaluation(run_dir: Path) -> Evaluation:
     results = _read_csv(folder / "output_result.csv")
     project = gc.load(Path(run_dir) / "project.graph.yaml")
     validation = Path(info["base_dir"]) / dataset_settings(project).validation
+    gradcam = {row[3]: (row[1], row[2]) for row in _read_csv(folder / "gradcam.csv")[1:]} \
+        if (folder / "gradcam.csv").exists() else {}
     return Evaluation(Path(run_dir), metrics, labels, confusion, report, results[0], results[1:], validation.parent,
-                      picture_files(folder))
+                      picture_files(folder), gradcam)
 
 
 def _read_csv(path: Path) -> list[list[str]]:

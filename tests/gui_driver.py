@@ -160,6 +160,22 @@ class Designer:
         self.key("End", *["BackSpace"] * 24, delay_ms=25)
         self.type(text)
 
+    def tab(self, name: str) -> dict:
+        """Click a tab of the workspace; a click that lands while the app is still busy with earlier input is
+        clicked again."""
+        for attempt in range(3):
+            self.click(*centre(self.state()["workspace"]["rects"][f"tab_{name}"]))
+            try:
+                return self.wait(lambda s: s["workspace"]["tab"] == f"tab_{name}", f"the {name} tab", timeout=8)
+            except AssertionError:
+                if attempt == 2:
+                    raise
+
+    def press(self, button: str) -> None:
+        """Click a workspace button once it is on screen (a window's button only once the window shows)."""
+        state = self.wait(lambda s: s["workspace"]["rects"][button][2] > 0, f"{button} on screen")
+        self.click(*centre(state["workspace"]["rects"][button]))
+
     def screenshot(self, name: str) -> Path:
         """Save the whole virtual screen as a PNG under test-artifacts/."""
         ARTIFACTS.mkdir(exist_ok=True)

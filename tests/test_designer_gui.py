@@ -326,3 +326,54 @@ def test_the_palette_scrolls_under_its_filter_box_and_its_categories_fold(screen
     finally:
         app.screenshot("designer-palette.png")
         app.close()
+
+
+def test_a_dataset_from_folders_trains_and_predicts_with_the_class_names(screen, tmp_path):
+    """From your own images to predictions: class folders become the lists, a run, and a named inference table."""
+    from runtime.training import train
+    from test_workbench import DIGIT_NAMES, TINY_CLASSIFIER, digit_folders
+
+    source = digit_folders(tmp_path / "src/digits")
+    path = tmp_path / "project/tiny.graph.yaml"
+    path.parent.mkdir()
+    path.write_text(TINY_CLASSIFIER)
+    app = Designer(screen, path, tmp_path)
+
+    def fill(field: str, text: str) -> None:
+        app.press(field)
+        app.xdo("type", "--delay", "12", text)
+        app.settle()
+
+    try:
+        app.tab("dataset")
+        app.press("folders_open")
+        fill("folders_source", str(source))
+        app.press("folders_run")
+        state = app.wait(lambda s: s["status"] == "done: dataset from folders digits", "the lists", timeout=60)
+        assert state["workspace"]["dataset_fields"] == {"training": "data/digits/train.csv",
+                                                        "validation": "data/digits/validation.csv"}
+        assert state["workspace"]["dataset_labels"] == "data/digits/labels.txt" and state["dirty"]
+        assert "3 classes, 12 training and 3 validation images" in state["workspace"]["folders_message"]
+        app.wait(lambda s: any("fits the network" in p for p in s["workspace"]["preview_problems"]), "the preview")
+        app.screenshot("tab-dataset-from-folders.png")
+        app.key("ctrl+s")
+        app.wait(lambda s: not s["dirty"], "the save")
+        # The run is trained here, not with the Train button (other tests press it): a job process less.
+        train(gc.load(path), path.parent / "runs/tiny-1", base_dir=path.parent)
+        app.tab("evaluation")
+        app.wait(lambda s: s["workspace"]["confusion_labels"] == sorted(DIGIT_NAMES), "the named confusion matrix")
+        app.press("inference_open")
+        fill("inference_input", str(source))
+        app.press("inference_run")
+        state = app.wait(lambda s: len(s["workspace"]["inference"]["rows"]) == 15, "the inference table", timeout=90)
+        app.settle(5)
+        app.screenshot("tab-evaluation-inference.png")
+    finally:
+        app.close()
+    inference = state["workspace"]["inference"]
+    assert inference["columns"][:4] == ["x:image", "y'", "y'_name", "score"]
+    names = [row[2] for row in inference["rows"]]
+    assert set(names) <= set(DIGIT_NAMES) and all(row[0] == "<image>" for row in inference["rows"])
+    run = next((tmp_path / "project/runs").iterdir())
+    assert state["workspace"]["inference_message"] == f"{run}/predictions/digits.csv: 15 row(s) (classification)"
+    assert state["workspace"]["eval_tab"] == "eval_tab_inference"

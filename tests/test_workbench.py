@@ -300,6 +300,10 @@ def test_evaluation_names_the_classes_and_finds_its_pictures(tmp_path):
     evaluation = Evaluation(tmp_path, {}, list(DIGIT_NAMES), [[1, 0, 0]] * 3, [], ["x:image", "y:label", "y'", "score"],
                             [["a.png", "2", "1", "0.9"]], tmp_path)
     assert evaluation.shown_row(evaluation.results[0]) == ["a.png", "two", "one", "0.9"]
+    evaluation.gradcam = {"gradcam/row_00001.png": ("2", "0")}
+    assert evaluation.caption(folder / "gradcam/row_00001.png") == (
+        "gradcam/row_00001.png: true two, predicted zero\n(the image; where it looked for zero; for two)")
+    assert evaluation.caption(folder / "roc.png") == "roc.png"
 
 
 def test_inference_table_finds_the_inputs_images_and_its_own(tmp_path):
