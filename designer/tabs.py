@@ -257,7 +257,7 @@ class Workspace:
             dpg.add_text("", tag="export_message", wrap=600)
 
     def _folders_window(self) -> None:
-        with dpg.window(tag="folders_window", label="Dataset from folders", show=False, width=720, height=250,
+        with dpg.window(tag="folders_window", label="Dataset from folders", show=False, width=720, height=150,
                         pos=(300, 160)):
             with dpg.group(horizontal=True):
                 dpg.add_input_text(tag="folders_source", label="source", width=480,
@@ -284,7 +284,7 @@ class Workspace:
             dpg.add_button(label="Write the lists and use them", tag="folders_run", callback=self._run_folders)
 
     def _inference_window(self) -> None:
-        with dpg.window(tag="inference_window", label="Inference", show=False, width=720, height=190,
+        with dpg.window(tag="inference_window", label="Inference", show=False, width=720, height=140,
                         pos=(300, 160)):
             dpg.add_text("", tag="inference_run_name")
             with dpg.group(horizontal=True):
@@ -335,7 +335,8 @@ class Workspace:
         """Drain the jobs and redraw what changed; called every frame."""
         for session in (self.training, self.search, self.exporter, self.folders, self.prediction):
             for event in session.poll():
-                if event.kind == "error":
+                # A bad source tree or input is the tab's own message; the problems list is for jobs that break.
+                if event.kind == "error" and session not in (self.folders, self.prediction):
                     self.job_problems.append(f"{session.job.name} job: {event.data}")
                     self.app.redraw()  # the problems list shows the job's error
                 if event.kind in ("done", "stopped", "error", "started"):
@@ -842,6 +843,7 @@ class Workspace:
             "job_problems": list(self.job_problems),
             "preview_problems": [dpg.get_value(i) for i in dpg.get_item_children("preview_problems", 1) or []],
             "dataset_fields": {which: dpg.get_value(f"data_{which}") for which in ("training", "validation")},
+            "texts": {tag: dpg.get_value(tag) for tag in ("folders_source", "folders_output", "inference_input")},
             "dataset_labels": (self.model.project.sections.get("dataset") or {}).get("labels"),
             "folders_message": dpg.get_value("folders_message"),
             "training_warning": dpg.get_value("training_warning"),

@@ -342,12 +342,13 @@ def test_a_dataset_from_folders_trains_and_predicts_with_the_class_names(screen,
     def fill(field: str, text: str) -> None:
         app.press(field)
         app.xdo("type", "--delay", "12", text)
-        app.settle()
+        app.wait(lambda s: s["workspace"]["texts"][field] == text, f"{field} to read {text}")
 
     try:
         app.tab("dataset")
         app.press("folders_open")
         fill("folders_source", str(source))
+        assert app.state()["workspace"]["texts"]["folders_output"] == str(path.parent / "data/digits")
         app.press("folders_run")
         state = app.wait(lambda s: s["status"] == "done: dataset from folders digits", "the lists", timeout=60)
         assert state["workspace"]["dataset_fields"] == {"training": "data/digits/train.csv",
