@@ -83,7 +83,7 @@ def _from_folders(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from runtime import distributed
-    from runtime.runs import new_run_dir
+    from runtime.runs import new_run_dir, weights_note
     from runtime.training import Stopped, resume, train
 
     from .progress import ProgressBar
@@ -131,7 +131,11 @@ def _train(args: argparse.Namespace) -> int:
         distributed.leave()
     if here.main:
         print(json.dumps(result, indent=2))
-        print(f"run: {folder}", file=sys.stderr)
+        print(f"run: {folder}\nweights: {weights_note(Path(folder))}", file=sys.stderr)
+        if result.get("stopped_by") == "max_seconds":
+            print(f"stopped by training.max_seconds; continue with --resume {folder}", file=sys.stderr)
+        elif result.get("stopped_by") == "early_stopping":
+            print("ended early: the validation error stopped improving (training.early_stopping)", file=sys.stderr)
     return 0
 
 
@@ -151,14 +155,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise GraphError(f"--false-positive-rate {args.false_positive_rate}: give a share from 0 up to 1")
     pictures = PictureOptions(count=args.pictures, rows=_integers(args.rows, "--rows"), node=args.gradcam_node,
                               normal=_integers(args.normal, "--normal"), false_positive_rate=args.false_positive_rate)
-    result = evaluate_run(args.folder, data=args.data, output=args.output, pictures=pictures)
+    result = evaluate_run(args.folder, data=args.data, output=args.output, pictures=pictures, last=args.last,
+                          force=args.force)
     print(json.dumps(result, indent=2))
+    print(f"weights: {result['weights']}\nevaluation: {result['folder']}", file=sys.stderr)
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     from runtime.prediction import predict
-    result = predict(args.source, args.input, args.output, gradcam=args.gradcam, gradcam_node=args.gradcam_node)
+    result = predict(args.source, args.input, args.output, gradcam=args.gradcam, gradcam_node=args.gradcam_node,
+                     last=args.last)
+    print(f"weights: {result.weights}", file=sys.stderr)
     print(f"{result.csv}: {result.rows} row(s) ({result.task})"
           + (f", {result.images} image(s) in {result.csv.stem}_images/" if result.images else ""))
     return 0
@@ -169,7 +177,8 @@ def _export(args: argparse.Namespace) -> int:
 
     if not Path(args.target).is_dir() and _report(check_file(args.target)):
         return 1
-    target = export_target(args.target, args.network)
+    target = export_target(args.target, args.network, last=args.last)
+    print(f"weights: {target.metadata['netcanvas.weights']}", file=sys.stderr)
     output = args.output or f"{target.stem}.{'onnx' if args.format == 'onnx' else 'py'}"
     print(export(target, output, args.format, opset=args.opset, fp16=args.fp16, verify=not args.no_verify))
     return 0
@@ -287,6 +296,7 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+LAST_HELP = "a run's last epoch's weights (default: its best validation epoch's)"
 GRADCAM_NODE_HELP = ("class activation map (LayerCAM) at this node (default: the last C x H x W layer whose cells "
                      "see at most a quarter of the image)")
 
@@ -349,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("folder", metavar="RUN", help="a run folder made by netcanvas train, or a project whose "
                           "network names its weights file (an imported model)")
     evaluate.add_argument("--data", help="another NNC dataset CSV (default: the validation list)")
-    evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run)")
+    evaluate.add_argument("--output", help="folder for the files (default: evaluation/ in the run; one that "
+                          "holds an earlier evaluation is kept and evaluation-<time>/ written beside it)")
+    evaluate.add_argument("--force", action="store_true", help="overwrite the folder's earlier evaluation")
+    evaluate.add_argument("--last", action="store_true", help=LAST_HELP)
     evaluate.add_argument("--pictures", type=int, default=16, metavar="N", help="rows pictured: a classifier's "
                           "first N mistakes with Grad-CAM, N segmentation masks over their inputs, the N worst "
                           "reconstructions (default 16; 0: none)")
@@ -369,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "output images go to <name>_images/ beside it")
     predictor.add_argument("--gradcam", action="store_true", help="a classifier's Grad-CAM picture for every row")
     predictor.add_argument("--gradcam-node", help=GRADCAM_NODE_HELP)
+    predictor.add_argument("--last", action="store_true", help=LAST_HELP)
     predictor.set_defaults(run=_predict)
     export = commands.add_parser("export", help="export a project's or a run's network to ONNX or PyTorch source")
     export.add_argument("target", metavar="PROJECT_OR_RUN", help="a .graph.yaml project, or a run folder (its "
@@ -376,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx", "pytorch"), default="onnx")
     export.add_argument("-o", "--output", help="file to write (default: <project>.onnx or .py here)")
     export.add_argument("--network", help="which network (default: main, or the first)")
+    export.add_argument("--last", action="store_true", help=LAST_HELP)
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17; 14 or newer)")
     export.add_argument("--fp16", action="store_true", help="store ONNX weights as float16 (half the file)")
     export.add_argument("--no-verify", action="store_true", help="skip onnx.checker and the onnxruntime "

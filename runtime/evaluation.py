@@ -90,8 +90,14 @@ def iou_per_class(predicted: Tensor, target: Tensor, classes: int) -> list[float
     return [float(h / u) if u > 0 else None for h, u in zip(hits, union)]
 
 
+ERROR_IS = {"classification": "1 - accuracy", "binary": "1 - accuracy", "segmentation": "1 - mean IoU",
+            "regression": "mean squared error", "autoencoder": "mean squared reconstruction error"}
+"""What each task's ``error`` (the learning curve's val_error) is."""
+
+
 def metrics(task: Task, out: Outputs) -> dict[str, float]:
-    """The task's headline numbers; ``error`` is what the learning curve and the search minimise."""
+    """The task's headline numbers; ``error`` (see ERROR_IS) is what the learning curve, the best epoch and the
+    search minimise."""
     result = {"loss": float(out.losses.mean())}
     if task.kind in ("classification", "binary"):
         predicted = probabilities(task, out.predictions).argmax(1)

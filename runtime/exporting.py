@@ -14,7 +14,7 @@ from graphcompiler.atomic import atomic_path, write_text
 from graphcompiler.views import shared_nodes, view_weights
 
 from .labels import class_name, read_labels
-from .runs import PROJECT_FILE, load_weights, read_info
+from .runs import PROJECT_FILE, load_weights, read_info, weights_note
 from .tasks import task_of
 from .weights import project_weights
 
@@ -36,10 +36,11 @@ class ExportTarget:
 
 
 def export_target(target: str | Path | Project, network: str | None = None,
-                  base_dir: str | Path | None = None) -> ExportTarget:
+                  base_dir: str | Path | None = None, last: bool = False) -> ExportTarget:
     """What exporting ``target`` (a project, its .graph.yaml file or a run folder) writes; a bad project raises its first problem.
 
-    A project's network exports with the weights its file names (``base_dir``: the folder the project's
+    A run's network exports with its best epoch's weights (``last``: its last epoch's). A project's network
+    exports with the weights its file names (``base_dir``: the folder the project's
     paths are relative to, by default the project file's), else with fresh ones. A classifier's metadata
     names its classes by the labels file of the dataset section, if it has one.
     """
@@ -60,9 +61,9 @@ def export_target(target: str | Path | Project, network: str | None = None,
     if run:
         source = project.weights_from.get(name)
         if source is None:
-            weights, trained = load_weights(folder, name), "trained"
+            weights, trained = load_weights(folder, name, last), f"trained: {weights_note(folder, last)}"
         else:
-            weights = view_weights(project, name, load_weights(folder, source))
+            weights = view_weights(project, name, load_weights(folder, source, last))
             shared = len(shared_nodes(graph, project.network(source)))
             trained = f"trained, taken from network '{source}' ({shared} layers)"
     else:

@@ -17,16 +17,8 @@ from graphcompiler.atomic import atomic_path
 from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
 from .evaluation import sample_losses
-from .loop import (
-    Run,
-    check_stop,
-    epoch_seed,
-    make_optimizer,
-    make_schedule,
-    restore,
-    save_checkpoint_file,
-    seeded_generator,
-)
+from .loop import (Run, check_stop, epoch_seed, make_optimizer, make_schedule, restore, save_checkpoint_file,
+                   seeded_generator)
 from .progress import Progress, ProgressCallback
 from .runs import WEIGHTS
 from .tasks import task_of

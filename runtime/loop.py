@@ -124,6 +124,8 @@ class Run:
     world: World = field(default_factory=World)
     """The training processes: rank 0 alone writes the folder and reports progress."""
     on_progress: ProgressCallback | None = None
+    error_is: str = ""
+    """What the loop's val_error is (runtime.evaluation.ERROR_IS), for run.json."""
 
     def note(self, doing: str) -> None:
         """Tell the user what the run is doing before its first batch (reading data can take a while)."""

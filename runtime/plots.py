@@ -56,8 +56,9 @@ def luminance(rgba: tuple[float, ...]) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-def learning_curve_figure(history: list[dict[str, float]]) -> Figure:
-    """Losses against epochs on the left axis, validation error on its own right axis, legend above."""
+def learning_curve_figure(history: list[dict[str, float]], error_is: str = "") -> Figure:
+    """Losses against epochs on the left axis, validation error (``error_is``: what it is) on its own right axis,
+    legend above."""
     figure, losses = plt.subplots(figsize=(7, 4.2), layout="constrained")
     epochs = [row["epoch"] for row in history]
     lines = []
@@ -74,16 +75,16 @@ def learning_curve_figure(history: list[dict[str, float]]) -> Figure:
         error = losses.twinx()
         lines += error.plot(epochs, [row["val_error"] for row in history], color=CURVE_COLOURS["val_error"],
                             marker="s", markersize=3, linestyle="--", label="validation error")
-        error.set_ylabel("validation error", color=ERROR_TEXT)
+        error.set_ylabel(f"validation error ({error_is})" if error_is else "validation error", color=ERROR_TEXT)
         error.tick_params(axis="y", colors=ERROR_TEXT)
         error.set_ylim(bottom=0)
     figure.legend(handles=lines, loc="outside upper center", ncols=len(lines), frameon=False)
     return figure
 
 
-def learning_curve_png(history: list[dict[str, float]], path: Path) -> None:
+def learning_curve_png(history: list[dict[str, float]], path: Path, error_is: str = "") -> None:
     """The learning curve (see learning_curve_figure), as NNC's training graph."""
-    _save(learning_curve_figure(history), path)
+    _save(learning_curve_figure(history, error_is), path)
 
 
 def confusion_figure(matrix: np.ndarray, labels: list[str]) -> Figure:

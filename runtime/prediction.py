@@ -41,6 +41,8 @@ class Prediction:
     task: str
     images: int
     """Output images (masks, reconstructions, Grad-CAM pictures) written beside the CSV."""
+    weights: str
+    """Which weights made them, in words."""
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -70,16 +72,18 @@ def _checked(names: tuple[str, ...] | None, classes: int) -> tuple[str, ...] | N
 
 
 def predict(source: str | Path, inputs: str | Path, output: str | Path | None = None, *, gradcam: bool = False,
-            gradcam_node: str | None = None, on_batch: Callable[[int, int], None] | None = None) -> Prediction:
+            gradcam_node: str | None = None, on_batch: Callable[[int, int], None] | None = None,
+            last: bool = False) -> Prediction:
     """Run a trained network (a run folder, or a project naming its weights) on a CSV list, an image or a
     folder of images; write the output result to ``output`` (default ``predictions/<input>.csv`` in the run).
 
     Classifiers get y' (the class), score (its probability) and the top classes with theirs, with label names
     where ``dataset.labels`` gives them; image outputs (segmentation masks, reconstructions, image-to-image)
     are written as PNGs in ``<output stem>_images/`` and linked in the CSV. ``gradcam`` adds a Grad-CAM
-    picture per row of a classifier (at ``gradcam_node``, default the last spatial layer).
+    picture per row of a classifier (at ``gradcam_node``, default the last spatial layer). A run gives its
+    best epoch's weights, ``last`` its last epoch's.
     """
-    trained = open_trained(source)
+    trained = open_trained(source, last)
     settings = dataset_settings(trained.project)
     graph = trained.project.network()
     task = task_of(graph)
@@ -179,4 +183,4 @@ def predict(source: str | Path, inputs: str | Path, output: str | Path | None = 
         for row, v in zip(values, flat):
             row += [round(float(x), 6) for x in v]
     write_output_result(output, dataset, columns, values)
-    return Prediction(output, len(dataset), task.kind, images)
+    return Prediction(output, len(dataset), task.kind, images, trained.note)

@@ -18,11 +18,15 @@ from .tasks import task_of
 PROJECT_FILE = "project.graph.yaml"
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "weights.pt"
+"""The best validation epoch's weights (a GAN's and a search trial's: the last epoch's), what evaluate, predict,
+export and transfer take by default."""
+LAST_WEIGHTS = "last.pt"
+"""The last epoch's weights, written when a run ends."""
 INFO = "run.json"
 
 
 def new_run_dir(runs: Path, name: str) -> Path:
-    """A fresh folder ``runs/<name>-<timestamp>`` for one training run."""
+    """A fresh folder ``<runs>/<name>-<timestamp>``: a training run's, or an evaluation beside an earlier one."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = Path(runs) / f"{name}-{stamp}"
     suffix = 1
@@ -62,13 +66,14 @@ def load_checkpoint(path: Path) -> dict:
     return saved
 
 
-def load_weights(folder: Path, network: str | None = None) -> dict:
-    """A network's weights from a run: the final ones, or the last checkpoint's while it is unfinished.
+def load_weights(folder: Path, network: str | None = None, last: bool = False) -> dict:
+    """A network's weights from a run: the best epoch's (``last``: the last epoch's), or the last checkpoint's
+    while the run has not written them yet.
 
     ``network`` picks one network of a multi-network run (a GAN); by default main, or the first.
     Loading never runs code (``weights_only``).
     """
-    for name in (WEIGHTS, CHECKPOINT):
+    for name in (LAST_WEIGHTS if last else WEIGHTS, CHECKPOINT):
         path = Path(folder) / name
         if path.exists():
             saved = load_checkpoint(path)
@@ -82,19 +87,42 @@ def load_weights(folder: Path, network: str | None = None) -> dict:
     raise GraphError(f"the run has no {WEIGHTS} or {CHECKPOINT} yet: it has not finished an epoch", file=str(folder))
 
 
+def best_epoch(history: list[dict[str, float]]) -> dict[str, float] | None:
+    """The learning-curve row of the best validation epoch: lowest val_error, then lowest val_loss; None
+    without validation (a GAN)."""
+    scored = [row for row in history if "val_error" in row]
+    return min(scored, key=lambda row: (row["val_error"], row["val_loss"], row["epoch"]), default=None)
+
+
+def weights_note(folder: Path, last: bool = False) -> str:
+    """Which of a run's weights ``load_weights`` gives, in words, for the commands that use them to say."""
+    info = read_info(folder)
+    done, epochs = info.get("epochs_done", 0), info.get("epochs", 0)
+    best = info.get("best_epoch")
+    if not (Path(folder) / (LAST_WEIGHTS if last else WEIGHTS)).exists():
+        return f"weights of the last checkpoint (epoch {done} of {epochs}; the run has not ended)"
+    if last or best is None:
+        return f"the last epoch's weights (epoch {done} of {epochs})"
+    return (f"the best epoch's weights (epoch {best} of {done} done, validation error {info['best_val_error']:.4g} "
+            f"= {info['error_is']})")
+
+
 @dataclass
 class Trained:
-    """A trained network's project, weights, data folder and default evaluation folder."""
+    """A trained network's project, weights (and which they are), data folder and default evaluation folder."""
 
     project: gc.Project
     weights: dict
+    note: str
+    """Which weights these are, in words."""
     base_dir: Path
     """Where the project's dataset paths start."""
     evaluation_dir: Path
 
 
-def open_trained(source: str | Path) -> Trained:
-    """A run folder, or a project file whose network names its weights file (an imported model).
+def open_trained(source: str | Path, last: bool = False) -> Trained:
+    """A run folder (its best epoch's weights; ``last``: the last epoch's), or a project file whose network names
+    its weights file (an imported model).
 
     A GAN is refused: its networks score no data; its samples/ folder shows the generator's images.
     """
@@ -107,26 +135,39 @@ def open_trained(source: str | Path) -> Trained:
         if kept is None:
             raise GraphError("the project names no weights file for its network: use a run of it "
                              "(netcanvas train), or name the weights with a weights: line", file=str(source))
-        trained = Trained(project, kept[0], source.parent, source.parent / f"{source.name.split('.')[0]}-evaluation")
+        trained = Trained(project, kept[0], f"weights from {kept[1]}", source.parent,
+                          source.parent / f"{source.name.split('.')[0]}-evaluation")
     else:
         info = read_info(source)
-        trained = Trained(gc.load(source / PROJECT_FILE), {}, Path(info["base_dir"]), source / "evaluation")
+        trained = Trained(gc.load(source / PROJECT_FILE), {}, "", Path(info["base_dir"]), source / "evaluation")
     if training_mode(trained.project) == "gan":
         raise GraphError("a GAN run has no validation data to score; its samples/ folder shows the generator's "
                          "images epoch by epoch", file=str(source))
     if not trained.weights:
-        trained.weights = load_weights(source)
+        trained.weights = load_weights(source, last=last)
+        trained.note = weights_note(source, last)
     return trained
 
 
+def fresh_folder(folder: Path, force: bool = False) -> Path:
+    """``folder``, or beside it ``<name>-<timestamp>`` when it already holds files and ``force`` is off: an
+    evaluation never overwrites an earlier one unless asked to."""
+    if force or not folder.exists() or not any(folder.iterdir()):
+        return folder
+    return new_run_dir(folder.parent, folder.name)
+
+
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: str | Path | None = None,
-                 on_batch: Callable[[int, int], None] | None = None, pictures=None) -> dict[str, float]:
+                 on_batch: Callable[[int, int], None] | None = None, pictures=None, *, last: bool = False,
+                 force: bool = False) -> dict:
     """Score a run's network on its validation list (or ``data``) and write the evaluation files.
 
-    ``run_dir`` may also be a project file whose network names its weights file (an imported model).
-    Files go to ``output``, by default ``evaluation/`` in the run, or ``<project>-evaluation/`` beside the
-    project (``evaluation-<csv stem>/`` for other data), with the pictures ``pictures`` (a
-    ``runtime.pictures.PictureOptions``) asks for. Returns the metrics.
+    ``run_dir`` may also be a project file whose network names its weights file (an imported model); a run
+    gives its best epoch's weights (``last``: its last epoch's). Files go to ``output``, by default
+    ``evaluation/`` in the run, or ``<project>-evaluation/`` beside the project (``evaluation-<csv stem>/``
+    for other data), with the pictures ``pictures`` (a ``runtime.pictures.PictureOptions``) asks for; a
+    folder that already holds an evaluation is kept and a timestamped one beside it written instead, unless
+    ``force``. Returns the metrics, with the folder written (``folder``) and the weights used (``weights``).
     """
     import torch
 
@@ -135,7 +176,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     from .evaluation import collect, write_report
     from .pictures import PictureOptions, evaluation_pictures
 
-    trained = open_trained(run_dir)
+    trained = open_trained(run_dir, last)
     project, default_output = trained.project, trained.evaluation_dir
     settings = dataset_settings(project)
     graph = project.network()
@@ -155,7 +196,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     model.to(device)
     batch_size = training_settings(project).batch_size
     outputs = collect(model, task, dataset, binding, batch_size, device, on_batch)
+    target = fresh_folder(target, force)
     result = {"task": task.kind, **write_report(task, outputs, dataset, target)}
     result.update(evaluation_pictures(task, graph, model, outputs, dataset, binding, target, settings.normalize,
                                       pictures or PictureOptions(), batch_size))
-    return result
+    return {**result, "folder": str(target), "weights": trained.note}

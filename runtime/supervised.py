@@ -3,9 +3,10 @@ autoencoders, sequences), with augmentation, mixup, mixed precision and several 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import networkx as nx
 import torch
@@ -18,21 +19,11 @@ from graphcompiler.atomic import atomic_path
 
 from .augment import Augmenter, Mix
 from .data import batch_sampler, batches, bind, open_dataset
-from .evaluation import collect, metrics, write_report
-from .loop import (
-    Run,
-    check_stop,
-    epoch_seed,
-    freeze,
-    make_optimizer,
-    make_schedule,
-    restore,
-    save_checkpoint_file,
-    seeded_generator,
-    transfer_weights,
-)
+from .evaluation import ERROR_IS, collect, metrics, write_report
+from .loop import (Run, check_stop, epoch_seed, freeze, make_optimizer, make_schedule, restore,
+                   save_checkpoint_file, seeded_generator, transfer_weights)
 from .progress import Progress, ProgressCallback
-from .runs import WEIGHTS
+from .runs import LAST_WEIGHTS, WEIGHTS, best_epoch, load_checkpoint
 from .tasks import Task, task_of
 from .weights import project_weights
 
@@ -84,6 +75,20 @@ def _set_label_smoothing(model: GraphModule, task: Task, amount: float) -> None:
         model.get_submodule(wiring.loss).label_smoothing = amount
 
 
+@contextlib.contextmanager
+def _plain_losses(model: GraphModule, task: Task) -> Iterator[None]:
+    """The loss layers without label smoothing, as ``evaluate`` compiles them: val_loss and the final report
+    score the loss itself, train_loss the objective the steps minimise."""
+    layers = [model.get_submodule(w.loss) for w in task.losses if w.type == "SoftmaxCrossEntropy"]
+    kept = [layer.label_smoothing for layer in layers]
+    for layer in layers:
+        layer.label_smoothing = 0.0
+    try:
+        yield
+    finally:
+        for layer, amount in zip(layers, kept):
+            layer.label_smoothing = amount
+
 
 class SupervisedLoop:
     """Supervised, regression, segmentation, autoencoder and sequence training: one network, its losses."""
@@ -93,6 +98,7 @@ class SupervisedLoop:
         s = run.settings
         self.graph = run.project.network()
         self.task = task_of(self.graph)
+        run.error_is = ERROR_IS[self.task.kind]
         torch.manual_seed(s.seed)
         run.note("building the network")
         self.model = gc.compile(self.graph).to(run.device)
@@ -146,8 +152,8 @@ class SupervisedLoop:
         torch.manual_seed(epoch_seed(s.seed, epoch, rank=run.world.rank))
         # Every rank draws the same batches and takes its share of each.
         sampler = [run.world.share(indices) for indices in batch_sampler(
-            run.train_set, s.batch_size, shuffle=True, generator=seeded_generator(s.seed, epoch, 1, torch.device("cpu")),
-            balance_by=self.balance_by)]
+            run.train_set, s.batch_size, shuffle=True,
+            generator=seeded_generator(s.seed, epoch, 1, torch.device("cpu")), balance_by=self.balance_by)]
         augment_rng = seeded_generator(s.seed, epoch, 2, run.device, run.world.rank)
         self.model.train()
         total, count, started = 0.0, 0, time.perf_counter()
@@ -162,8 +168,9 @@ class SupervisedLoop:
             check_stop(should_stop, run.world)
         lr = self.optimizer.param_groups[0]["lr"]
         total, count = run.world.sum(total, count)
-        outputs = collect(self.model, self.task, run.val_set, self.binding, s.batch_size, run.device,
-                          world=run.world)
+        with _plain_losses(self.model, self.task):
+            outputs = collect(self.model, self.task, run.val_set, self.binding, s.batch_size, run.device,
+                              world=run.world)
         scores = metrics(self.task, outputs)
         return {"epoch": epoch, "train_loss": total / count, "val_loss": scores["loss"],
                 "val_error": scores["error"], "lr": lr}
@@ -196,16 +203,28 @@ class SupervisedLoop:
     def save_checkpoint(self, epoch: int) -> None:
         save_checkpoint_file(self.run, epoch, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
 
+    def save_best(self) -> None:
+        """Keep this epoch's weights as the run's best (weights.pt)."""
+        with atomic_path(self.run.folder / WEIGHTS) as tmp:
+            torch.save(self.model.state_dict(), tmp)
+
     def finish(self) -> dict[str, float]:
         return self.run.world.on_main(self._final_report)
 
     def _final_report(self) -> dict[str, float]:
+        """Write the last epoch's weights and score the best epoch's on the validation data (a trial: the last)."""
         run = self.run
-        with atomic_path(run.folder / WEIGHTS) as tmp:
-            torch.save(self.model.state_dict(), tmp)
         if run.trial:
+            with atomic_path(run.folder / WEIGHTS) as tmp:
+                torch.save(self.model.state_dict(), tmp)
             # The weights have not changed since the last epoch's validation pass; its scores stand.
             last = run.history[-1]
             return {"task": self.task.kind, "error": last["val_error"], "loss": last["val_loss"]}
-        outputs = collect(self.model, self.task, run.val_set, self.binding, run.settings.batch_size, run.device)
-        return {"task": self.task.kind, **write_report(self.task, outputs, run.val_set, run.folder / "evaluation")}
+        with atomic_path(run.folder / LAST_WEIGHTS) as tmp:
+            torch.save(self.model.state_dict(), tmp)
+        best = best_epoch(run.history)
+        self.model.load_state_dict(load_checkpoint(run.folder / WEIGHTS))
+        with _plain_losses(self.model, self.task):
+            outputs = collect(self.model, self.task, run.val_set, self.binding, run.settings.batch_size, run.device)
+        report = write_report(self.task, outputs, run.val_set, run.folder / "evaluation")
+        return {"task": self.task.kind, "epoch": best["epoch"], **report}

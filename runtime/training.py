@@ -23,7 +23,7 @@ from .distributed import World, join, world
 from .gan import GanLoop, collapse_warning
 from .loop import Run, training_device
 from .progress import Progress, ProgressCallback, Stopped
-from .runs import CHECKPOINT, INFO, PROJECT_FILE, load_checkpoint, read_info
+from .runs import CHECKPOINT, INFO, PROJECT_FILE, best_epoch, load_checkpoint, read_info
 from .settings import dataset_settings, training_mode, training_settings
 from .supervised import SupervisedLoop
 from .vat import VatLoop
@@ -48,10 +48,27 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
         gc.save(project, folder / PROJECT_FILE)
 
     here.on_main(make_folder)
-    run = _prepare(project, folder, Path(base_dir).resolve(), here)
-    run.trial = trial
-    _write_status(run, "running")
-    return _execute(run, None, on_progress if here.main else None, should_stop)
+    try:
+        run = _prepare(project, folder, Path(base_dir).resolve(), here)
+        run.trial = trial
+        _write_status(run, "running")
+        return _execute(run, None, on_progress if here.main else None, should_stop)
+    except GraphError:
+        # A run that never finished an epoch has nothing to resume or look at: it leaves no folder behind.
+        if here.main and not (folder / CHECKPOINT).exists() and not (folder / "learning_curve.csv").exists():
+            _remove_unstarted(folder)
+        raise
+
+
+def _remove_unstarted(folder: Path) -> None:
+    """Take away what ``train`` wrote into a run folder before its first epoch, and the folder if that leaves it
+    empty (the CLI and the designer make it just before)."""
+    for name in (PROJECT_FILE, INFO):
+        (folder / name).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # it holds files of the user's: keep them
 
 
 def resume(run_dir: str | Path, *, on_progress: ProgressCallback | None = None,
@@ -78,12 +95,29 @@ def _prepare(project: Project, folder: Path, base_dir: Path, here: World) -> Run
     return Run(project, folder, base_dir, settings, data, training_device(settings, here), world=here)
 
 
-def _write_status(run: Run, status: str) -> None:
+def _write_status(run: Run, status: str, stopped_by: str = "") -> None:
     if not run.world.main:
         return
-    write_text(run.folder / INFO, json.dumps({
-        "project": run.project.name, "base_dir": str(run.base_dir), "status": status,
-        "epochs_done": len(run.history), "epochs": run.settings.epochs}, indent=2) + "\n")
+    info = {"project": run.project.name, "base_dir": str(run.base_dir), "status": status,
+            "epochs_done": len(run.history), "epochs": run.settings.epochs}
+    if stopped_by:
+        info["stopped_by"] = stopped_by
+    best = best_epoch(run.history)
+    if best is not None:
+        info.update(best_epoch=best["epoch"], best_val_error=best["val_error"], error_is=run.error_is)
+    write_text(run.folder / INFO, json.dumps(info, indent=2) + "\n")
+
+
+def _ends_early(run: Run, session_started: float) -> str:
+    """Why the run ends after this epoch before its last one: max_seconds or early_stopping; '' when it goes on."""
+    s = run.settings
+    if 0 < s.max_seconds <= time.perf_counter() - session_started:
+        return "max_seconds"
+    best = best_epoch(run.history)
+    if s.early_stopping.patience and best is not None and run.history[-1]["epoch"] - best["epoch"] >= \
+            s.early_stopping.patience:
+        return "early_stopping"
+    return ""
 
 
 def _execute(run: Run, checkpoint: dict | None, on_progress: ProgressCallback | None,
@@ -91,6 +125,9 @@ def _execute(run: Run, checkpoint: dict | None, on_progress: ProgressCallback | 
     run.on_progress = on_progress
     try:
         mode = training_mode(run.project)
+        if mode == "gan" and run.settings.early_stopping.patience:
+            raise GraphError("a GAN has no validation error to stop early on; set training.early_stopping.patience "
+                             "to 0", where="training.early_stopping.patience")
         if mode == "vat":
             loop = VatLoop(run)
         else:
@@ -98,14 +135,21 @@ def _execute(run: Run, checkpoint: dict | None, on_progress: ProgressCallback | 
         loop.start(checkpoint)
         run.note("training the first batch")
         first = len(run.history) + 1
-        # Time already spent before a resume counts, so the column stays the run's elapsed time.
-        started = time.perf_counter() - (run.history[-1]["seconds"] if run.history else 0.0)
+        # Time already spent before a resume counts, so the column stays the run's elapsed time; max_seconds
+        # counts from this start or resume, so that a run it stopped can be resumed for as long again.
+        session_started = time.perf_counter()
+        started = session_started - (run.history[-1]["seconds"] if run.history else 0.0)
+        stopped_by = ""
         for epoch in range(first, run.settings.epochs + 1):
             row = loop.epoch(epoch, on_progress, should_stop)
             row["seconds"] = round(time.perf_counter() - started, 3)
             run.history.append(row)
             if run.world.main:
                 if not run.trial:
+                    best = best_epoch(run.history)
+                    # Before the checkpoint: a kill between the two repeats this epoch, which writes it again.
+                    if best is not None and best["epoch"] == epoch:
+                        loop.save_best()
                     loop.save_checkpoint(epoch)
                 _write_curve(run)
             _write_status(run, "running")
@@ -113,12 +157,14 @@ def _execute(run: Run, checkpoint: dict | None, on_progress: ProgressCallback | 
                 on_progress(Progress("epoch", epoch, run.settings.epochs, metrics=dict(row),
                                      elapsed=row["seconds"], note=collapse_warning(row)))
             # Rank 0's clock decides, so that every rank ends after the same epoch.
-            if run.world.agree(run.world.main and 0 < run.settings.max_seconds <= row["seconds"]):
+            reason = _ends_early(run, session_started) if epoch < run.settings.epochs else ""
+            if run.world.agree(run.world.main and bool(reason)):
+                stopped_by = reason
                 break
         result = loop.finish()
     except (Stopped, KeyboardInterrupt):
         _draw_curve(run)
-        _write_status(run, "stopped")
+        _write_status(run, "stopped", "user")
         if on_progress:
             on_progress(Progress("stopped", len(run.history), run.settings.epochs))
         raise
@@ -126,11 +172,14 @@ def _execute(run: Run, checkpoint: dict | None, on_progress: ProgressCallback | 
         _write_status(run, "failed")
         raise
     _draw_curve(run)
+    if stopped_by:
+        result["stopped_by"] = stopped_by
     if run.world.main:
         write_text(run.folder / "metrics.json", json.dumps(result, indent=2) + "\n")
-    _write_status(run, "done")
+    # A max_seconds stop leaves epochs to train: resumable. Early stopping has trained what helps: done.
+    _write_status(run, "stopped" if stopped_by == "max_seconds" else "done", stopped_by)
     if on_progress:
-        on_progress(Progress("done", run.settings.epochs, run.settings.epochs, metrics=dict(result)))
+        on_progress(Progress("done", len(run.history), run.settings.epochs, metrics=dict(result)))
     return result
 
 
@@ -146,7 +195,5 @@ def _write_curve(run: Run) -> None:
 def _draw_curve(run: Run) -> None:
     # Drawn when the run ends or stops, not every epoch: a picture costs more than a short epoch.
     if run.history and not run.trial and run.world.main:
-        from .plots import (
-            learning_curve_png,  # matplotlib loads slowly; a run stopped at once needs none
-        )
-        learning_curve_png(run.history, run.folder / "learning_curve.png")
+        from .plots import learning_curve_png  # matplotlib loads slowly; a run stopped at once needs none
+        learning_curve_png(run.history, run.folder / "learning_curve.png", run.error_is)
