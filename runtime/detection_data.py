@@ -1,0 +1,128 @@
+"""A synthetic object-detection dataset like Neural Network Console's sample: handwritten digits on black.
+
+Each image is a black square with 1 to 5 scikit-learn digits (``load_digits``, 8 x 8) enlarged to random
+sizes and pasted where they barely overlap. Each object's box is the tight bounding box of its ink, so
+it hugs the strokes rather than the 8 x 8 cell, and no pixel outside every box is lit.
+
+The lists are NNC CSVs with the header ``x:image,b:boxes``: an image path and the path of its box file, a
+CSV with the header ``label,x,y,width,height`` (top-left corner and size in pixels of the image; no rows
+for an image without objects). ``label`` is the class index, the line of ``labels.txt`` naming it.
+Every file is written atomically, and the output is byte-identical for the same arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .example_data import _digits, _write_csv, _write_png
+from .labels import write_labels
+
+INK = 0.25
+"""Pixels under this share of full brightness are set black, so a box drawn around the rest hugs the ink."""
+MAX_OVERLAP = 0.3
+"""Boxes of one image share less than this part of the smaller one, so each digit stays legible (a bound on
+intersection over union alone would let a small digit sit inside a large one)."""
+PLACEMENT_TRIES = 20
+"""Random positions tried per digit before it is left out (the image then has fewer objects)."""
+BOX_HEADER = ["label", "x", "y", "width", "height"]
+
+
+@dataclass(frozen=True)
+class DetectionDataset:
+    """What ``write_detection_dataset`` wrote: the two lists, the labels file and the class names."""
+
+    training: Path
+    validation: Path
+    labels: Path
+    classes: tuple[str, ...]
+
+
+def write_detection_dataset(output: str | os.PathLike, *, count: int = 1000, size: int = 64,
+                            classes: tuple[int, ...] = tuple(range(10)), seed: int = 0, validation: float = 0.2,
+                            objects: tuple[int, int] = (1, 5), scale: tuple[int, int] = (14, 28)) -> DetectionDataset:
+    """Write ``count`` size x size images of digits with their box files, train.csv, validation.csv and labels.txt.
+
+    ``classes`` picks the digits drawn (class ``i`` is ``classes[i]``); ``objects`` and ``scale`` bound the
+    digits per image and their side in pixels; ``validation`` is the share of images held out.
+    """
+    _check(count, size, classes, validation, objects, scale)
+    digits, targets = _digits(None)
+    pools = [digits[targets == digit] for digit in classes]
+    rng = np.random.default_rng(seed)
+    out = Path(output)
+    for folder in ("images", "boxes"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(count):
+        image, boxes = _image(rng, pools, size, objects, scale)
+        _write_png(out / f"images/{i:05d}.png", image)
+        _write_csv(out / f"boxes/{i:05d}.csv", [BOX_HEADER] + [list(map(str, box)) for box in boxes])
+        rows.append([f"images/{i:05d}.png", f"boxes/{i:05d}.csv"])
+    from sklearn.model_selection import train_test_split  # scikit-learn loads slowly; only this needs it
+
+    train, held = train_test_split(np.arange(count), test_size=validation, random_state=seed)
+    labels = out / "labels.txt"
+    names = tuple(str(digit) for digit in classes)
+    write_labels(labels, list(names))
+    # The lists come last, so a list never names a file that is not written yet.
+    paths = {"training": out / "train.csv", "validation": out / "validation.csv"}
+    for key, indices in (("training", train), ("validation", held)):
+        _write_csv(paths[key], [["x:image", "b:boxes"]] + [rows[i] for i in sorted(indices)])
+    return DetectionDataset(paths["training"], paths["validation"], labels, names)
+
+
+def _check(count: int, size: int, classes: tuple[int, ...], validation: float, objects: tuple[int, int],
+           scale: tuple[int, int]) -> None:
+    if count < 2:
+        raise ValueError(f"count must be at least 2 (one image for each list), not {count}")
+    if not classes or len(set(classes)) != len(classes) or not set(classes) <= set(range(10)):
+        raise ValueError(f"classes must be distinct digits 0 to 9, at least one, not {list(classes)}")
+    if not 0 < validation < 1:
+        raise ValueError(f"the validation share must lie between 0 and 1, not {validation}")
+    if not 1 <= objects[0] <= objects[1]:
+        raise ValueError(f"objects must be a least and a most digits per image with 1 <= least <= most, "
+                         f"not {list(objects)}")
+    if not 1 <= scale[0] <= scale[1] <= size:
+        raise ValueError(f"scale must be a least and a most digit side in pixels with 1 <= least <= most <= "
+                         f"size ({size}), not {list(scale)}")
+
+
+def _image(rng: np.random.Generator, pools: list[np.ndarray], size: int, objects: tuple[int, int],
+           scale: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
+    """One uint8 image and its boxes (label, x, y, width, height)."""
+    canvas = np.zeros((size, size))
+    boxes: list[tuple[int, int, int, int, int]] = []
+    for _ in range(rng.integers(objects[0], objects[1] + 1)):
+        label = int(rng.integers(len(pools)))
+        pool = pools[label]
+        side = int(rng.integers(scale[0], scale[1] + 1))
+        digit = np.asarray(Image.fromarray(pool[rng.integers(len(pool))].astype(np.float32))
+                           .resize((side, side), Image.Resampling.BILINEAR))
+        digit = np.where(digit >= INK, digit, 0.0)
+        rows, columns = np.nonzero(digit)
+        if not len(rows):
+            continue  # too faint once enlarged to leave any ink: nothing to detect
+        for _ in range(PLACEMENT_TRIES):
+            top, left = (int(v) for v in rng.integers(0, size - side + 1, size=2))
+            box = (label, left + int(columns.min()), top + int(rows.min()),
+                   int(columns.max() - columns.min()) + 1, int(rows.max() - rows.min()) + 1)
+            if all(_overlap(box, other) < MAX_OVERLAP for other in boxes):
+                window = (slice(top, top + side), slice(left, left + side))
+                # Overlapping strokes take the brighter value rather than the sum, so they do not saturate.
+                canvas[window] = np.maximum(canvas[window], digit)
+                boxes.append(box)
+                break
+    return np.round(np.clip(canvas, 0.0, 1.0) * 255).astype(np.uint8), boxes
+
+
+def _overlap(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """The part of the smaller of two (label, x, y, width, height) boxes that the other covers."""
+    width = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    height = min(a[2] + a[4], b[2] + b[4]) - max(a[2], b[2])
+    inter = max(width, 0) * max(height, 0)
+    return inter / min(a[3] * a[4], b[3] * b[4])
