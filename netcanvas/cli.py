@@ -177,6 +177,19 @@ def _export(args: argparse.Namespace) -> int:
 
     if not Path(args.target).is_dir() and _report(check_file(args.target)):
         return 1
+    if args.int8_layers is not None and not args.int8:
+        raise GraphError("--int8-layers names the layers --int8 keeps float: add --int8")
+    if args.int8 and (args.format != "onnx" or args.fp16):
+        raise GraphError("--int8 writes an ONNX file with int8 weights: drop --format pytorch and --fp16")
+    if args.int8:
+        from runtime.int8 import quantize_run
+
+        keep = tuple(name.strip() for name in (args.int8_layers or "").split(",") if name.strip())
+        report = quantize_run(args.target, args.output, keep_float=keep, network=args.network, last=args.last,
+                              opset=args.opset, verify=not args.no_verify)
+        print(f"weights: {report.weights}", file=sys.stderr)
+        print(report.summary())
+        return 0
     target = export_target(args.target, args.network, last=args.last)
     print(f"weights: {target.metadata['netcanvas.weights']}", file=sys.stderr)
     output = args.output or f"{target.stem}.{'onnx' if args.format == 'onnx' else 'py'}"
@@ -395,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--fp16", action="store_true", help="store ONNX weights as float16 (half the file)")
     export.add_argument("--no-verify", action="store_true", help="skip onnx.checker and the onnxruntime "
                         "comparison (for huge networks)")
+    export.add_argument("--int8", action="store_true", help="a trained network as int8 ONNX (onnxruntime static "
+                        "quantization, calibrated on training rows); reports validation accuracy beside the float file's")
+    export.add_argument("--int8-layers", metavar="KEEP", help="with --int8: node ids to keep in float, comma-separated "
+                        "(a block's inner node as block/node)")
     export.set_defaults(run=_export)
     searcher = commands.add_parser("search", help="architecture search from a project until stopped (Ctrl-C)")
     searcher.add_argument("project", nargs="?", help="the base project (its search section sets the limits)")
