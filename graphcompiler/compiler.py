@@ -23,14 +23,14 @@ def _raise_first(errors: list[GraphError]) -> None:
 def inference_outputs(graph: Graph) -> list[str]:
     """The nodes a deployed network returns: what feeds its losses' predictions, or feeds nothing.
 
-    Nodes that only prepare a loss's target (a label and whatever transforms it) are not part
-    of the deployed network.
+    Nodes that only prepare a loss's target or mask (a label and whatever transforms it, such as a
+    detector's BoxTargets) are not part of the deployed network.
     """
     losses = {n.id for n in graph.nodes() if graph.spec(n.type).is_loss}
     label_side, prediction_side = set(), set()
     for loss in losses:
         for port, (src, _) in graph.inputs_of(loss).items():
-            side = label_side if port == "target" else prediction_side
+            side = label_side if port in ("target", "mask") else prediction_side
             side.update(nx.ancestors(graph.nx, src) | {src})
     dropped = losses | (label_side - prediction_side)
     return [n.id for n in graph.nodes()

@@ -71,6 +71,15 @@ def _dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detection_dataset(args: argparse.Namespace) -> int:
+    from runtime.detection_data import write_detection_dataset
+    made = write_detection_dataset(args.output, count=args.count, size=args.size, seed=args.seed,
+                                   validation=args.validation)
+    for which, path in (("training", made.training), ("validation", made.validation), ("labels", made.labels)):
+        print(f"{which}: {path}")
+    return 0
+
+
 def _from_folders(args: argparse.Namespace) -> int:
     from runtime.folders import from_folders
     made = from_folders(args.source, args.output, validation=args.validation,
@@ -343,6 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
         example.add_argument("--seed", type=int, default=0, help="seed of the split and of generated images")
         example.add_argument("--validation", type=float, default=0.2, help="share of samples for validation")
         example.set_defaults(run=_dataset)
+    detection = kinds.add_parser("detection", help="object detection: 1-5 digits at random places and sizes per "
+                                 "image, a box file per image (label,x,y,width,height), labels.txt")
+    detection.add_argument("-o", "--output", required=True, help="folder for train.csv, validation.csv, labels.txt, "
+                           "images/ and boxes/")
+    detection.add_argument("--count", type=int, default=1000, help="images (default 1000)")
+    detection.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    detection.add_argument("--seed", type=int, default=0, help="seed of the images and the split")
+    detection.add_argument("--validation", type=float, default=0.2, help="share of images for validation")
+    detection.set_defaults(run=_detection_dataset)
     folders = kinds.add_parser("from-folders", help="image classification lists from SRC/<class>/ (split here) or "
                                "SRC/train/<class>/ and SRC/test/<class>/ (taken as they are), with labels.txt")
     folders.add_argument("source", metavar="SRC", help="a folder with one subfolder of images per class (its name "

@@ -2,7 +2,8 @@
 
 Geometric changes (flip, rotation, scale, shift) are one affine resampling per sample, applied alike to
 the images and to any label image of the same size (masks, resampled by nearest neighbour), so
-they stay aligned. Brightness, contrast, noise and cutout change the data images only. Mixup
+they stay aligned; a detector's boxes are moved by the same map (a rotated box by the box around its
+corners), clipped to the image, and dropped when less than half of them is left in it. Brightness, contrast, noise and cutout change the data images only. Mixup
 blends every data input of a sample with another sample's; the loss is then mixed with the same
 weight (see ``training.batch_loss``).
 """
@@ -34,10 +35,12 @@ def _uniform(n: int, spread: float, generator: torch.Generator, device) -> Tenso
 class Augmenter:
     """The project's augmentation settings, applied to batches keyed by Input node."""
 
-    def __init__(self, settings: SimpleNamespace, images: list[str], label_images: list[str] = ()):
+    def __init__(self, settings: SimpleNamespace, images: list[str], label_images: list[str] = (),
+                 boxes: list[str] = ()):
         self.s = settings
         self.images = list(images)
         self.label_images = list(label_images)
+        self.boxes = list(boxes)
 
     @property
     def geometric(self) -> bool:
@@ -66,6 +69,8 @@ class Augmenter:
             for name in self.label_images:
                 if out[name].shape[-2:] == first.shape[-2:]:
                     out[name] = self._resample(out[name], theta, "nearest")
+            for name in self.boxes:
+                out[name] = move_boxes(out[name], theta, first.shape[-2], first.shape[-1])
         for name in self.images:
             out[name] = self._photometric(out[name], generator)
         return out
@@ -122,6 +127,31 @@ class Augmenter:
         for name in inputs:
             out[name] = weight * batch[name] + (1 - weight) * batch[name][perm.to(batch[name].device)]
         return out, Mix(weight, perm)
+
+
+def move_boxes(boxes: Tensor, theta: Tensor, height: int, width: int) -> Tensor:
+    """Boxes N x K x 5 (label, x0, y0, x1, y1 in pixels; label -1 pads) where the resampling by ``theta`` puts them.
+
+    theta maps output to input coordinates, so the boxes' corners go through its inverse; the moved box is the
+    one around the four corners, clipped to the image; one less than half inside becomes padding.
+    """
+    labels, corners = boxes[..., :1], boxes[..., 1:]
+    x0, y0, x1, y1 = corners.unbind(-1)
+    scale = boxes.new_tensor([width / 2, height / 2])
+    # Pixel edges to the grid's [-1, 1] (align_corners=False: -1 and 1 are the image's outer edges).
+    points = torch.stack([torch.stack(p, -1) for p in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))], -2) / scale - 1
+    matrix, shift = theta[:, :, :2].to(boxes.dtype), theta[:, :, 2].to(boxes.dtype)
+    inverse = torch.linalg.inv(matrix)
+    moved = torch.einsum("nij,nkpj->nkpi", inverse, points - shift[:, None, None, :])
+    moved = (moved + 1) * scale
+    low, high = moved.amin(-2), moved.amax(-2)
+    area = (high - low).clamp_min(0).prod(-1)
+    limit = boxes.new_tensor([width, height])
+    low, high = low.clamp(min=0).minimum(limit), high.clamp(min=0).minimum(limit)
+    kept = (high - low).clamp_min(0).prod(-1) >= 0.5 * area.clamp_min(1e-6)
+    kept &= labels[..., 0] >= 0
+    out = torch.cat([labels, low, high], -1)
+    return torch.where(kept.unsqueeze(-1), out, torch.full_like(out, -1.0))
 
 
 def cutout_mask(shape: torch.Size, size: int, count: int, generator: torch.Generator, device) -> Tensor:

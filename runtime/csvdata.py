@@ -3,8 +3,12 @@
 ``x:image,y:label`` names two variables; the part after the colon is a hint, and ``label`` means
 integer values kept as they are (class indices, also in mask images). A vector spreads over
 ``x__0,x__1,...``. A path cell is relative to the CSV file and names an image (png, jpg, bmp,
-gif, tif) or a CSV file holding a matrix (rows are time steps). Every problem is a DataError
-naming the file, line and column.
+gif, tif) or a CSV file holding a matrix (rows are time steps). A variable hinted ``boxes``
+(``b:boxes``) names a box file per row: a CSV with header ``label,x,y,width,height`` (top-left
+corner and size in pixels of the row's image), or a YOLO text file (``class cx cy w h`` per line,
+fractions of the image); it becomes K x 5 rows (label, x0, y0, x1, y1) in pixels of the image as
+the network sees it (after dataset.image_size), padded with label -1 to the list's most boxes.
+Every problem is a DataError naming the file, line and column.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class Variable:
     hint: str
     columns: tuple[int, ...]
     kind: str
-    """number, vector, image or matrix."""
+    """number, vector, image, matrix or boxes."""
 
     @property
     def is_label(self) -> bool:
@@ -153,6 +157,8 @@ class CsvDataset(torch.utils.data.Dataset):
         for name, (hint, columns) in _parse_header(header, self.file).items():
             ordered = tuple(c for _, c in sorted(columns))
             kind = "vector" if len(ordered) > 1 or columns[0][0] != -1 else _cell_kind(self.rows[0][ordered[0]])
+            if hint.strip().lower() == "boxes":
+                kind = "boxes"
             if kind == "unknown":
                 self._fail(0, ordered[0], "is neither a number nor a path to an image (png, jpg, bmp, gif, "
                            "tif) or a matrix (.csv)")
@@ -160,7 +166,7 @@ class CsvDataset(torch.utils.data.Dataset):
         # Paths are resolved and checked once, here: a missing file is found before training starts.
         self.paths: dict[str, list[Path]] = {
             name: [self._file(i, var) for i in range(len(self.rows))]
-            for name, var in self.variables.items() if var.kind in ("image", "matrix")}
+            for name, var in self.variables.items() if var.kind in ("image", "matrix", "boxes")}
         self.shapes: dict[str, tuple[int, ...]] = {}
         for name, var in self.variables.items():
             self.shapes[name] = self._shape_of(var)
@@ -216,6 +222,8 @@ class CsvDataset(torch.utils.data.Dataset):
                         line=self.line(index))
 
     def _shape_of(self, var: Variable) -> tuple[int, ...]:
+        if var.kind == "boxes":
+            return (max(len(self._box_rows(i, var)) for i in range(len(self.rows))), 5)
         if var.kind == "vector":
             return (len(var.columns),)
         if var.kind == "number":
@@ -247,7 +255,10 @@ class CsvDataset(torch.utils.data.Dataset):
     def _file(self, index: int, var: Variable) -> Path:
         column = var.columns[0]
         cell = self.rows[index][column].strip()
-        if _cell_kind(cell) != var.kind:
+        if var.kind == "boxes":
+            if Path(cell).suffix.lower() not in (".csv", ".txt"):
+                self._fail(index, column, f"is not a box file path (.csv, or YOLO's .txt) (variable '{var.name}')")
+        elif _cell_kind(cell) != var.kind:
             self._fail(index, column, f"is not a{'n' if var.kind == 'image' else ''} {var.kind} path like the "
                        f"first row's (variable '{var.name}')")
         path = self.root / cell
@@ -267,7 +278,53 @@ class CsvDataset(torch.utils.data.Dataset):
             return torch.tensor([self._number(index, c, var) for c in var.columns], dtype=torch.float32)
         if var.kind == "matrix":
             return self._matrix(index, var)
+        if var.kind == "boxes":
+            return self._boxes(index, var)
         return self._image(index, var)
+
+    def _box_rows(self, index: int, var: Variable) -> list[tuple[float, ...]]:
+        """A box file's rows as written: (label, x, y, width, height) in file pixels, or YOLO's fractions."""
+        column = var.columns[0]
+        path = self.paths[var.name][index]
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                lines = [row for row in (csv.reader(handle) if path.suffix.lower() == ".csv"
+                                         else (line.split() for line in handle)) if row]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            self._fail(index, column, f"cannot be read: {exc}")
+        if path.suffix.lower() == ".csv":
+            if not lines or [c.strip() for c in lines[0]] != ["label", "x", "y", "width", "height"]:
+                self._fail(index, column, "must be a box list whose header is label,x,y,width,height")
+            lines = lines[1:]
+        boxes = []
+        for line, row in enumerate(lines, start=2 if path.suffix.lower() == ".csv" else 1):
+            try:
+                values = tuple(float(c) for c in row)
+            except ValueError:
+                values = ()
+            if len(values) != 5 or not all(math.isfinite(v) for v in values) or min(values[3:]) < 0 \
+                    or not values[0].is_integer() or values[0] < 0:
+                self._fail(index, column, f"names a box file whose line {line}, {short_repr(','.join(row))}, is not "
+                           "a box (a class index, then x, y, width, height: finite, sizes not negative)")
+            boxes.append(values)
+        return boxes
+
+    def _boxes(self, index: int, var: Variable) -> Tensor:
+        """K x 5 (label, x0, y0, x1, y1) in the pixels of the row's image as the network gets it."""
+        image = next((v for v in self.variables.values() if v.kind == "image" and not v.is_label), None)
+        if image is None:
+            self._fail(index, var.columns[0], "is a box file, but the list has no image variable for the boxes")
+        with self._open_image(index, image) as opened:
+            width, height = opened.size
+        size = self.images.size or (height, width)
+        yolo = self.paths[var.name][index].suffix.lower() != ".csv"
+        scale_x, scale_y = (size[1], size[0]) if yolo else (size[1] / width, size[0] / height)
+        boxes = torch.full(self.shapes.get(var.name, (0, 5)), -1.0)
+        for row, (label, x, y, w, h) in enumerate(self._box_rows(index, var)):
+            if yolo:
+                x, y = x - w / 2, y - h / 2
+            boxes[row] = torch.tensor([label, x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y])
+        return boxes
 
     def _matrix(self, index: int, var: Variable) -> Tensor:
         column = var.columns[0]

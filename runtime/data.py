@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
@@ -87,10 +87,17 @@ class Binding:
 
     variables: dict[str, str]
     """Input node id -> variable name."""
+    box_rows: dict[str, int] = field(default_factory=dict)
+    """Input node id -> the rows of boxes it takes, for box variables (a list pads to its own most boxes)."""
 
     def batch(self, data: dict[str, Tensor]) -> dict[str, Tensor]:
         """A batch of the dataset's variables, renamed to the Input nodes."""
-        return {node: data[var] for node, var in self.variables.items()}
+        batch = {node: data[var] for node, var in self.variables.items()}
+        for node, rows in self.box_rows.items():
+            boxes = batch[node]
+            if boxes.shape[1] < rows:
+                batch[node] = torch.cat([boxes, boxes.new_full((boxes.shape[0], rows - boxes.shape[1], 5), -1.0)], 1)
+        return batch
 
 
 def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: list[str] | None = None) -> Binding:
@@ -100,7 +107,7 @@ def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: lis
         if node not in input_nodes:
             raise GraphError(f"'{node}' is not an Input node of the network (its Inputs: "
                              f"{', '.join(input_nodes)})", where=f"dataset.inputs.{node}")
-    variables = {}
+    variables, box_rows = {}, {}
     for node_id in inputs if inputs is not None else input_nodes:
         var = mapping.get(node_id, node_id)
         if var not in dataset.variables:
@@ -109,13 +116,18 @@ def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: lis
                             file=dataset.file, line=1)
         wanted = tuple(input_nodes[node_id].params.get("shape", ()))
         have = dataset.shapes[var]
-        if have != wanted:
+        if dataset.variables[var].kind == "boxes":
+            if len(wanted) != 2 or wanted[1] != 5 or have[0] > wanted[0]:
+                raise DataError(f"variable '{var}' holds up to {have[0]} boxes per row but Input '{node_id}' is "
+                                f"{fmt(wanted)}; make it N x 5 with N at least {have[0]}", file=dataset.file, line=2)
+            box_rows[node_id] = wanted[0]
+        elif have != wanted:
             hint = ("; set dataset.image_size / dataset.channels, or change the Input's shape"
                     if dataset.variables[var].kind == "image" else "; change the Input's shape to match")
             raise DataError(f"variable '{var}' is {fmt(have)} per row but Input '{node_id}' expects "
                             f"{fmt(wanted)}{hint}", file=dataset.file, line=2)
         variables[node_id] = var
-    return Binding(variables)
+    return Binding(variables, box_rows)
 
 
 def batch_sampler(dataset: CsvDataset, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,

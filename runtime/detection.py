@@ -28,14 +28,20 @@ BOXES_SIDE = 384
 """Pictures of boxes are enlarged by a whole factor to at least this many pixels a side, so labels fit."""
 
 
-def decode(heatmap_logits: Tensor, size: Tensor, offset: Tensor, stride: float, threshold: float = 0.3,
-           top_k: int = 100, nms_iou: float = 0.5) -> list[Tensor]:
+DRAW_THRESHOLD = 0.3
+"""The heatmap score from which a peak is a detection that predict writes and pictures draw."""
+
+
+def decode(heatmap_logits: Tensor, size: Tensor, offset: Tensor, stride: float, threshold: float = DRAW_THRESHOLD,
+           top_k: int = 100, nms_iou: float = 0.5, across_classes: bool = False) -> list[Tensor]:
     """Detections (K x 6, best first) per image from heatmap logits N x C x H x W and size and offset N x 2 x H x W.
 
     Peaks are cells no 3 x 3 neighbour of the same class outscores (CenterNet's max-pooling); the ``top_k``
     best over all classes scoring at least ``threshold`` are kept, less those a better box of their class
-    overlaps by more than ``nms_iou``. For mAP give a low threshold: COCO ranks every detection by score, so
-    weak ones can only add recall.
+    overlaps by more than ``nms_iou`` (``across_classes``: of any class, so that one object gets one answer,
+    as a user reading the boxes wants; COCO's mAP scores each class apart, so it keeps the other classes'
+    guesses). For mAP give a low threshold: COCO ranks every detection by score, so weak ones can only add
+    recall.
     """
     n, classes, height, width = heatmap_logits.shape
     if size.shape != (n, 2, height, width) or offset.shape != (n, 2, height, width):
@@ -54,7 +60,14 @@ def decode(heatmap_logits: Tensor, size: Tensor, offset: Tensor, stride: float, 
     found = torch.cat([label[..., None].float(), scores[..., None], boxes], 2)
     # Cells that are not peaks score exactly 0 (a peak's sigmoid never does), so a threshold of 0 keeps peaks only.
     kept = (found[:, :, 1] >= threshold) & (found[:, :, 1] > 0)
-    return [rows[_nms(rows[:, 2:], rows[:, 0], nms_iou)] for rows in (f[k] for f, k in zip(found, kept))]
+    return [suppress(f[k], nms_iou, across_classes) for f, k in zip(found, kept)]
+
+
+def suppress(detections: Tensor, iou: float = 0.5, across_classes: bool = False) -> Tensor:
+    """Detections (K x 6, best first) less those a better one of their class (``across_classes``: of any class)
+    overlaps by more than ``iou``."""
+    labels = torch.zeros_like(detections[:, 0]) if across_classes else detections[:, 0]
+    return detections[_nms(detections[:, 2:], labels, iou)]
 
 
 def _nms(boxes: Tensor, labels: Tensor, iou: float) -> Tensor:

@@ -18,6 +18,7 @@ from graphcompiler.atomic import write_text
 
 from .csvdata import CsvDataset
 from .data import Binding, batches
+from .detection import average_precision, decode
 from .distributed import World
 from .labels import class_name
 from .tasks import Task
@@ -25,11 +26,14 @@ from .tasks import Task
 
 @dataclass
 class Outputs:
-    """Every validation sample's loss, prediction and target, on the CPU."""
+    """Every validation sample's loss, prediction and target, on the CPU; a detector's decoded boxes."""
 
     losses: Tensor
     predictions: Tensor
     targets: Tensor
+    """A detector's: the true boxes, N x K x 5."""
+    detections: list[Tensor] | None = None
+    """A detector's boxes found per sample, K x 6 (label, score, x0, y0, x1, y1)."""
 
 
 def sample_losses(env: dict[str, Tensor], task: Task) -> Tensor:
@@ -49,24 +53,33 @@ def collect(model: GraphModule, task: Task, dataset: CsvDataset, binding: Bindin
     model.eval()
     rows = list(range(world.rank, len(dataset), world.size))
     sampler = BatchSampler(rows, batch_size, drop_last=False)
-    losses, predictions, targets = [], [], []
+    losses, predictions, targets, detections = [], [], [], []
+    heads = task.detection
     try:
         for number, data in enumerate(batches(dataset, sampler), start=1):
             env = model.trace(**{k: v.to(device) for k, v in binding.batch(data).items()})
             losses.append(sample_losses(env, task).cpu())
             predictions.append(env[task.main.prediction].float().cpu())
-            targets.append(env[task.main.target].float().cpu())
+            if heads is None:
+                targets.append(env[task.main.target].float().cpu())
+            else:
+                targets.append(env[heads.boxes].float().cpu())
+                # COCO's mAP reads the whole precision-recall curve, so its low end too: keep weak peaks.
+                detections += [d.cpu() for d in decode(env[heads.heatmap], env[heads.size], env[heads.offset],
+                                                       heads.stride, threshold=MAP_THRESHOLD)]
             if on_batch:
                 on_batch(number, len(sampler))
     finally:
         model.train(was_training)
-    out = Outputs(torch.cat(losses), torch.cat(predictions), torch.cat(targets))
+    out = Outputs(torch.cat(losses), torch.cat(predictions), torch.cat(targets), detections if heads else None)
     if not world.active:
         return out
     shares = world.gather((rows, out))
     order = torch.tensor([row for share_rows, _ in shares for row in share_rows]).argsort()
+    found = None if heads is None else [d for _, o in shares for d in o.detections]
     return Outputs(*(torch.cat([getattr(o, part) for _, o in shares])[order]
-                     for part in ("losses", "predictions", "targets")))
+                     for part in ("losses", "predictions", "targets")),
+                   None if found is None else [found[i] for i in order.tolist()])
 
 
 def probabilities(task: Task, predictions: Tensor) -> Tensor:
@@ -90,8 +103,12 @@ def iou_per_class(predicted: Tensor, target: Tensor, classes: int) -> list[float
     return [float(h / u) if u > 0 else None for h, u in zip(hits, union)]
 
 
+MAP_THRESHOLD = 0.01
+"""The heatmap score above which a peak counts as a detection for mAP (CenterNet keeps its top 100 by score)."""
+
 ERROR_IS = {"classification": "1 - accuracy", "binary": "1 - accuracy", "segmentation": "1 - mean IoU",
-            "regression": "mean squared error", "autoencoder": "mean squared reconstruction error"}
+            "regression": "mean squared error", "autoencoder": "mean squared reconstruction error",
+            "detection": "1 - mAP@0.5"}
 """What each task's ``error`` (the learning curve's val_error) is."""
 
 
@@ -108,6 +125,9 @@ def metrics(task: Task, out: Outputs) -> dict[str, float]:
         target = out.targets[:, 0].long()
         score = mean_iou(predicted, target, task.classes)
         result.update(mean_iou=score, pixel_accuracy=float((predicted == target).double().mean()), error=1 - score)
+    elif task.kind == "detection":
+        scores = average_precision(out.detections, list(out.targets), task.classes)
+        result.update(map_50=scores["map_50"], map_50_95=scores["map_50_95"], error=1 - scores["map_50"])
     elif task.kind == "regression":
         difference = out.predictions - out.targets
         result.update(mse=float((difference ** 2).mean()), mae=float(difference.abs().mean()))
@@ -184,6 +204,19 @@ def _regression_files(task: Task, out: Outputs, folder: Path, result: dict,
     return names, [[round(float(v), 6) for v in row] for row in flat]
 
 
+def _detection_files(task: Task, out: Outputs, folder: Path, result: dict,
+                     class_names: tuple[str, ...] | None) -> tuple[list, list]:
+    scores = average_precision(out.detections, list(out.targets), task.classes)
+    write_text(folder / "ap.csv", _csv_text([["class", "ap@0.5"]] + [
+        [class_name(class_names, c), "" if ap is None else round(ap, 6)] for c, ap in enumerate(scores["ap_50"])]))
+    rows = [["row", "label", "score", "x0", "y0", "x1", "y1"]]
+    rows += [[i, class_name(class_names, int(d[0])), *(round(float(v), 4) for v in d[1:])]
+             for i, found in enumerate(out.detections) for d in found]
+    write_text(folder / "detections.csv", _csv_text(rows))
+    return ["objects", "found"], [[int((truth[:, 0] >= 0).sum()), len(found)]
+                                  for truth, found in zip(out.targets, out.detections)]
+
+
 def _autoencoder_files(task: Task, out: Outputs, folder: Path, result: dict,
                        class_names: tuple[str, ...] | None) -> tuple[list, list]:
     return ["reconstruction_error"], [[round(float(v), 8)] for v in reconstruction_errors(out)]
@@ -198,7 +231,8 @@ def write_output_result(path: Path, dataset: CsvDataset, columns: list[str], val
 
 
 _FILES = {"classification": _classification_files, "binary": _classification_files,
-          "segmentation": _segmentation_files, "regression": _regression_files, "autoencoder": _autoencoder_files}
+          "segmentation": _segmentation_files, "regression": _regression_files, "autoencoder": _autoencoder_files,
+          "detection": _detection_files}
 
 
 def write_report(task: Task, out: Outputs, dataset: CsvDataset, folder: Path) -> dict[str, float]:

@@ -195,7 +195,7 @@ def evaluation_pictures(task: Task, graph: Graph, model: GraphModule, out: Outpu
                         batch_size: int = 32) -> dict:
     """The pictures of an evaluation, into ``folder``: Grad-CAM of a classifier's mistakes, segmentation masks
     over their inputs, reconstructions beside theirs with the error histogram (and ROC where anomalies are
-    labelled). Returns the numbers they add (the anomaly threshold and ROC-AUC)."""
+    labelled), a detector's boxes (true and found) on its images. Returns the numbers they add (the anomaly threshold and ROC-AUC)."""
     image_input = next((n for n in task.data_inputs if n in binding.variables
                         and is_picture(tuple(model.input_shapes[n]))), None)
     shown = list(options.rows) if options.rows is not None else None
@@ -226,6 +226,15 @@ def evaluation_pictures(task: Task, graph: Graph, model: GraphModule, out: Outpu
             base = image(row)
             save_png(folder / f"segmentation/row_{row:05d}.png",
                      side_by_side(base, mask_overlay(base, predicted[row]), mask_overlay(base, truth[row])))
+    elif task.kind == "detection" and image_input is not None and options.count:
+        from .detection import DRAW_THRESHOLD, boxes_picture, suppress
+
+        for row in shown if shown is not None else range(min(options.count, len(dataset))):
+            found = out.detections[row]
+            # What predict would answer: the confident boxes, one per object.
+            found = suppress(found[found[:, 1] >= DRAW_THRESHOLD], across_classes=True)
+            save_png(folder / f"detections/row_{row:05d}.png",
+                     boxes_picture(image(row), out.targets[row], found, dataset.class_names))
     elif task.kind == "classification" and image_input is not None and options.count:
         from .gradcam import dataset_heatmaps, spatial_node
 

@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
+from torch import Tensor
 from torch.utils.data import BatchSampler, SequentialSampler
 
 import graphcompiler as gc
 from graphcompiler import GraphError
+from graphcompiler.atomic import write_text
 
 from .csvdata import IMAGE_SUFFIXES, CsvDataset, DataError
 from .data import batches, bind, class_names, image_options
+from .detection import boxes_picture, decode
 from .evaluation import probabilities, write_output_result
 from .labels import class_name
 from .pictures import gradcam_picture, is_picture, pixels, save_png
@@ -71,6 +75,27 @@ def _checked(names: tuple[str, ...] | None, classes: int) -> tuple[str, ...] | N
     return names
 
 
+def _write_detections(dataset: CsvDataset, variable: str, found: list[Tensor], names: tuple[str, ...] | None,
+                      output: Path, columns: list, values: list) -> None:
+    """A box file per row, in the layout the datasets use (label,x,y,width,height in the image file's pixels) plus
+    each box's score, linked from the result with the count of objects found."""
+    folder = output.with_name(f"{output.stem}_boxes")
+    folder.mkdir(exist_ok=True)
+    columns += ["objects", "boxes"]
+    for i, (row, boxes) in enumerate(zip(values, found)):
+        with Image.open(dataset.paths[variable][i]) as image:
+            width, height = image.size
+        seen_h, seen_w = dataset.shapes[variable][-2:]
+        scale = torch.tensor([width / seen_w, height / seen_h] * 2)
+        lines = [["label", "x", "y", "width", "height", "score"] + (["name"] if names else [])]
+        for label, score, *corners in boxes.tolist():
+            x0, y0, x1, y1 = (torch.tensor(corners) * scale).tolist()
+            lines.append([int(label), round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2),
+                          round(score, 4)] + ([class_name(names, int(label))] if names else []))
+        write_text(folder / f"boxes_{i:05d}.csv", "".join(",".join(map(str, line)) + "\n" for line in lines))
+        row += [len(boxes), f"{folder.name}/boxes_{i:05d}.csv"]
+
+
 def predict(source: str | Path, inputs: str | Path, output: str | Path | None = None, *, gradcam: bool = False,
             gradcam_node: str | None = None, on_batch: Callable[[int, int], None] | None = None,
             last: bool = False) -> Prediction:
@@ -79,7 +104,9 @@ def predict(source: str | Path, inputs: str | Path, output: str | Path | None = 
 
     Classifiers get y' (the class), score (its probability) and the top classes with theirs, with label names
     where ``dataset.labels`` gives them; image outputs (segmentation masks, reconstructions, image-to-image)
-    are written as PNGs in ``<output stem>_images/`` and linked in the CSV. ``gradcam`` adds a Grad-CAM
+    are written as PNGs in ``<output stem>_images/`` and linked in the CSV; a detector's boxes go to a box
+    file per row in ``<output stem>_boxes/`` (the datasets' layout, in the image file's pixels, with scores)
+    and are drawn on its images. ``gradcam`` adds a Grad-CAM
     picture per row of a classifier (at ``gradcam_node``, default the last spatial layer). A run gives its
     best epoch's weights, ``last`` its last epoch's.
     """
@@ -109,19 +136,25 @@ def predict(source: str | Path, inputs: str | Path, output: str | Path | None = 
     wanted = [task.main.prediction.split(".")[0]]
     if task.kind == "autoencoder":
         wanted.append(task.main.target.split(".")[0])
+    heads = task.detection
+    if heads:
+        wanted += [heads.size.split(".")[0], heads.offset.split(".")[0]]
     model = gc.compile(graph, outputs=wanted)
     own = model.state_dict()
     model.load_state_dict({k: v for k, v in trained.weights.items() if k in own})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     sampler = BatchSampler(SequentialSampler(dataset), training_settings(trained.project).batch_size, False)
-    predictions, targets = [], []
+    predictions, targets, found = [], [], []
     with torch.no_grad():
         for number, data in enumerate(batches(dataset, sampler), start=1):
             env = model.trace(**{k: v.to(device) for k, v in binding.batch(data).items()})
             predictions.append(env[task.main.prediction].float().cpu())
             if task.kind == "autoencoder":
                 targets.append(env[task.main.target].float().cpu())
+            if heads:
+                found += [d.cpu() for d in decode(env[heads.heatmap], env[heads.size], env[heads.offset],
+                                                  heads.stride, across_classes=True)]
             if on_batch:
                 on_batch(number, len(sampler))
     predicted = torch.cat(predictions)
@@ -175,6 +208,11 @@ def predict(source: str | Path, inputs: str | Path, output: str | Path | None = 
         columns.append("reconstruction_error")
         for row, e in zip(values, errors):
             row.append(round(float(e), 8))
+    elif task.kind == "detection":
+        _write_detections(dataset, binding.variables[task.data_inputs[0]], found, names, output, columns, values)
+        variable = binding.variables[task.data_inputs[0]]
+        write_images("y':image", "boxes", (boxes_picture(pixels(dataset[i][variable], options.normalize),
+                                                         torch.empty(0, 5), d, names) for i, d in enumerate(found)))
     elif is_picture(tuple(predicted.shape[1:])):
         write_images("y':image", "output", (pixels(p, options.normalize) for p in predicted))
     else:

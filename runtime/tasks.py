@@ -26,8 +26,21 @@ class LossWiring:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """A CenterNet detector's heads (value names) and what their targets are made from."""
+
+    heatmap: str
+    size: str
+    offset: str
+    boxes: str
+    """The Input of the true boxes."""
+    stride: int
+    """Input pixels per heatmap cell."""
+
+
+@dataclass(frozen=True)
 class Task:
-    """classification, segmentation, binary, regression or autoencoder; and which Inputs are data."""
+    """classification, segmentation, binary, regression, autoencoder or detection; and which Inputs are data."""
 
     kind: str
     losses: tuple[LossWiring, ...]
@@ -36,7 +49,8 @@ class Task:
     label_inputs: tuple[str, ...]
     """Inputs that only feed loss targets."""
     classes: int
-    """Class count of classification, segmentation (and 2 for binary); 0 otherwise."""
+    """Class count of classification, segmentation, detection (and 2 for binary); 0 otherwise."""
+    detection: Detection | None = None
 
     @property
     def main(self) -> LossWiring:
@@ -74,11 +88,17 @@ def task_of(graph: Graph) -> Task:
     if not losses:
         raise GraphError("the network has no loss layer; wire one (such as SoftmaxCrossEntropy) to the "
                          "output and the label Input so there is something to train")
+    # A detector reports on its heatmap, wherever its focal loss sits among the losses.
+    losses.sort(key=lambda w: w.type != "FocalLoss")
     main = losses[0]
     x_src = main.prediction.split(".")[0]
     x_port = main.prediction.split(".")[1] if "." in main.prediction else graph.output_ports(x_src)[0]
     pred_shape = shapes[x_src].outputs[x_port]
-    if main.target_inputs <= prediction_inputs:
+    detection = None
+    if main.type == "FocalLoss":
+        kind, classes = "detection", pred_shape[0]
+        detection = _detection(graph, losses)
+    elif main.target_inputs <= prediction_inputs:
         kind, classes = "autoencoder", 0
     elif main.type in CLASS_LOSSES:
         kind, classes = ("classification" if len(pred_shape) == 1 else "segmentation"), pred_shape[0]
@@ -88,4 +108,30 @@ def task_of(graph: Graph) -> Task:
         kind, classes = "regression", 0
     ordered = graph.fed_inputs()
     return Task(kind, tuple(losses), tuple(n for n in ordered if n in prediction_inputs),
-                tuple(n for n in ordered if n in target_only - prediction_inputs), classes)
+                tuple(n for n in ordered if n in target_only - prediction_inputs), classes, detection)
+
+
+def _detection(graph: Graph, losses: list[LossWiring]) -> Detection:
+    """The heads of a detector: the focal loss's x, and the x of the masked L1 losses on BoxTargets' size and
+    offset."""
+    focal = losses[0]
+    targets = focal.target.split(".")[0]
+    if graph.node(targets).type != "BoxTargets" or not focal.target.endswith(".heatmap"):
+        raise GraphError(f"FocalLoss '{focal.loss}' trains a detector's heatmap: wire its target to a BoxTargets' "
+                         "heatmap output", node=focal.loss)
+    heads = {}
+    for wiring in losses[1:]:
+        source, _, port = wiring.target.partition(".")
+        if wiring.type == "MaskedL1Loss" and source == targets and port in ("size", "offset"):
+            heads[port] = wiring.prediction
+    missing = [port for port in ("size", "offset") if port not in heads]
+    if missing:
+        raise GraphError(f"the detector has no {' or '.join(missing)} head: wire a MaskedL1Loss from each head to "
+                         f"BoxTargets '{targets}' ({', '.join(f'{p} -> target' for p in missing)}, mask -> mask)",
+                         node=targets)
+    boxes_src = graph.inputs_of(targets)["boxes"][0]
+    boxes = sorted(_inputs_of(graph, boxes_src))
+    if len(boxes) != 1:
+        raise GraphError(f"BoxTargets '{targets}' must read its boxes from one Input", node=targets)
+    return Detection(focal.prediction, heads["size"], heads["offset"], boxes[0],
+                     int(graph.node(targets).params.get("stride", 4)))

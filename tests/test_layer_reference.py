@@ -562,6 +562,87 @@ BINARY_CONV = st.tuples(conv_draw(), st.one_of(st.none(), st.floats(-1, 1))).map
 BINARY_AFFINE = one(out_features=dim(1, 5), bias=st.booleans(), zero_to=st.floats(-1, 1))
 
 
+# ----------------------------------------------------------------------------- detection
+
+@st.composite
+def box_targets_draw(draw):
+    params = draw(st.fixed_dictionaries({}, optional={"stride": st.integers(1, 4),
+                                                      "min_overlap": st.floats(0.3, 0.9)}))
+    return params, {"boxes": (draw(dim(1, 4)), 5), "like": draw(CHW)}
+
+
+def boxes_in_range(shapes, batch, p, gen):
+    """Boxes inside (or a little past) the image the map covers, some of them padding (label -1)."""
+    rows, (classes, height, width) = shapes["boxes"][0], shapes["like"]
+    side = torch.tensor([width, height] * 2, dtype=torch.float) * p.stride
+    corners = torch.rand((batch, rows, 4), generator=gen) * 1.2 * side - 0.1 * side
+    corners = torch.cat([torch.minimum(corners[..., :2], corners[..., 2:]),
+                         torch.maximum(corners[..., :2], corners[..., 2:])], -1)
+    labels = torch.randint(-1, classes, (batch, rows, 1), generator=gen).float()
+    return {"boxes": torch.cat([labels, corners], -1), "like": torch.randn((batch,) + shapes["like"], generator=gen)}
+
+
+def box_targets(m, p, ins):
+    """CenterNet's targets drawn box by box in plain Python, as its data loader does."""
+    like = ins["like"]
+    n, classes, height, width = like.shape
+    heatmap, size, offset, mask = (torch.zeros(n, c, height, width) for c in (classes, 2, 2, 1))
+    for i in range(n):
+        for label, x0, y0, x1, y1 in ins["boxes"][i].tolist():
+            if label < 0:
+                continue
+            x0, y0, x1, y1 = (v / p.stride for v in (x0, y0, x1, y1))
+            w, h = x1 - x0, y1 - y0
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            ix, iy = min(max(math.floor(cx), 0), width - 1), min(max(math.floor(cy), 0), height - 1)
+            hh, ww, o = math.ceil(h), math.ceil(w), p.min_overlap
+            radius = min((hh + ww + math.sqrt((hh + ww) ** 2 - 4 * hh * ww * (1 - o) / (1 + o))) / 2,
+                         (2 * (hh + ww) + math.sqrt(4 * (hh + ww) ** 2 - 16 * (1 - o) * hh * ww)) / 2,
+                         (-2 * o * (hh + ww) + math.sqrt(4 * o * o * (hh + ww) ** 2 + 16 * o * (1 - o) * hh * ww)) / 2)
+            radius = max(0, math.floor(radius))
+            sigma = (2 * radius + 1) / 6
+            for y in range(max(0, iy - radius), min(height, iy + radius + 1)):
+                for x in range(max(0, ix - radius), min(width, ix + radius + 1)):
+                    value = math.exp(-((x - ix) ** 2 + (y - iy) ** 2) / (2 * sigma * sigma))
+                    heatmap[i, int(label), y, x] = max(heatmap[i, int(label), y, x].item(), value)
+            size[i, :, iy, ix] = torch.tensor([w, h])
+            offset[i, :, iy, ix] = torch.tensor([cx - ix, cy - iy])
+            mask[i, 0, iy, ix] = 1
+    return heatmap, size, offset, mask
+
+
+def peaked_targets(shapes, batch, p, gen):
+    """Logits, and targets in [0, 1) with some cells exactly 1 (the object centres)."""
+    x = torch.randn((batch,) + shapes["x"], generator=gen)
+    target = torch.rand((batch,) + shapes["target"], generator=gen) * 0.99
+    target[torch.rand(target.shape, generator=gen) < 0.2] = 1.0
+    return {"x": x, "target": target}
+
+
+def focal_loss(m, p, ins):
+    x, t = ins["x"], ins["target"]
+    prob = torch.sigmoid(x)
+    hit = (t == 1).float()
+    loss = hit * (1 - prob) ** p.alpha * torch.log(prob) + (1 - hit) * (1 - t) ** p.beta * prob ** p.alpha * torch.log(1 - prob)
+    return (-loss.flatten(1).sum(1) / hit.flatten(1).sum(1).clamp_min(1)).unsqueeze(1)
+
+
+def masked_draw():
+    return CHW.map(lambda s: {"x": s, "target": s, "mask": (1,) + s[1:]}).map(
+        lambda shapes: ({}, shapes)) | st.tuples(st.fixed_dictionaries({"weight": st.floats(0, 2)}),
+                                                CHW.map(lambda s: {"x": s, "target": s, "mask": (1,) + s[1:]}))
+
+
+def with_mask(shapes, batch, p, gen):
+    ins = randn({k: v for k, v in shapes.items() if k != "mask"}, batch, p, gen)
+    return {**ins, "mask": (torch.rand((batch,) + shapes["mask"], generator=gen) < 0.3).float()}
+
+
+def masked_l1(m, p, ins):
+    total = ((ins["x"] - ins["target"]).abs() * ins["mask"]).flatten(1).sum(1)
+    return (p.weight * total / ins["mask"].flatten(1).sum(1).clamp_min(1)).unsqueeze(1)
+
+
 @dataclass
 class Case:
     """How to test one layer type."""
@@ -725,6 +806,11 @@ CASES: dict[str, Case] = {
     "KLMultinomial": Case(two(("p", "q")), lambda m, p, ins: (torch.xlogy(ins["p"], ins["p"])
                                                                - ins["p"] * torch.log(ins["q"])).sum(1, keepdim=True),
                           make=distributions),
+    # Detection
+    "BoxTargets": Case(box_targets_draw(), box_targets, make=boxes_in_range),
+    "FocalLoss": Case(st.tuples(st.fixed_dictionaries({}, optional={"alpha": st.floats(0, 3), "beta": st.floats(0, 5)}),
+                                CHW.map(lambda s: {"x": s, "target": s})), focal_loss, make=peaked_targets),
+    "MaskedL1Loss": Case(masked_draw(), masked_l1, make=with_mask),
 }
 
 LAYER_TYPES = sorted(t for t in REGISTRY if t != "Input")

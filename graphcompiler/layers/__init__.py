@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 
 from ..errors import GraphError
-from . import activation, affine, arrays, binary, convolution, io, logic, loss, normalization, pooling, recurrent, scalar
+from . import (activation, affine, arrays, binary, convolution, detection, io, logic, loss, normalization, pooling,
+               recurrent, scalar)
 from .spec import Bool, Choice, Float, Int, Ints, LayerSpec, Param, Shape, ShapeError
 
 REGISTRY: dict[str, LayerSpec] = {
     spec.type: spec
     for module in (io, convolution, affine, binary, recurrent, pooling, activation, normalization, arrays, scalar,
-                   logic, loss)
+                   logic, loss, detection)
     for spec in module.SPECS
 }
 
