@@ -135,6 +135,19 @@ TRAINING = (
         Int("patience", 0, "end training when the validation error has not improved for this many epochs; 0: never",
             lo=0),
     ), "the run keeps its best epoch's weights either way (weights.pt; last.pt: the last epoch's)"),
+    Group("quantization", (
+        Int("bits", 0, "train with weights and activations quantized to this many bits (quantization-aware "
+                       "training); 0 turns it off. The run's project holds the quantized network as explicit "
+                       "layers; output layers keep at least 8 bits", lo=0, hi=32),
+        Choice("kind", "fixed_point", "fixed_point: multiples of a power-of-2 step; pow2: powers of 2; min_max: "
+                                      "activations over their running range, weights fixed point",
+               choices=("fixed_point", "pow2", "min_max")),
+        Bool("weights", True, "Convolution and Affine compute with quantized weights and biases"),
+        Bool("activations", True, "a quantizer follows every activation"),
+        Float("activation_range", 8.0, "fixed_point and pow2: activations are quantized within this size, rounded "
+                                       "up to a power of 2 (1 for Sigmoid, Tanh, Softmax and HardSigmoid)", lo=0.0),
+        Names("keep", (), "nodes kept in float"),
+    ), "NNC's fixed-point and power-of-2 layers, inserted when training starts (graphcompiler/quantization.py)"),
     Group("augmentation", AUGMENTATION, "applied to training batches only"),
     Group("transfer", (
         Text("from", "", "a run directory, or a .pt or .onnx file, whose weights start this training (matched "

@@ -18,6 +18,7 @@ from pathlib import Path
 import graphcompiler as gc
 from graphcompiler import GraphError, Project
 from graphcompiler.atomic import write_text
+from graphcompiler.quantization import quantize_project
 
 from .distributed import World, join, world
 from .gan import GanLoop, collapse_warning
@@ -39,6 +40,11 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
     """
     folder, here = Path(run_dir), world()
     join(here)
+    # The run trains, keeps and later compiles the network with its quantization layers written out.
+    quantization = training_settings(project).quantization
+    project = quantize_project(project, quantization.bits, quantization.kind, weights=quantization.weights,
+                               activations=quantization.activations, keep=quantization.keep,
+                               activation_range=quantization.activation_range)
 
     def make_folder() -> None:
         if (folder / INFO).exists():

@@ -557,6 +557,78 @@ def binary_conv(scaled):
     return lambda m, p, ins: F.conv2d(ins["x"], _binary(m, p, scaled), m.bias, p.stride, p.pad, p.dilation, p.groups)
 
 
+def fixed_point_levels(x, sign, n, delta):
+    """nnabla's fixed_point_quantize loop: clip to the ends, else int(|x| / delta + 0.5) delta with x's sign."""
+    top = (2 ** (n - 1 if sign else n) - 1) * delta
+    bottom = -top if sign else 0.0
+    rounded = torch.trunc(x.abs() / delta + 0.5) * delta * torch.where(x < 0, -1.0, 1.0)
+    return torch.where(x > top, top, torch.where(x < bottom, bottom, rounded))
+
+
+def pow2_levels(x, sign, with_zero, n, m):
+    """nnabla's pow2_quantize loop: 2^round(log2 |x|) (C's round), clipped to [p_min, p_max], then the sign."""
+    p_max, p_min = 2.0 ** m, 2.0 ** (m - (2 ** (n - sign - with_zero) - 1))
+    size = x.abs()
+    log = torch.log2(size)
+    q = 2.0 ** torch.where(log >= 0, torch.floor(log + 0.5), torch.ceil(log - 0.5))
+    below = torch.where(size < p_min * 2 ** -0.5, 0.0, p_min) if with_zero else torch.full_like(q, p_min)
+    q = torch.where(q > p_max, p_max, torch.where(q < p_min, below, q))
+    return torch.where(x < 0, -q if sign else torch.full_like(q, 0.0 if with_zero else p_min), q)
+
+
+def min_max_levels(m, p, ins):
+    """nnabla's min_max_quantize: the range (the batch's in training) nudged so that 0 is a level, then rounded."""
+    x = ins["x"]
+    if m.training:  # the first training batch sets the running range
+        torch.testing.assert_close(m.running_min, x.min())
+        torch.testing.assert_close(m.running_max, x.max())
+    low, high = m.running_min.item(), max(m.running_max.item(), m.running_min.item() + p.eps)
+    levels = 2 ** p.n - 1
+    scale = (high - low) / levels
+    zero = min(max(-low / scale, 0.0), levels)
+    zero = math.floor(zero + 0.5)
+    bottom, top = -zero * scale, (levels - zero) * scale
+    return torch.floor((x.clamp(bottom, top) - bottom) / scale + 0.5) * scale + bottom
+
+
+def _weight_rule(p, kind, suffix):
+    names = ("sign", "n", "delta") if kind == "fixed_point" else ("sign", "with_zero", "n", "m")
+    levels = fixed_point_levels if kind == "fixed_point" else pow2_levels
+    return lambda t: levels(t, *(getattr(p, name + suffix) for name in names))
+
+
+def quantized_affine(kind):
+    def ref(m, p, ins):
+        bias = (_weight_rule(p, kind, "_b")(m.bias) if p.quantize_b else m.bias) if p.bias else 0
+        return ins["x"].flatten(1) @ _weight_rule(p, kind, "_w")(m.weight).T + bias
+    return ref
+
+
+def quantized_conv(kind):
+    def ref(m, p, ins):
+        bias = (_weight_rule(p, kind, "_b")(m.bias) if p.quantize_b else m.bias) if p.bias else None
+        conv = F.conv1d if len(p.kernel) == 1 else F.conv2d
+        return conv(ins["x"], _weight_rule(p, kind, "_w")(m.weight), bias, p.stride, p.pad, p.dilation, p.groups)
+    return ref
+
+
+def _quantization_draw(kind, suffix):
+    """In-range quantization params of a weight layer (or of an activation quantizer, suffix "")."""
+    fine = {f"ste_fine_grained{suffix}": st.booleans()}
+    if kind == "fixed_point":
+        return {f"sign{suffix}": st.booleans(), f"n{suffix}": st.integers(2, 8),
+                f"delta{suffix}": st.sampled_from([0.0625, 0.1, 0.25, 1.0]), **fine}
+    return {f"sign{suffix}": st.booleans(), f"with_zero{suffix}": st.booleans(), f"n{suffix}": st.integers(3, 8),
+            f"m{suffix}": st.integers(-3, 2), **fine}
+
+
+def quantized_weight_draw(kind, layer):
+    extra = st.fixed_dictionaries({}, optional={**_quantization_draw(kind, "_w"), **_quantization_draw(kind, "_b"),
+                                                "quantize_b": st.booleans()})
+    base = conv_draw(one_axis=True) if layer == "conv" else one(out_features=dim(1, 5), bias=st.booleans())
+    return st.tuples(base, extra).map(lambda t: ({**t[0][0], **t[1]}, t[0][1]))
+
+
 BINARY_CONV = st.tuples(conv_draw(), st.one_of(st.none(), st.floats(-1, 1))).map(
     lambda t: ({**t[0][0], **({} if t[1] is None else {"zero_to": t[1]})}, t[0][1]))
 BINARY_AFFINE = one(out_features=dim(1, 5), bias=st.booleans(), zero_to=st.floats(-1, 1))
@@ -690,6 +762,17 @@ CASES: dict[str, Case] = {
     "BinaryWeightConvolution": Case(BINARY_CONV, binary_conv(scaled=True)),
     "BinarySigmoid": Case(one(), x_only(lambda x, p: torch.where(x > 0, 1.0, 0.0))),
     "BinaryTanh": Case(one(), x_only(lambda x, p: torch.where(x > 0, 1.0, -1.0))),
+    # Quantization
+    "FixedPointQuantize": Case(one(**_quantization_draw("fixed_point", "")), x_only(
+        lambda x, p: fixed_point_levels(x, p.sign, p.n, p.delta))),
+    "Pow2Quantize": Case(one(**_quantization_draw("pow2", "")), x_only(
+        lambda x, p: pow2_levels(x, p.sign, p.with_zero, p.n, p.m))),
+    "MinMaxQuantize": Case(one(n=st.integers(1, 8), decay=st.floats(0, 1), ste_fine_grained=st.booleans(),
+                               eps=st.sampled_from([1e-3, 0.01, 10.0])), min_max_levels, train=True),
+    "FixedPointQuantizedAffine": Case(quantized_weight_draw("fixed_point", "affine"), quantized_affine("fixed_point")),
+    "FixedPointQuantizedConvolution": Case(quantized_weight_draw("fixed_point", "conv"), quantized_conv("fixed_point")),
+    "Pow2QuantizedAffine": Case(quantized_weight_draw("pow2", "affine"), quantized_affine("pow2")),
+    "Pow2QuantizedConvolution": Case(quantized_weight_draw("pow2", "conv"), quantized_conv("pow2")),
     # Recurrent
     "RNN": Case(recurrent_draw("RNN"), recurrent("RNN")),
     "LSTM": Case(recurrent_draw("LSTM"), recurrent("LSTM")),

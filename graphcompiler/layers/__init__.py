@@ -6,13 +6,13 @@ import difflib
 
 from ..errors import GraphError
 from . import (activation, affine, arrays, binary, convolution, detection, io, logic, loss, normalization, pooling,
-               recurrent, scalar)
+               quantize, recurrent, scalar)
 from .spec import Bool, Choice, Float, Int, Ints, LayerSpec, Param, Shape, ShapeError
 
 REGISTRY: dict[str, LayerSpec] = {
     spec.type: spec
-    for module in (io, convolution, affine, binary, recurrent, pooling, activation, normalization, arrays, scalar,
-                   logic, loss, detection)
+    for module in (io, convolution, affine, binary, quantize, recurrent, pooling, activation, normalization, arrays,
+                   scalar, logic, loss, detection)
     for spec in module.SPECS
 }
 
