@@ -72,11 +72,14 @@ def _dataset(args: argparse.Namespace) -> int:
 
 
 def _detection_dataset(args: argparse.Namespace) -> int:
-    from runtime.detection_data import write_detection_dataset
+    from runtime.detection_data import write_detection_dataset, write_nnc_grid_lists
     made = write_detection_dataset(args.output, count=args.count, size=args.size, seed=args.seed,
-                                   validation=args.validation)
+                                   validation=args.validation, classes=tuple(range(args.classes)))
     for which, path in (("training", made.training), ("validation", made.validation), ("labels", made.labels)):
         print(f"{which}: {path}")
+    if args.nnc:
+        for which, path in zip(("training (NNC's layout)", "validation (NNC's layout)"), write_nnc_grid_lists(made)):
+            print(f"{which}: {path}")
     return 0
 
 
@@ -360,6 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     detection.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     detection.add_argument("--seed", type=int, default=0, help="seed of the images and the split")
     detection.add_argument("--validation", type=float, default=0.2, help="share of images for validation")
+    detection.add_argument("--classes", type=int, default=10, choices=range(1, 11), metavar="N",
+                           help="digits 0 to N-1 (default 10)")
+    detection.add_argument("--nnc", action="store_true", help="also train_nnc.csv and validation_nnc.csv in the "
+                           "layout of NNC's synthetic_image_object_detection sample (class and region grids of "
+                           "16 px cells, 5 anchors; use --size 112 --classes 4 for the sample)")
     detection.set_defaults(run=_detection_dataset)
     folders = kinds.add_parser("from-folders", help="image classification lists from SRC/<class>/ (split here) or "
                                "SRC/train/<class>/ and SRC/test/<class>/ (taken as they are), with labels.txt")

@@ -126,3 +126,64 @@ def _overlap(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     height = min(a[2] + a[4], b[2] + b[4]) - max(a[2], b[2])
     inter = max(width, 0) * max(height, 0)
     return inter / min(a[3] * a[4], b[3] * b[4])
+
+
+def write_nnc_grid_lists(dataset: DetectionDataset, *, anchors: int = 5, grid: int = 16) -> tuple[Path, Path]:
+    """Beside a box dataset, the same images in the layout NNC's object detection sample trains on
+    (``train_nnc.csv``, ``validation_nnc.csv``: ``x:image,y:label,r:region``), as nnabla's
+    create_object_detection_dataset writes it from YOLO files.
+
+    Per image, cells of ``grid`` pixels: ``y`` is anchors x rows x columns of class indices (-1 where no
+    object's centre falls), written as (anchors x rows) x columns; ``r`` the matching box, its centre within
+    the cell (0 to 1) and the log of its width and height in cells, as (anchors x rows) x (columns x 4). An
+    object goes to the anchor, of ``anchors`` k-means clusters of the training boxes' sizes, that overlaps
+    it most when centred on its cell.
+    """
+    from sklearn.cluster import KMeans  # scikit-learn loads slowly; only this needs it
+
+    root = dataset.training.parent
+    lists = {which: _read_rows(path) for which, path in (("training", dataset.training),
+                                                         ("validation", dataset.validation))}
+    side = Image.open(root / lists["training"][0][0]).size[0]
+    if side % grid:
+        raise ValueError(f"the images' side ({side} px) must be a multiple of grid ({grid} px)")
+    cells = side // grid
+    boxes = {image: np.loadtxt(root / box_file, delimiter=",", skiprows=1, ndmin=2).reshape(-1, 5)
+             for rows in lists.values() for image, box_file in rows}
+    sizes = np.concatenate([boxes[image][:, 3:] / side for image, _ in lists["training"]])
+    centres = KMeans(anchors, n_init=10, random_state=0).fit(sizes).cluster_centers_
+    centres = centres[np.argsort(centres.prod(1))]  # by area, as nnabla orders them
+    (root / "nnc").mkdir(exist_ok=True)
+    written = []
+    for which, rows in lists.items():
+        listed = [["x:image", "y:label", "r:region"]]
+        for image, _ in rows:
+            label, region = _grid_targets(boxes[image] / [1, side, side, side, side], centres, cells)
+            stem = Path(image).stem
+            _write_csv(root / f"nnc/{stem}_label.csv", label.reshape(anchors * cells, cells).astype(int).tolist())
+            _write_csv(root / f"nnc/{stem}_region.csv",
+                       np.round(region.reshape(anchors * cells, cells * 4), 6).tolist())
+            listed.append([image, f"nnc/{stem}_label.csv", f"nnc/{stem}_region.csv"])
+        path = root / f"{'train' if which == 'training' else which}_nnc.csv"
+        _write_csv(path, listed)
+        written.append(path)
+    return written[0], written[1]
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    return [line.split(",") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
+
+
+def _grid_targets(boxes: np.ndarray, anchors: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """The class and region grids of one image's boxes (label, x, y, width, height as fractions of its side)."""
+    label = np.full((len(anchors), cells, cells), -1)
+    region = np.zeros((len(anchors), cells, cells, 4))
+    for kind, x, y, w, h in boxes:
+        cx, cy = x + w / 2, y + h / 2
+        gx, gy = min(int(cx * cells), cells - 1), min(int(cy * cells), cells - 1)
+        # Both centred on the cell, an anchor overlaps the box by its smaller width times its smaller height.
+        inter = np.minimum(anchors[:, 0], w) * np.minimum(anchors[:, 1], h)
+        best = int(np.argmax(inter / (anchors.prod(1) + w * h - inter)))
+        label[best, gy, gx] = int(kind)
+        region[best, gy, gx] = [cx * cells - gx, cy * cells - gy, np.log(w * cells), np.log(h * cells)]
+    return label, region

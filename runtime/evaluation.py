@@ -94,6 +94,12 @@ def probabilities(task: Task, predictions: Tensor) -> Tensor:
     return predictions
 
 
+def class_maps(task: Task, out: Outputs) -> tuple[Tensor, Tensor]:
+    """A segmentation's predicted and true class per position, the class axis taken out of both."""
+    axis = 1 + task.class_axis
+    return out.predictions.argmax(axis), out.targets.squeeze(axis).long()
+
+
 def iou_per_class(predicted: Tensor, target: Tensor, classes: int) -> list[float | None]:
     """Intersection over union of every class (None for a class in neither)."""
     matrix = torch.bincount(target.flatten() * classes + predicted.flatten(), minlength=classes * classes)
@@ -121,8 +127,7 @@ def metrics(task: Task, out: Outputs) -> dict[str, float]:
         accuracy = float((predicted == out.targets.reshape(-1).long()).double().mean())
         result.update(accuracy=accuracy, error=1 - accuracy)
     elif task.kind == "segmentation":
-        predicted = out.predictions.argmax(1)
-        target = out.targets[:, 0].long()
+        predicted, target = class_maps(task, out)
         score = mean_iou(predicted, target, task.classes)
         result.update(mean_iou=score, pixel_accuracy=float((predicted == target).double().mean()), error=1 - score)
     elif task.kind == "detection":
@@ -187,8 +192,7 @@ def _classification_files(task: Task, out: Outputs, folder: Path, result: dict,
 
 def _segmentation_files(task: Task, out: Outputs, folder: Path, result: dict,
                         class_names: tuple[str, ...] | None) -> tuple[list, list]:
-    predicted = out.predictions.argmax(1)
-    target = out.targets[:, 0].long()
+    predicted, target = class_maps(task, out)
     result["iou"] = iou_per_class(predicted, target, task.classes)
     write_text(folder / "iou.csv", _csv_text([["class", "iou"]] + [[class_name(class_names, c), "" if v is None
                                                                      else round(v, 6)]

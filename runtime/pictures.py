@@ -22,7 +22,7 @@ from graphcompiler.atomic import atomic_path, write_bytes, write_text
 
 from .csvdata import CsvDataset
 from .data import Binding
-from .evaluation import Outputs, reconstruction_errors
+from .evaluation import Outputs, class_maps, reconstruction_errors
 from .tasks import Task
 
 MIN_SIDE = 128
@@ -219,9 +219,8 @@ def evaluation_pictures(task: Task, graph: Graph, model: GraphModule, out: Outpu
             for row in shown if shown is not None else np.argsort(-errors)[:options.count].tolist():
                 save_png(folder / f"reconstructions/row_{row:05d}.png",
                          side_by_side(image(row), pixels(out.predictions[row], normalize)))
-    elif task.kind == "segmentation" and image_input is not None and options.count:
-        predicted = out.predictions.argmax(1).numpy()
-        truth = out.targets[:, 0].long().numpy()
+    elif task.kind == "segmentation" and image_input is not None and options.count and task.class_axis == 0:
+        predicted, truth = (maps.numpy() for maps in class_maps(task, out))
         for row in shown if shown is not None else range(min(options.count, len(dataset))):
             base = image(row)
             save_png(folder / f"segmentation/row_{row:05d}.png",

@@ -51,6 +51,8 @@ class Task:
     classes: int
     """Class count of classification, segmentation, detection (and 2 for binary); 0 otherwise."""
     detection: Detection | None = None
+    class_axis: int = 0
+    """The sample axis a class-scoring loss reads its classes on (a YOLO-style grid of anchors x classes: 1)."""
 
     @property
     def main(self) -> LossWiring:
@@ -94,21 +96,22 @@ def task_of(graph: Graph) -> Task:
     x_src = main.prediction.split(".")[0]
     x_port = main.prediction.split(".")[1] if "." in main.prediction else graph.output_ports(x_src)[0]
     pred_shape = shapes[x_src].outputs[x_port]
-    detection = None
+    detection, class_axis = None, 0
     if main.type == "FocalLoss":
         kind, classes = "detection", pred_shape[0]
         detection = _detection(graph, losses)
     elif main.target_inputs <= prediction_inputs:
         kind, classes = "autoencoder", 0
     elif main.type in CLASS_LOSSES:
-        kind, classes = ("classification" if len(pred_shape) == 1 else "segmentation"), pred_shape[0]
+        class_axis = graph.node(main.loss).params.get("axis", 0) % len(pred_shape)
+        kind, classes = ("classification" if len(pred_shape) == 1 else "segmentation"), pred_shape[class_axis]
     elif main.type in BINARY_LOSSES:
         kind, classes = "binary", 2
     else:
         kind, classes = "regression", 0
     ordered = graph.fed_inputs()
     return Task(kind, tuple(losses), tuple(n for n in ordered if n in prediction_inputs),
-                tuple(n for n in ordered if n in target_only - prediction_inputs), classes, detection)
+                tuple(n for n in ordered if n in target_only - prediction_inputs), classes, detection, class_axis)
 
 
 def _detection(graph: Graph, losses: list[LossWiring]) -> Detection:

@@ -4,6 +4,7 @@ formats, the task read from the wiring, and the example finding digits on the sy
 import math
 import time
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -14,7 +15,7 @@ from graphcompiler.layers.modules.detection import BoxTargets, gaussian_radius
 from runtime.augment import Augmenter
 from runtime.csvdata import CsvDataset, DataError, ImageOptions
 from runtime.data import bind
-from runtime.detection_data import write_detection_dataset
+from runtime.detection_data import _grid_targets, write_detection_dataset
 from runtime.pictures import PictureOptions
 from runtime.runs import evaluate_run
 from runtime.settings import AUGMENTATION, read
@@ -119,3 +120,13 @@ def test_centernet_finds_the_digits_of_the_synthetic_set(tmp_path, one_thread):
     assert result["map_50"] >= 0.8
     again = evaluate_run(tmp_path / "run", pictures=PictureOptions(count=0))
     assert again["map_50"] == pytest.approx(result["map_50"])
+
+
+def test_the_nnc_grid_layout_puts_each_box_at_its_cell_and_anchor():
+    anchors = np.array([[0.1, 0.1], [0.3, 0.2]])  # fractions of the image, by area
+    boxes = np.array([[3, 0.0, 0.0, 0.1, 0.1],  # centre (0.05, 0.05) of a 4 x 4 grid: cell (0, 0), the smaller anchor
+                      [1, 0.5, 0.5, 0.3, 0.2]])  # centre (0.65, 0.6): cell (row 2, column 2), the larger anchor
+    label, region = _grid_targets(boxes, anchors, 4)
+    assert label[0, 0, 0] == 3 and label[1, 2, 2] == 1 and (label >= 0).sum() == 2
+    assert region[0, 0, 0].tolist() == pytest.approx([0.2, 0.2, math.log(0.4), math.log(0.4)])
+    assert region[1, 2, 2].tolist() == pytest.approx([0.6, 0.4, math.log(1.2), math.log(0.8)])
