@@ -79,6 +79,7 @@ REFERENCE_PARAMS = {
     ("vgg16", "main"): 138_357_544, ("unet", "main"): 31_030_658, ("lenet", "main"): 431_080,
     ("mlp", "main"): 17_226, ("dcgan", "generator"): 369_600, ("dcgan", "discriminator"): 166_784,
     ("autoencoder", "main"): 1_913, ("resnet18", "main"): 11_689_512, ("lstm", "main"): 19_594, ("dilated_segmentation", "main"): 28_130,
+    ("centernet", "main"): 227_998,
 }
 
 
@@ -106,7 +107,8 @@ def test_every_example_validates_and_its_inferred_shapes_are_the_real_ones(path)
                   for name, shape in model.input_shapes.items()}
         with torch.no_grad():
             produced = model.eval()(**inputs)
-        for node_id, tensor in produced.items():
-            assert tuple(tensor.shape) == (2,) + shapes[node_id].outputs["y"], node_id
+        for name, tensor in produced.items():
+            node_id, _, port = name.partition(".")  # node.port for each output of a layer with several
+            assert tuple(tensor.shape) == (2,) + shapes[node_id].outputs[port or "y"], name
             assert torch.isfinite(tensor).all(), node_id
         assert gc.cost(shapes).params == _params(model)
