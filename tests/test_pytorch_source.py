@@ -114,7 +114,7 @@ def test_every_example_network_runs_standalone_with_the_compiled_weights(tmp_pat
             model = gc.compile(_small(graph), inference=True)
             inputs = {n: torch.randn((2,) + s, generator=gen) for n, s in model.input_shapes.items()}
             cases.append((f"{path.name} {network}", graph, True, inputs, ("eval",)))
-    assert len(cases) == 10
+    assert len(cases) == 11  # ten examples, the DCGAN with two networks
     run_standalone(tmp_path, cases)
 
 
