@@ -11,7 +11,7 @@ from PIL import Image
 
 import graphcompiler as gc
 from conftest import ROOT
-from graphcompiler.layers.modules.detection import BoxTargets, gaussian_radius
+from graphcompiler.layers.modules.detection import BoxTargets
 from runtime.augment import Augmenter
 from runtime.csvdata import CsvDataset, DataError, ImageOptions
 from runtime.data import bind
@@ -32,10 +32,10 @@ def test_box_targets_peak_at_the_centre_with_size_offset_and_mask():
     assert mask.sum() == 1 and mask[0, 0, 3, 4] == 1 and size.abs().sum() == 6.5
     # CenterNet's radius for a 3 x 4 cell box at IoU 0.7, its third case (one corner in, one out):
     # (-2 * 0.7 * 7 + sqrt((2 * 0.7 * 7)^2 + 4 * 4 * 0.7 * 0.3 * 12)) / 2 = (-9.8 + sqrt(136.36)) / 2 = 0.9386.
-    assert gaussian_radius(torch.tensor(3.0), torch.tensor(4.0), 0.7).item() == pytest.approx(0.9386, abs=1e-4)
+    assert BoxTargets.gaussian_radius(torch.tensor(3.0), torch.tensor(4.0), 0.7).item() == pytest.approx(0.9386, abs=1e-4)
     big = torch.tensor([[[0, 0, 0, 40, 40]]], dtype=torch.float)
     heatmap = BoxTargets(4, 0.7)(big, torch.zeros(1, 1, 16, 16))[0]
-    radius = math.floor(gaussian_radius(torch.tensor(10.0), torch.tensor(10.0), 0.7).item())
+    radius = math.floor(BoxTargets.gaussian_radius(torch.tensor(10.0), torch.tensor(10.0), 0.7).item())
     sigma = (2 * radius + 1) / 6
     assert heatmap[0, 0, 5, 5 + radius].item() == pytest.approx(math.exp(-radius ** 2 / (2 * sigma ** 2)), rel=1e-5)
     assert radius > 1 and heatmap[0, 0, 5, 5 + radius + 1] == 0

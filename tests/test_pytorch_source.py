@@ -122,7 +122,7 @@ def test_every_layer_type_runs_standalone_in_training_and_inference_graphs(tmp_p
     covered = set()
 
     # Each example is one subprocess over every layer type; shrinking such examples would take minutes.
-    @settings(max_examples=6, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+    @settings(max_examples=8, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data())
     def check(data):

@@ -9,19 +9,6 @@ from torch.nn import functional as F
 from ..spec import call
 
 
-def gaussian_radius(height: Tensor, width: Tensor, min_overlap: float) -> Tensor:
-    """CornerNet's radius (as CenterNet uses it): the largest shift of a box's corners that keeps its IoU with the
-    box at least ``min_overlap``, the smallest of the three cases (both corners inside, outside, one each)."""
-    def root(a, b, c):
-        return (b + torch.sqrt((b * b - 4 * a * c).clamp_min(0))) / 2
-
-    area = height * width
-    r1 = root(1.0, height + width, area * (1 - min_overlap) / (1 + min_overlap))
-    r2 = root(4.0, 2 * (height + width), (1 - min_overlap) * area)
-    r3 = root(4 * min_overlap, -2 * min_overlap * (height + width), (min_overlap - 1) * area)
-    return torch.minimum(torch.minimum(r1, r2), r3)
-
-
 class BoxTargets(nn.Module):
     """Boxes N x K x 5 (label, x0, y0, x1, y1 in input pixels; label -1 pads) to CenterNet's heatmap, size, offset
     and mask at the resolution of ``like`` (N x C x H x W)."""
@@ -29,6 +16,19 @@ class BoxTargets(nn.Module):
     def __init__(self, stride: int, min_overlap: float):
         super().__init__()
         self.stride, self.min_overlap = stride, min_overlap
+
+    @staticmethod
+    def gaussian_radius(height: Tensor, width: Tensor, min_overlap: float) -> Tensor:
+        """CornerNet's radius (as CenterNet uses it): the largest shift of a box's corners that keeps its IoU with the
+        box at least ``min_overlap``, the smallest of the three cases (both corners inside, outside, one each)."""
+        def root(a, b, c):
+            return (b + torch.sqrt((b * b - 4 * a * c).clamp_min(0))) / 2
+
+        area = height * width
+        r1 = root(1.0, height + width, area * (1 - min_overlap) / (1 + min_overlap))
+        r2 = root(4.0, 2 * (height + width), (1 - min_overlap) * area)
+        r3 = root(4 * min_overlap, -2 * min_overlap * (height + width), (min_overlap - 1) * area)
+        return torch.minimum(torch.minimum(r1, r2), r3)
 
     @torch.no_grad()
     def forward(self, boxes: Tensor, like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -40,7 +40,7 @@ class BoxTargets(nn.Module):
         box_w, box_h = (x1 - x0).clamp_min(0), (y1 - y0).clamp_min(0)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         ix, iy = cx.floor().clamp(0, width - 1), cy.floor().clamp(0, height - 1)
-        radius = gaussian_radius(box_h.ceil(), box_w.ceil(), self.min_overlap).floor().clamp_min(0)
+        radius = self.gaussian_radius(box_h.ceil(), box_w.ceil(), self.min_overlap).floor().clamp_min(0)
         sigma = (2 * radius + 1) / 6
         dx = torch.arange(width, device=boxes.device) - ix.unsqueeze(-1)  # N x K x W
         dy = torch.arange(height, device=boxes.device) - iy.unsqueeze(-1)  # N x K x H

@@ -156,30 +156,25 @@ class QuantizedLinear(QuantizedWeights, FlatLinear):
         return F.linear(x.flatten(1), *self.quantized())
 
 
-class QuantizedConv1d(QuantizedWeights, nn.Conv1d):
+class QuantizedConvolution(QuantizedWeights):
+    """Mixin for a torch convolution computing with its quantized weight and bias."""
+
+    def __init__(self, *args, kind: str = "fixed_point", weight_rule: tuple = (True, 8, 0.0625, True),
+                 bias_rule: tuple | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind, self.weight_rule, self.bias_rule = kind, weight_rule, bias_rule
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The convolution with the quantized weight."""
+        return self._conv_forward(x, *self.quantized())
+
+
+class QuantizedConv1d(QuantizedConvolution, nn.Conv1d):
     """nn.Conv1d computing with its quantized weight and bias."""
 
-    def __init__(self, *args, kind: str = "fixed_point", weight_rule: tuple = (True, 8, 0.0625, True),
-                 bias_rule: tuple | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.kind, self.weight_rule, self.bias_rule = kind, weight_rule, bias_rule
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The convolution with the quantized weight."""
-        return self._conv_forward(x, *self.quantized())
-
-
-class QuantizedConv2d(QuantizedWeights, nn.Conv2d):
+class QuantizedConv2d(QuantizedConvolution, nn.Conv2d):
     """nn.Conv2d computing with its quantized weight and bias."""
-
-    def __init__(self, *args, kind: str = "fixed_point", weight_rule: tuple = (True, 8, 0.0625, True),
-                 bias_rule: tuple | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.kind, self.weight_rule, self.bias_rule = kind, weight_rule, bias_rule
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The convolution with the quantized weight."""
-        return self._conv_forward(x, *self.quantized())
 
 
 def fixed_point_quantize(ins, p):
