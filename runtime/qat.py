@@ -80,7 +80,12 @@ def sweep_figure(rows: list[dict[str, object]], kind: str = "fixed_point") -> Fi
     axes.set_xlabel("bits")
     axes.set_ylabel(f"validation {score}")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left")
+    # At least 2 % of the score's size either side: on 360 validation images one image is 0.3 points, and a
+    # scale fitted to the points alone draws that as a cliff.
+    values = [row[score] for row in rows]
+    margin = max((max(values) - min(values)) / 2, 0.02 * max(abs(v) for v in values))
+    axes.set_ylim(min(values) - margin, max(values) + margin)
+    figure.legend(loc="outside upper center", ncols=2, frameon=False)
     return figure
 
 
