@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -486,3 +487,29 @@ def main(argv: list[str] | None = None) -> int:
         # Argument values the library refuses (an unknown example dataset, a split it cannot make).
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The last net of every command: a folder it may not write, a full disk, a file gone mid-run.
+        print(f"error: {_os_problem(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory: lower training.batch_size or dataset.image_size, set dataset.cache: false, "
+              "or close other programs", file=sys.stderr)
+        return 1
+
+
+_OS_ADVICE = {
+    errno.EACCES: "not allowed here: pick a folder you may write (--runs, --output, -o) or change its permissions",
+    errno.EPERM: "not allowed here: pick a folder you may write (--runs, --output, -o) or change its permissions",
+    errno.EROFS: "the file system is read-only: pick a folder on another disk (--runs, --output, -o)",
+    errno.ENOSPC: "the disk is full: free some space, or write to another disk (--runs, --output, -o)",
+    errno.ENOTDIR: "part of the path is a file, not a folder: pick another path",
+    errno.EISDIR: "it is a folder, not a file: name a file",
+}
+
+
+def _os_problem(exc: OSError) -> str:
+    """An operating-system error in one line: the path, what went wrong, and what to do."""
+    paths = ", ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    advice = _OS_ADVICE.get(exc.errno, "check the path and try again")
+    return f"{paths + ': ' if paths else ''}{reason}; {advice}"

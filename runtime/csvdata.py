@@ -89,6 +89,13 @@ def _parse_header(header: list[str], file: str) -> dict[str, tuple[str, list[tup
     return found
 
 
+def bomb_problem(holder: str = "the row") -> str:
+    """Why Pillow refused an image as a decompression bomb, and what to do (take ``holder`` out): its limit."""
+    # Pillow refuses outright above twice MAX_IMAGE_PIXELS; a bigger picture could take all memory to decode.
+    return (f"is an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, which Pillow refuses as a possible "
+            f"decompression bomb; shrink the image or take {holder} out")
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -269,6 +276,8 @@ class CsvDataset(torch.utils.data.Dataset):
     def _open_image(self, index: int, var: Variable) -> Image.Image:
         try:
             return Image.open(self.paths[var.name][index])
+        except Image.DecompressionBombError:
+            self._fail(index, var.columns[0], bomb_problem())
         except (UnidentifiedImageError, OSError):
             self._fail(index, var.columns[0], "is not an image Pillow can open (png, jpg, bmp, gif, tif); is the "
                        "file damaged or misnamed?")

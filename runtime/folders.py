@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from graphcompiler.atomic import write_bytes
 
-from .csvdata import IMAGE_SUFFIXES, DataError
+from .csvdata import IMAGE_SUFFIXES, DataError, bomb_problem
 from .labels import format_labels, write_labels
 
 SPLIT_FOLDERS = ("train", "test")
@@ -243,7 +243,9 @@ def check_images(samples: list[Sample], converted: bool) -> tuple[Counter, set[s
                 modes.add(image.mode)
         except UnidentifiedImageError:
             problems.append(f"{sample.path}: not an image Pillow can read")
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        except Image.DecompressionBombError:
+            problems.append(f"{sample.path}: {bomb_problem('the file')}")
+        except (OSError, ValueError) as exc:
             problems.append(f"{sample.path}: cannot be decoded ({exc})")
     if problems:
         raise DataError(f"{_count(len(problems), 'file')} in the class folders cannot be used; fix or remove "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import graphcompiler as gc
 from graphcompiler import GraphError
+from graphcompiler.errors import short_repr
 
 from .settings import dataset_settings, training_mode, training_settings
 from .tasks import task_of
@@ -41,12 +42,36 @@ def read_info(folder: Path) -> dict:
     """A run's run.json: project name, where its data lives, status, epochs done."""
     path = Path(folder) / INFO
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GraphError(f"not a training run directory (no {INFO}); name a folder `netcanvas train` made",
                          file=str(folder)) from None
     except (OSError, ValueError) as exc:
         raise GraphError(f"cannot read: {exc}", file=str(path)) from None
+    problem = _info_problem(info)
+    if problem:
+        raise GraphError(f"{problem}: the file is damaged or not one `netcanvas train` wrote; train the project "
+                         "again into a new run", file=str(path))
+    return info
+
+
+_INFO_FIELDS = {"base_dir": str, "epochs_done": int, "epochs": int, "best_epoch": int, "best_val_error": (int, float),
+                "error_is": str}
+"""The fields of run.json that are read, and their JSON types (all but base_dir may be absent)."""
+
+
+def _info_problem(info) -> str:
+    """What is wrong with a run.json's contents, or ''."""
+    if not isinstance(info, dict):
+        return f"expected a JSON object, got {type(info).__name__}"
+    if "base_dir" not in info:
+        return "it does not say where the run's data lives (no base_dir)"
+    for name, kind in _INFO_FIELDS.items():
+        if name in info and (not isinstance(info[name], kind) or isinstance(info[name], bool)):
+            return f"{name} is {short_repr(info[name])}, not {'a string' if kind is str else 'a number'}"
+    if "best_epoch" in info and not {"best_val_error", "error_is"} <= set(info):
+        return "it names a best_epoch without best_val_error and error_is"
+    return ""
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -61,9 +86,57 @@ def load_checkpoint(path: Path) -> dict:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise GraphError(f"not a weights-only checkpoint (refused to load it: {first})", file=str(path)) from None
-    if not isinstance(saved, dict):
-        raise GraphError(f"expected a dict of tensors, got {type(saved).__name__}", file=str(path))
+    # A file that loads safely may still hold other data (a list, a dict of numbers): found here, not as a
+    # KeyError or TypeError deep in whatever reads it next.
+    problem = _checkpoint_problem(saved) if Path(path).name == CHECKPOINT else _weights_problem(saved)
+    if problem:
+        raise GraphError(f"{problem}; the file is damaged or not netcanvas's: train again, or use a good copy",
+                         file=str(path))
     return saved
+
+
+def _state_dict_problem(saved) -> str:
+    """What keeps ``saved`` from being a state dict (names -> tensors), or ''."""
+    import torch
+
+    if not isinstance(saved, dict):
+        return f"not a dict of tensors: it holds a {type(saved).__name__}"
+    for key, value in saved.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            return f"not a dict of tensors: entry {short_repr(key)} is not a tensor ({type(value).__name__})"
+    return ""
+
+
+def _weights_problem(saved) -> str:
+    """What keeps ``saved`` from being a weights file: one state dict, or several networks' under ``models``
+    (a GAN's, a checkpoint's); '' when it is one."""
+    if not (isinstance(saved, dict) and "models" in saved):
+        return _state_dict_problem(saved)
+    if not isinstance(saved["models"], dict):
+        return f"models is not the networks' weights by name ({type(saved['models']).__name__})"
+    for name, state in saved["models"].items():
+        problem = _state_dict_problem(state)
+        if problem:
+            return f"the weights of network {short_repr(name)}: {problem}"
+    return ""
+
+
+def _checkpoint_problem(saved) -> str:
+    """What keeps ``saved`` from being the dict a run's checkpoint holds (see runtime.loop.save_checkpoint_file),
+    or ''."""
+    if not isinstance(saved, dict):
+        return f"not a training checkpoint: it holds a {type(saved).__name__}"
+    missing = [key for key in ("epoch", "history", "models", "optimizers", "schedules") if key not in saved]
+    if missing:
+        return f"not a training checkpoint: it has no {', '.join(missing)}"
+    if not isinstance(saved["epoch"], int) or saved["epoch"] < 0:
+        return f"not a training checkpoint: epoch is {short_repr(saved['epoch'])}, not an epoch number"
+    if not isinstance(saved["history"], list) or not all(isinstance(row, dict) for row in saved["history"]):
+        return "not a training checkpoint: history is not a list of learning-curve rows"
+    for part in ("optimizers", "schedules"):
+        if not isinstance(saved[part], dict) or not all(isinstance(v, dict) for v in saved[part].values()):
+            return f"not a training checkpoint: {part} is not a dict of state dicts"
+    return _weights_problem(saved)
 
 
 def load_weights(folder: Path, network: str | None = None, last: bool = False) -> dict:
@@ -73,18 +146,48 @@ def load_weights(folder: Path, network: str | None = None, last: bool = False) -
     ``network`` picks one network of a multi-network run (a GAN); by default main, or the first.
     Loading never runs code (``weights_only``).
     """
+    path = weights_file(folder, last)
+    saved = load_checkpoint(path)
+    models = saved["models"] if "models" in saved else {"main": saved}
+    if not models:
+        raise GraphError("the file holds no weights: train again, or use a good copy", file=str(path))
+    if network is None:
+        network = "main" if "main" in models else next(iter(models))
+    if network not in models:
+        raise GraphError(f"the run has no weights for network '{network}' (it has {', '.join(models)})",
+                         file=str(path))
+    return models[network]
+
+
+def weights_file(folder: Path, last: bool = False) -> Path:
+    """The file ``load_weights`` reads: the best (``last``: the last) epoch's weights, else the checkpoint."""
     for name in (LAST_WEIGHTS if last else WEIGHTS, CHECKPOINT):
         path = Path(folder) / name
         if path.exists():
-            saved = load_checkpoint(path)
-            models = saved["models"] if "models" in saved else {"main": saved}
-            if network is None:
-                network = "main" if "main" in models else next(iter(models))
-            if network not in models:
-                raise GraphError(f"the run has no weights for network '{network}' (it has {', '.join(models)})",
-                                 file=str(path))
-            return models[network]
+            return path
     raise GraphError(f"the run has no {WEIGHTS} or {CHECKPOINT} yet: it has not finished an epoch", file=str(folder))
+
+
+def check_fits(weights: dict, graph: gc.Graph, path: Path) -> None:
+    """GraphError naming the first weight the network lacks, misses or has in another shape: a run folder whose
+    weights and project no longer belong together fails here, not in torch's load_state_dict."""
+    import torch
+
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        own = gc.compile(graph).state_dict()
+    for key, tensor in own.items():
+        if key not in weights:
+            problem = f"has no {key}"
+        elif tuple(weights[key].shape) != tuple(tensor.shape):
+            problem = f"holds {key} as {tuple(weights[key].shape)} but the network's is {tuple(tensor.shape)}"
+        else:
+            continue
+        raise GraphError(f"{problem}: the weights are not this project's network (was {PROJECT_FILE} edited?); "
+                         "train again", file=str(path))
+    extra = [key for key in weights if key not in own]
+    if extra:
+        raise GraphError(f"holds {extra[0]}, which the network has no place for: the weights are not this "
+                         f"project's network (was {PROJECT_FILE} edited?); train again", file=str(path))
 
 
 def best_epoch(history: list[dict[str, float]]) -> dict[str, float] | None:
@@ -145,6 +248,7 @@ def open_trained(source: str | Path, last: bool = False) -> Trained:
                          "images epoch by epoch", file=str(source))
     if not trained.weights:
         trained.weights = load_weights(source, last=last)
+        check_fits(trained.weights, trained.project.network(), weights_file(source, last))
         trained.note = weights_note(source, last)
     return trained
 

@@ -1,0 +1,166 @@
+"""Bad input to every command ends in one `error:` line naming what to fix, never a traceback (issue 22)."""
+
+import errno
+import io
+import os
+import shutil
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import graphcompiler as gc
+from netcanvas.cli import main
+from runtime.example_data import write_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def refused(capsys, *argv: str) -> str:
+    """Run the CLI; assert it fails quickly with exactly one error line and no traceback; return its stderr."""
+    started = time.perf_counter()
+    code = main([str(a) for a in argv])
+    seconds = time.perf_counter() - started
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1, err
+    assert len(errors) == 1, err
+    assert "Traceback" not in err
+    assert seconds < 30, f"took {seconds:.0f} s"
+    return err
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory) -> Path:
+    """The MLP example on 50 digit vectors, trained one epoch: the project file and its run."""
+    folder = tmp_path_factory.mktemp("vectors")
+    write_dataset("digits-vectors", folder / "data", count=50)
+    project = gc.load(ROOT / "examples/mlp.graph.yaml")
+    project.sections["dataset"] = {"training": "data/train.csv", "validation": "data/validation.csv"}
+    project.sections["training"] = {"epochs": 1, "batch_size": 16}
+    gc.save(project, folder / "mlp.graph.yaml")
+    torch.set_num_threads(1)
+    assert main(["train", str(folder / "mlp.graph.yaml"), "--quiet", "--run-dir", str(folder / "run")]) == 0
+    return folder
+
+
+@pytest.fixture
+def run_copy(vectors, tmp_path) -> Path:
+    """A copy of the trained run to spoil."""
+    return Path(shutil.copytree(vectors / "run", tmp_path / "run"))
+
+
+def bomb_png(path: Path) -> None:
+    """A tiny PNG whose header claims 100000 x 100000 one-bit pixels: Pillow refuses it when opening."""
+    buffer = io.BytesIO()
+    Image.new("1", (8, 8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", 100_000, 100_000)  # IHDR's width and height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+# Malformed but safe run files: they load with weights_only, but hold the wrong thing.
+
+@pytest.mark.parametrize("spoil, says", [
+    (lambda run: torch.save([1, 2], run / "weights.pt"), "weights.pt: not a dict of tensors: it holds a list"),
+    (lambda run: torch.save({"models": 3}, run / "weights.pt"), "weights.pt: models is not the networks' weights"),
+    (lambda run: torch.save({"models": {"main": [1]}}, run / "weights.pt"), "network 'main': not a dict of tensors"),
+    (lambda run: torch.save({"fc1.weight": 1}, run / "weights.pt"), "entry 'fc1.weight' is not a tensor"),
+    (lambda run: (run / "run.json").write_text("[1]"), "run.json: expected a JSON object, got list"),
+    (lambda run: (run / "run.json").write_text('{"status": "done"}'), "run.json: it does not say where"),
+])
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_a_malformed_run_file_is_named(capsys, vectors, run_copy, tmp_path, spoil, says, command):
+    spoil(run_copy)
+    extra = {"evaluate": ["--output", tmp_path / "e"], "predict": [vectors / "data/validation.csv", "-o",
+                                                                     tmp_path / "p.csv"],
+             "export": ["-o", tmp_path / "m.onnx"]}[command]
+    assert says in refused(capsys, command, run_copy, *extra)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_weights_of_another_network_are_named_before_torch_loads_them(capsys, vectors, run_copy, tmp_path, command):
+    torch.save({"fc1.weight": torch.zeros(2)}, run_copy / "weights.pt")
+    extra = ["--output", tmp_path / "e"] if command == "evaluate" else [vectors / "data/validation.csv", "-o",
+                                                                         tmp_path / "p.csv"]
+    line = refused(capsys, command, run_copy, *extra)
+    assert "weights.pt: holds fc1.weight as (2,) but the network's is (128, 64)" in line
+
+
+@pytest.mark.parametrize("saved, says", [
+    ([1], "checkpoint.pt: not a training checkpoint: it holds a list"),
+    ({"x": 1}, "checkpoint.pt: not a training checkpoint: it has no epoch, history, models"),
+    ({"epoch": 1, "history": [], "models": {"main": {"w": 1}}, "optimizers": {}, "schedules": {}},
+     "network 'main': not a dict of tensors: entry 'w' is not a tensor"),
+])
+def test_a_malformed_checkpoint_is_named_on_resume(capsys, run_copy, saved, says):
+    torch.save(saved, run_copy / "checkpoint.pt")
+    assert says in refused(capsys, "train", "--resume", run_copy, "--quiet")
+
+
+# Images Pillow refuses to decode.
+
+def test_a_decompression_bomb_in_a_list_is_named_with_its_row(capsys, tmp_path):
+    write_dataset("digits", tmp_path / "data", count=50)
+    bomb_png(tmp_path / "data/images/00003.png")
+    project = gc.load(ROOT / "examples/lenet.graph.yaml")
+    project.sections["dataset"] = {"training": "data/train.csv", "validation": "data/validation.csv",
+                                   "image_size": [28, 28]}
+    project.sections["training"] = {"epochs": 1}
+    gc.save(project, tmp_path / "lenet.graph.yaml")
+    line = refused(capsys, "train", tmp_path / "lenet.graph.yaml", "--quiet", "--runs", tmp_path / "runs")
+    assert "train.csv:" in line or "validation.csv:" in line
+    assert "00003.png" in line and f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels" in line
+
+
+def test_a_decompression_bomb_in_class_folders_is_named(capsys, tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / "src" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8)).save(tmp_path / "src" / name / f"{i}.png")
+    bomb_png(tmp_path / "src/dog/1.png")
+    line = refused(capsys, "dataset", "from-folders", tmp_path / "src", "-o", tmp_path / "out")
+    assert "1 file in the class folders cannot be used" in line
+    assert f"dog/1.png: is an image of more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels" in line
+
+
+# The operating system says no.
+
+def test_a_runs_folder_that_cannot_be_made_is_named(capsys, vectors, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    line = refused(capsys, "train", vectors / "mlp.graph.yaml", "--quiet", "--runs", tmp_path / "file/runs")
+    assert str(tmp_path / "file") in line and "part of the path is a file" in line
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write a read-only folder")
+def test_a_read_only_folder_is_named(capsys, vectors, tmp_path):
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0o500)
+    try:
+        line = refused(capsys, "train", vectors / "mlp.graph.yaml", "--quiet", "--runs", tmp_path / "locked")
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+    assert str(tmp_path / "locked") in line and "not allowed" in line
+
+
+def test_a_full_disk_is_named(capsys, monkeypatch, tmp_path):
+    def full(path, data, durable=True):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr("runtime.example_data.write_bytes", full)
+    line = refused(capsys, "dataset", "digits", "-o", tmp_path / "data", "--count", "50")
+    assert str(tmp_path / "data") in line and "disk is full" in line
+
+
+def test_running_out_of_memory_is_one_line(capsys, monkeypatch, vectors, tmp_path):
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr("runtime.supervised.SupervisedLoop.step", no_memory)
+    line = refused(capsys, "train", vectors / "mlp.graph.yaml", "--quiet", "--runs", tmp_path / "runs")
+    assert "out of memory" in line and "batch_size" in line
