@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ from .errors import GraphError
 from .graph import Graph
 from .layers import REGISTRY, LayerSpec, Shape
 from .layers.rules import fmt
+from .limits import MAX_ELEMENTS
 
 
 @dataclass
@@ -86,8 +88,26 @@ def infer_node(graph: Graph, node_id: str, known: dict[str, NodeShapes]) -> Node
     except GraphError as exc:
         given = ", ".join(f"{port} {fmt(s)}" for port, s in zip(ports, shapes))
         return _fail(result, node_id, node.type, exc.message + (f" (inputs: {given})" if given else ""))
+    problem = _size_problem(spec, node.type in graph.blocks, result.inputs, outs, result.params)
+    if problem:
+        return _fail(result, node_id, node.type, problem)
     result.outputs = dict(zip(spec.output_ports(result.params), outs))
     return result
+
+
+def _size_problem(spec: LayerSpec, block: bool, ins: tuple[Shape, ...], outs: tuple[Shape, ...],
+                  p: SimpleNamespace) -> str | None:
+    """Why a layer is too big to build (an output or its weights over MAX_ELEMENTS), or None."""
+    for shape in outs:
+        if math.prod(shape) > MAX_ELEMENTS:
+            return (f"its output {fmt(shape)} is {math.prod(shape):,} values per sample, over the {MAX_ELEMENTS:,} "
+                    "(2^31) a layer may give: make its sizes smaller")
+    # A block's own layers were checked one by one when its shape was inferred; its sum may be large.
+    weights = 0 if block else spec.cost(ins, outs, p)[0]
+    if weights > MAX_ELEMENTS:
+        return (f"it has {weights:,} parameters, over the {MAX_ELEMENTS:,} (2^31) a layer may have: make its sizes "
+                "smaller")
+    return None
 
 
 def infer_shapes(graph: Graph) -> dict[str, NodeShapes]:

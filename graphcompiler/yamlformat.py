@@ -12,6 +12,7 @@ import yaml
 
 from .atomic import write_text
 from .errors import GraphError, short_repr
+from .expansion import Expansion
 from .graph import Graph, check_id
 from .blocks import Block, Loop, State, block_spec, fill, param_for
 from .layers import REGISTRY
@@ -150,9 +151,12 @@ def _project(data: Any, text: str) -> Project:
     project = Project(name=name, networks={}, description=description, header=_header(text),
                       sections={k: v for k, v in data.items() if k not in _OWN_KEYS})
     specs: dict[str, Any] = {}
+    # Counted before any shape is inferred: nested blocks can expand to more nodes than checking could ever finish.
+    expansion = Expansion()
     for block_name, body in (_expect(data.get("blocks") or {}, dict, "blocks", "a mapping of block name to block")
                              ).items():
         block = _block(block_name, body, specs)
+        expansion.add(block_name, block.graph, f"blocks.{block_name}")
         project.blocks[block_name] = block
         specs[block_name] = block_spec(block)
     for net_name, body in networks.items():
@@ -160,6 +164,7 @@ def _project(data: Any, text: str) -> Project:
         if not isinstance(net_name, str) or not _NAME.match(net_name):
             raise GraphError(f"network name {net_name!r} must be letters, digits and _", where=where)
         project.networks[net_name] = _graph(body, where, specs)
+        expansion.check(project.networks[net_name], f"network {net_name}", where)
         if body.get("weights") is not None:
             source = _expect(body["weights"], str, f"{where}.weights",
                              "a network's name (its weights are shared) or a .pt or .onnx file")

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 from ..errors import GraphError, short_repr
+from ..limits import INT_MAX
 
 Shape = tuple[int, ...]
 """A tensor shape without its batch axis, which is always first and symbolic (N)."""
@@ -61,6 +62,14 @@ class Param:
     def _fail(self, value: Any) -> None:
         raise ValueError(f"expected {self.expected()}, got {short_repr(value)}")
 
+    def _cap(self, value: Any, ints: Any) -> None:
+        """Refuse ints past INT_MAX either way: torch cannot take them, or dies of them at the first batch."""
+        huge = next((v for v in ints if not -INT_MAX <= v <= INT_MAX), None)
+        if huge is not None:
+            within = "" if huge is value else f"{short_repr(value)}: "
+            raise ValueError(f"{within}{short_repr(huge, 30)} is beyond {INT_MAX:,} (2^31 - 1) in size, the largest "
+                             "int a param may hold: use a smaller value")
+
 
 @dataclass(frozen=True)
 class Int(Param):
@@ -77,6 +86,7 @@ class Int(Param):
         if not _is_int(value) or (self.lo is not None and value < self.lo) or \
                 (self.hi is not None and value > self.hi):
             self._fail(value)
+        self._cap(value, (value,))
         return value
 
 
@@ -170,6 +180,7 @@ class Ints(Param):
             self._fail(value)
         if self.lo is not None and any(v < self.lo and not (v == -1 and inferred) for v in value):
             self._fail(value)
+        self._cap(value, value)
         return tuple(value)
 
 

@@ -1,0 +1,113 @@
+"""Hostile or absurd project files are refused early, in one clear error line, never by a hang or a crash."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+import graphcompiler as gc
+from graphcompiler.layers import REGISTRY
+from graphcompiler.limits import INT_MAX
+from netcanvas.cli import main
+
+
+def chain(input_shape: list[int], *nodes: str, blocks: str = "") -> str:
+    """A project text: an Input of ``input_shape`` followed by ``nodes`` (flow mappings), linked in a chain."""
+    ids = ["x"] + [f"n{i}" for i in range(len(nodes))]
+    lines = ["format: netcanvas/1", blocks.rstrip(), "networks:", "  main:", "    nodes:",
+             f"    - {{id: x, type: Input, params: {{shape: {input_shape}}}}}"]
+    lines += [f"    - {{id: {node_id}, {node}}}" for node_id, node in zip(ids[1:], nodes)]
+    lines += ["    links:"] + [f"    - {a} -> {b}" for a, b in zip(ids, ids[1:])]
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def refused(capsys, path: Path, *command: str, seconds: float = 5.0) -> str:
+    """Run ``netcanvas <command> path``; assert it fails in one error line, quickly, and return that line."""
+    start = time.perf_counter()
+    code = main([*(command or ("validate",)), str(path)])
+    took = time.perf_counter() - start
+    out, err = capsys.readouterr()
+    assert code == 1, f"exit code {code}\nstdout: {out}\nstderr: {err}"
+    assert "Traceback" not in out + err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert took < seconds, f"took {took:.1f} s"
+    return errors[0]
+
+
+@pytest.mark.parametrize("node, expect", [
+    ("type: Convolution, params: {out_channels: 4, stride: [1000000000000000000000, 1]}",
+     "nodes[1].params.stride: [1000000000000000000000, 1]: 1000000000000000000000 is beyond 2,147,483,647"),
+    ("type: Affine, params: {out_features: 1000000000000000000000000000000}",
+     "nodes[1].params.out_features: 100000000000000000000000000... is beyond 2,147,483,647 (2^31 - 1)"),
+    ("type: Affine, params: {out_features: 2000000000}",
+     "n0 (Affine): it has 1,570,000,000,000 parameters, over the 2,147,483,648 (2^31) a layer may have"),
+    ("type: Convolution, params: {out_channels: 4, pad: [2000000000, 1]}",
+     "n0 (Convolution): its output 4x4000000026x28 is 448,000,002,912 values per sample, over the 2,147,483,648"),
+])
+def test_ints_too_large_for_torch_are_refused_naming_node_and_param(tmp_path, capsys, node, expect):
+    path = tmp_path / "big.graph.yaml"
+    path.write_text(chain([1, 28, 28], node), encoding="utf-8")
+    line = refused(capsys, path)
+    assert expect in line and "big.graph.yaml:" in line
+
+
+def test_an_input_too_large_is_refused_by_its_size(tmp_path, capsys):
+    path = tmp_path / "input.graph.yaml"
+    path.write_text(chain([3, 1000000, 1000000], "type: ReLU"), encoding="utf-8")
+    assert "x (Input): its output 3x1000000x1000000 is 3,000,000,000,000 values" in refused(capsys, path)
+    path.write_text(chain([3, 10 ** 30], "type: ReLU"), encoding="utf-8")
+    assert "nodes[0].params.shape: [3, 1000000000000000000000000000000]" in refused(capsys, path)
+
+
+@given(st.integers())
+def test_every_int_param_holds_only_what_torch_takes(value):
+    for param in (REGISTRY["Affine"].param("out_features"), REGISTRY["Slice"].param("stop")):
+        try:
+            assert param.check(value) == value and abs(value) <= INT_MAX
+        except ValueError as exc:
+            assert abs(value) > INT_MAX or value < (param.lo or 0), exc
+    try:
+        assert REGISTRY["Convolution"].param("pad").check([1, value]) == (1, value) and 0 <= value <= INT_MAX
+    except ValueError:
+        assert not 0 <= value <= INT_MAX
+
+
+def test_the_largest_int_is_still_accepted():
+    assert REGISTRY["Affine"].param("out_features").check(INT_MAX) == INT_MAX
+
+
+def bomb(depth: int) -> str:
+    """Blocks b1..b``depth``, each using the one before twice: b``depth`` expands to about 2^depth nodes."""
+    lines = ["blocks:", "  b0:", "    output: r", "    nodes:", "    - {id: x, type: Input, params: {shape: [4]}}",
+             "    - {id: r, type: ReLU}", "    links:", "    - x -> r"]
+    for i in range(1, depth + 1):
+        lines += [f"  b{i}:", "    output: u2", "    nodes:", "    - {id: x, type: Input, params: {shape: [4]}}",
+                  f"    - {{id: u1, type: b{i - 1}}}", f"    - {{id: u2, type: b{i - 1}}}", "    links:",
+                  "    - x -> u1", "    - u1 -> u2"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_block_expansion_bomb_is_refused_in_under_a_second(tmp_path, capsys):
+    path = tmp_path / "bomb.graph.yaml"
+    path.write_text(chain([4], "type: b30", blocks=bomb(30)), encoding="utf-8")
+    line = refused(capsys, path, seconds=1.0)
+    assert "blocks.b19: block b19 is 1,572,863 nodes with its blocks expanded, over the 1,000,000" in line
+    assert "block b19 uses b18 2 times (786,431 nodes each), b18 uses b17 2 times" in line
+    assert "b1 uses b0 2 times (2 nodes each); use these blocks fewer times" in line
+
+
+def test_a_network_using_blocks_too_often_is_refused_naming_the_network(tmp_path, capsys):
+    path = tmp_path / "wide.graph.yaml"
+    path.write_text(chain([4], *["type: b15"] * 40, blocks=bomb(15)), encoding="utf-8")
+    line = refused(capsys, path, seconds=1.0)
+    assert "networks.main: network main is 3,932,121 nodes with its blocks expanded" in line
+    assert "network main uses b15 40 times (98,303 nodes each), b15 uses b14 2 times" in line
+
+
+def test_nested_blocks_under_the_limit_still_load():
+    project = gc.loads(chain([4], "type: b3", blocks=bomb(3)))
+    assert not gc.validate(project)
