@@ -17,3 +17,11 @@ float32 each): beyond it a run fails for memory at its first batch or at export.
 MAX_BLOCK_NODES = 1_000_000
 """The most nodes a network may have once its blocks are expanded: a block using another twice, thirty
 deep, would be 2^30 nodes, and checking it would never end."""
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""The largest project file read: a project is text, a 100,000-node one is about 10 MB."""
+
+
+MAX_DEPTH = 100
+"""The deepest nesting of mappings and lists read: a project needs about eight levels, libyaml's own composer
+crashes the process on text nested ~100,000 deep, and Python code walking such data (saving it) overflows."""

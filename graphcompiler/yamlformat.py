@@ -11,12 +11,14 @@ from typing import Any
 import yaml
 
 from .atomic import write_text
+from .collector import paused
 from .errors import GraphError, short_repr
 from .expansion import Expansion
 from .graph import Graph, check_id
 from .blocks import Block, Loop, State, block_spec, fill, param_for
 from .layers import REGISTRY
 from .project import FORMAT, Project, validate
+from .yamlread import read
 
 _LINK = re.compile(r"\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*->\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*\Z")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
@@ -50,7 +52,8 @@ def check_file(path: str | os.PathLike) -> list[GraphError]:
         return [exc.located(file=str(path))]
     except (OSError, UnicodeDecodeError) as exc:
         return [GraphError(_read_problem(exc), file=str(path))]
-    problems = validate(project)
+    with paused():
+        problems = validate(project)
     for name, weights in project.weight_files.items():
         if not (Path(path).parent / weights).is_file():
             problems.append(GraphError(f"the weights file {weights} is not beside the project: put it there, or "
@@ -63,8 +66,8 @@ def locate(error: GraphError, path: str | os.PathLike) -> GraphError:
     if error.file:
         return error
     try:
-        tree = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        tree = read(Path(path).read_text(encoding="utf-8"))[1]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, GraphError):
         tree = None
     return error.located(file=str(path), line=_line_of(tree, error.where))
 
@@ -75,11 +78,7 @@ def _read_problem(exc: Exception) -> str:
 
 def _parse(text: str, file: str | None) -> tuple[Project, yaml.Node | None]:
     try:
-        # Composing builds no objects; it gives the line of every value, and duplicate keys and
-        # aliases can be refused before any data is built from the text.
-        tree = yaml.compose(text, Loader=yaml.SafeLoader)
-        _check_tree(tree, "", set())
-        data = yaml.safe_load(text)
+        data, tree = read(text)
     except GraphError as exc:
         raise exc.located(file=file) from None
     except yaml.constructor.ConstructorError as exc:
@@ -91,41 +90,17 @@ def _parse(text: str, file: str | None) -> tuple[Project, yaml.Node | None]:
                          line=_mark_line(exc.problem_mark)) from None
     except yaml.YAMLError as exc:
         raise GraphError(f"not valid YAML: {exc}", file=file) from None
-    except RecursionError:
-        raise GraphError("not valid YAML: nested too deeply", file=file) from None
     except (ValueError, TypeError, OverflowError) as exc:
         raise GraphError(f"a value cannot be read: {exc}", file=file) from None
     try:
-        return _project(data, text), tree
+        with paused():
+            return _project(data, text), tree
     except GraphError as exc:
         raise exc.located(file=file, line=exc.line or _line_of(tree, exc.where)) from None
 
 
 def _mark_line(mark: Any) -> int | None:
     return mark.line + 1 if mark is not None else None
-
-
-def _check_tree(node: yaml.Node | None, where: str, seen_nodes: set[int]) -> None:
-    """Refuse duplicate keys, and aliases (a node met twice), which a project never needs."""
-    if node is None:
-        return
-    if id(node) in seen_nodes:
-        raise GraphError("YAML aliases (*name) are not supported in project files; write the value out",
-                         where=where or None, line=node.start_mark.line + 1)
-    seen_nodes.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key, value in node.value:
-            name = getattr(key, "value", None)
-            if isinstance(name, str) and name in seen:
-                raise GraphError(f"duplicate key '{name}' (first on line {seen[name]})", where=where or None,
-                                 line=key.start_mark.line + 1)
-            if isinstance(name, str):
-                seen[name] = key.start_mark.line + 1
-            _check_tree(value, f"{where}.{name}" if where else str(name), seen_nodes)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_tree(item, f"{where}[{i}]", seen_nodes)
 
 
 def _expect(value: Any, kind: type | tuple, where: str, what: str) -> Any:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, strategies as st
 
 import graphcompiler as gc
+from graphcompiler import yamlread
 from graphcompiler.layers import REGISTRY
-from graphcompiler.limits import INT_MAX
+from graphcompiler.limits import INT_MAX, MAX_FILE_BYTES
 from netcanvas.cli import main
 
 
@@ -111,3 +114,65 @@ def test_a_network_using_blocks_too_often_is_refused_naming_the_network(tmp_path
 def test_nested_blocks_under_the_limit_still_load():
     project = gc.loads(chain([4], "type: b3", blocks=bomb(3)))
     assert not gc.validate(project)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.graph.yaml"))
+
+
+@pytest.mark.parametrize("loader", [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)])
+def test_one_read_gives_what_safe_load_gives_with_either_loader(monkeypatch, loader):
+    monkeypatch.setattr(yamlread, "LOADER", loader)
+    for path in EXAMPLES:
+        text = path.read_text(encoding="utf-8")
+        data, tree = yamlread.read(text)
+        assert data == yaml.safe_load(text), path.name
+        assert tree.start_mark.line == yaml.compose(text, Loader=yaml.SafeLoader).start_mark.line
+
+
+def test_text_nested_too_deep_is_refused_not_a_crash():
+    # libyaml's own composer overflows the C stack at this depth and kills the process.
+    with pytest.raises(gc.GraphError, match="t.graph.yaml:1: nested more than 100 deep"):
+        gc.loads("[" * 200_000 + "]" * 200_000, file="t.graph.yaml")
+
+
+def test_a_second_document_is_refused_with_its_line():
+    with pytest.raises(gc.GraphError, match=r"t.graph.yaml:2: not valid YAML: but found another document"):
+        gc.loads("format: netcanvas/1\n---\nname: x\n---\nname: y\n", file="t.graph.yaml")
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda p: p.symlink_to("/dev/zero"), "is a device, pipe or socket, not a regular file"),
+    (lambda p: os.mkfifo(p), "is a device, pipe or socket, not a regular file"),
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: os.truncate(p.open("wb").fileno(), MAX_FILE_BYTES + 1), "is 64 MB, over the 64 MB a project file may be"),
+])
+@pytest.mark.parametrize("command", ["validate", "info"])
+def test_what_is_not_a_project_file_is_refused_before_reading(tmp_path, capsys, make, expect, command):
+    path = tmp_path / "odd.graph.yaml"
+    make(path)
+    assert f"odd.graph.yaml: {expect}" in refused(capsys, path, command)
+
+
+def test_saving_through_a_symlink_writes_the_file_it_points_to(tmp_path):
+    real = tmp_path / "real" / "net.graph.yaml"
+    real.parent.mkdir()
+    gc.save(gc.Project(name="first"), real)
+    link = tmp_path / "link.graph.yaml"
+    link.symlink_to(real)
+    gc.save(gc.Project(name="second"), link)
+    assert link.is_symlink() and gc.load(real).name == "second"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["net.graph.yaml"]
+
+
+def test_a_save_removes_the_temporary_files_a_killed_save_left(tmp_path):
+    path = tmp_path / "net.graph.yaml"
+    gc.save(gc.Project(name="first"), path)
+    stray, newer, other = (tmp_path / ".net.graph.yaml.k1lled_9.tmp", tmp_path / ".net.graph.yaml.wr1ting_.tmp",
+                           tmp_path / ".net.graph.yaml.notours.tmp")
+    for file in (stray, newer, other):
+        file.write_text("partial")
+        os.utime(file, (1, 1))
+    future = time.time() + 3600
+    os.utime(newer, (future, future))
+    gc.save(gc.Project(name="second"), path)
+    assert not stray.exists() and newer.exists() and other.exists()
