@@ -7,7 +7,8 @@ share one study and trial numbers stay unique. A trial in flight when the search
 recorded as failed with ``interrupted`` set; finished trials are never lost, and a resumed search
 numbers on. Candidates come from the registry's mutations (``graphcompiler.mutations``): most from
 a parent on the current front, every ``control_every``-th a random walk from the base network (the
-control sample of the space).
+control sample of the space). A candidate whose network an earlier trial has (ids and positions aside,
+``graphcompiler.canonical``) is recorded as that trial's duplicate and not trained again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from optuna.trial import TrialState
 import graphcompiler as gc
 from graphcompiler import GraphError, Project
 from graphcompiler.atomic import write_text
+from graphcompiler.canonical import canonical_key, same_network
 from graphcompiler.mutations import Limits, mutate
 
 from .settings import search_settings
@@ -60,6 +62,11 @@ class TrialReport:
     kind: str
     changes: list[str]
     seconds: float
+
+
+MAX_REPEATS = 100
+"""Candidates in a row that repeat trained networks after which a worker stops: it costs no training, but a
+small search space would otherwise spin on forever."""
 
 
 def _storage(url: str) -> optuna.storages.BaseStorage:
@@ -233,6 +240,7 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     started = time.monotonic()
     stop = should_stop or (lambda: False)
     reports: list[TrialReport] = []
+    repeats = 0
     with reusing_decoded_data():
         while not stop():
             finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -249,6 +257,9 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
                 on_trial(report)
             if report.state == "interrupted":
                 break
+            repeats = repeats + 1 if report.state == "duplicate" else 0
+            if repeats >= MAX_REPEATS:
+                break  # the mutations keep finding trained networks: the space is as good as searched
     return reports
 
 
@@ -277,10 +288,18 @@ def _run_trial(folder, info, study, trial, project, network, base, settings, lim
         return TrialReport(trial.number, "failed", None, 0, 0, "mutant", [str(exc)], 0.0)
     total = gc.cost(gc.infer_shapes(graph))
     candidate = _project_with(project, network, graph)
-    for key, value in (("graph", gc.dumps(Project(name=f"trial{trial.number}", networks={network: graph}))),
-                       ("kind", kind), ("parent", parent), ("changes", changes), ("invalid_draws", invalid),
-                       ("params", total.params), ("macs", total.macs)):
-        trial.set_user_attr(key, value)
+    key = canonical_key(graph)
+    twin = _twin(study, key, graph, trial.number)
+    for name, value in (("graph", gc.dumps(Project(name=f"trial{trial.number}", networks={network: graph}))),
+                        ("kind", kind), ("parent", parent), ("changes", changes), ("invalid_draws", invalid),
+                        ("params", total.params), ("macs", total.macs), ("canonical", key),
+                        ("duplicate_of", twin)):
+        trial.set_user_attr(name, value)
+    if twin is not None:
+        # Trained once already (or being trained by another worker): its result stands for this network.
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialReport(trial.number, "duplicate", None, total.macs, total.params, kind,
+                           changes + [_repeat_note(twin)], time.perf_counter() - started)
     training = dict(candidate.sections.get("training") or {})
     training.update(epochs=settings.trial_epochs, max_seconds=settings.trial_seconds)
     candidate.sections["training"] = training
@@ -311,6 +330,19 @@ def _run_trial(folder, info, study, trial, project, network, base, settings, lim
     return TrialReport(trial.number, "complete", result["error"], total.macs, total.params, kind, changes, seconds)
 
 
+def _repeat_note(twin: int) -> str:
+    return f"the network of trial {twin}: not trained again"
+
+
+def _twin(study: optuna.Study, key: str, graph: gc.Graph, number: int) -> int | None:
+    """The first earlier trial, complete or still training, whose network is ``graph`` (ids aside)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        if t.number < number and t.user_attrs.get("canonical") == key and "graph" in t.user_attrs:
+            if same_network(graph, next(iter(gc.loads(t.user_attrs["graph"]).networks.values()))):
+                return t.number
+    return None
+
+
 def reports(folder: str | Path) -> list[TrialReport]:
     """Every trial of the search (all workers), in number order."""
     _, study = open_study(folder)
@@ -318,10 +350,12 @@ def reports(folder: str | Path) -> list[TrialReport]:
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
         state = ("interrupted" if attrs.get("interrupted") else
+                 "duplicate" if attrs.get("duplicate_of") is not None else
                  {TrialState.COMPLETE: "complete", TrialState.RUNNING: "running"}.get(t.state, "failed"))
+        twin = attrs.get("duplicate_of")
+        changes = attrs.get("changes", []) + ([] if twin is None else [_repeat_note(twin)])
         out.append(TrialReport(t.number, state, t.values[0] if t.values else None, attrs.get("macs", 0),
-                               attrs.get("params", 0), attrs.get("kind", ""), attrs.get("changes", []),
-                               attrs.get("seconds", 0.0)))
+                               attrs.get("params", 0), attrs.get("kind", ""), changes, attrs.get("seconds", 0.0)))
     return sorted(out, key=lambda r: r.number)
 
 

@@ -178,3 +178,25 @@ def test_results_front_plot_and_exported_trial_trains(project_file, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "netcanvas", "train", str(exported), "--epochs", "1", "--quiet",
                            "--runs", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_candidate_that_repeats_a_trained_network_is_recorded_not_trained(project_file, tmp_path, monkeypatch):
+    """Trial 1's mutation gives back the base network with its ids renamed: it is trial 0's network."""
+    def renamed(graph, rng, limits, count):
+        copy = graph.copy()
+        for node in [n.id for n in copy.nodes() if n.type != "Input"]:
+            copy.rename(node, f"{node}_again")
+        return copy, ["renamed every layer"], 0
+
+    monkeypatch.setattr(search, "mutate", renamed)
+    folder = tmp_path / "s"
+    project = gc.load(project_file)
+    project.sections["search"].update(control_every=0)
+    search.create(project, folder, base_dir=project_file.parent)
+    search.run(folder, max_trials=1)
+    monkeypatch.setattr(search, "MAX_REPEATS", 3)
+    search.run(folder, max_trials=2)
+    trials = search.reports(folder)
+    assert [t.state for t in trials] == ["complete", "duplicate", "duplicate", "duplicate"]
+    assert "the network of trial 0: not trained again" in trials[1].changes
+    assert sorted(p.name for p in (folder / "trials").iterdir()) == ["00000"]
