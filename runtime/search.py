@@ -374,13 +374,24 @@ def export_trial(folder: str | Path, number: int, output: str | Path) -> Path:
     project = gc.load(Path(folder) / BASE)
     settings = search_settings(project)
     network = settings.network or project.main_network
-    graph = next(iter(gc.loads(trials[0].user_attrs["graph"]).networks.values()))
+    trial = trials[0]
+    graph = next(iter(gc.loads(trial.user_attrs["graph"]).networks.values()))
     exported = _project_with(project, network, graph)
+    exported.name = f"{project.name}-trial{number}"
+    attrs = trial.user_attrs
+    score = f"validation error {trial.values[0]:.4f}, " if trial.values else ""
+    lines = [f"Trial {number} of the search in {Path(folder).resolve()} ({attrs.get('kind', 'mutant')}"
+             + (f" of trial {attrs['parent']}" if attrs.get("parent") is not None else "")
+             + f"): {score}{attrs.get('macs', 0):,} multiply-adds, {attrs.get('params', 0):,} parameters."]
+    lines += [f"- {change}" for change in attrs.get("changes", [])]
+    exported.header = "".join(f"# {line}\n" for line in lines)
+    output = Path(output)
     dataset = exported.sections.get("dataset")
     if isinstance(dataset, dict):
-        # Data paths were relative to the base project's folder; make them work from anywhere.
-        for key in ("training", "validation"):
+        # Data paths were relative to the base project's folder; make them relative to the exported file's.
+        for key in ("training", "validation", "labels"):
             if dataset.get(key):
-                dataset[key] = str(Path(info["base_dir"]) / dataset[key])
+                place = Path(info["base_dir"]) / dataset[key]
+                dataset[key] = os.path.relpath(place, output.resolve().parent)
     gc.save(exported, output)
-    return Path(output)
+    return output

@@ -173,8 +173,12 @@ def test_results_front_plot_and_exported_trial_trains(project_file, tmp_path):
     stored = [(t.number, *t.values) for t in study.get_trials() if t.state.name == "COMPLETE"]
     printed = {int(line.split()[0]) for line in proc.stdout.splitlines()[2:] if line.split()[0].isdigit()}
     assert printed == {t.number for t in front} == _brute_force_front(stored)
-    exported = search.export_trial(folder, front[-1].number, tmp_path / "best.graph.yaml")
+    best = front[-1].number
+    exported = search.export_trial(folder, best, tmp_path / "best.graph.yaml")
     assert gc.check_file(exported) == []
+    again = gc.load(exported)
+    assert again.name == f"{project.name}-trial{best}" and again.header.startswith(f"# Trial {best} of the search")
+    assert not Path(again.sections["dataset"]["training"]).is_absolute()
     proc = subprocess.run([sys.executable, "-m", "netcanvas", "train", str(exported), "--epochs", "1", "--quiet",
                            "--runs", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
