@@ -18,6 +18,7 @@ from .graph import Graph, check_id
 from .blocks import Block, Loop, State, block_spec, fill, param_for
 from .layers import REGISTRY
 from .project import FORMAT, Project, validate
+from .readfile import project_text
 from .yamlread import read
 
 _LINK = re.compile(r"\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*->\s*([A-Za-z_]\w*)(?:\.(\w+))?\s*\Z")
@@ -31,11 +32,7 @@ _LOOP_KEYS = ("axis", "sequences", "states")
 
 def load(path: str | os.PathLike) -> Project:
     """Read a project file; any problem raises GraphError naming file, line and field."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraphError(_read_problem(exc), file=str(path)) from None
-    return loads(text, file=str(path))
+    return loads(project_text(path), file=str(path))
 
 
 def loads(text: str, file: str | None = None) -> Project:
@@ -46,12 +43,9 @@ def loads(text: str, file: str | None = None) -> Project:
 def check_file(path: str | os.PathLike) -> list[GraphError]:
     """Every problem of a project file, each with file, line and field: what `validate` prints."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        project, tree = _parse(text, str(path))
+        project, tree = _parse(project_text(path), str(path))
     except GraphError as exc:
         return [exc.located(file=str(path))]
-    except (OSError, UnicodeDecodeError) as exc:
-        return [GraphError(_read_problem(exc), file=str(path))]
     with paused():
         problems = validate(project)
     for name, weights in project.weight_files.items():
@@ -66,14 +60,10 @@ def locate(error: GraphError, path: str | os.PathLike) -> GraphError:
     if error.file:
         return error
     try:
-        tree = read(Path(path).read_text(encoding="utf-8"))[1]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, GraphError):
+        tree = read(project_text(path))[1]
+    except (yaml.YAMLError, GraphError):
         tree = None
     return error.located(file=str(path), line=_line_of(tree, error.where))
-
-
-def _read_problem(exc: Exception) -> str:
-    return "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc}"
 
 
 def _parse(text: str, file: str | None) -> tuple[Project, yaml.Node | None]:
