@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -22,14 +23,17 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
 
     A crash or kill at any moment leaves either the old file or the new one, never a torn one.
     ``durable`` also flushes the data to disk first, so a power cut cannot lose it (slow for
-    thousands of small files that can be written again).
+    thousands of small files that can be written again). Through a symlink, the file it points to is
+    written. Saving over a file also removes the temporary files a killed earlier save of it left.
     """
-    path = Path(path)
+    # Renaming over a symlink would replace the link with a file: the file it points to is written instead.
+    path = Path(os.path.realpath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    existed = path.exists()
     try:
         # mkstemp makes the file private; give it the mode the file had, or an ordinary new file's.
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if existed else 0o666 & ~_umask())
         yield Path(tmp)
         if durable:
             with open(tmp, "rb+") as handle:
@@ -38,6 +42,28 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # Only when a file is saved again: writing thousands of new files (a dataset's images) into one folder
+    # would otherwise list the folder thousands of times.
+    if existed:
+        _remove_strays(path)
+
+
+def _remove_strays(path: Path) -> None:
+    """Delete temporary files of ``path`` older than it: left by a save that was killed before its rename.
+
+    Only names mkstemp gives ours (``.NAME.`` + 8 of [a-z0-9_] + ``.tmp``); a newer one may be another
+    save still writing, and is left alone.
+    """
+    ours = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    saved = path.stat().st_mtime_ns
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            try:
+                if ours.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) and \
+                        entry.stat(follow_symlinks=False).st_mtime_ns < saved:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass  # removed meanwhile, by the save that made it or another cleanup
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
