@@ -96,6 +96,11 @@ def bomb_problem(holder: str = "the row") -> str:
             f"decompression bomb; shrink the image or take {holder} out")
 
 
+def _not_classes(values: Tensor, classes: int) -> Tensor:
+    """Where ``values`` are not class indices 0 to ``classes`` - 1."""
+    return (values < 0) | (values >= classes) | (values != values.floor())
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -211,6 +216,29 @@ class CsvDataset(torch.utils.data.Dataset):
         if var.kind != "number":
             raise DataError(f"variable '{name}' is not a single number per row", file=self.file)
         return torch.stack([self._load(i, var) for i in range(len(self.rows))]).reshape(-1).long()
+
+    def check_classes(self, name: str, classes: int, reader: str) -> None:
+        """DataError at the first row whose ``name`` (a label, a mask's pixels) is not a class index 0 to
+        ``classes`` - 1, naming ``reader``, the network part that has that many classes.
+
+        Torch would stop at the first bad batch with an index error that names no row, or take a
+        fraction as the class below it.
+        """
+        var = self.variables[name]
+        rows: list[int] | range = range(len(self.rows))
+        if self.tensors is not None:  # all rows at once; then the first bad one is looked at alone
+            flat = self.tensors[name].reshape(len(self.rows), -1)
+            rows = _not_classes(flat, classes).any(1).nonzero().flatten().tolist()[:1]
+        for index in rows:
+            values = (self.tensors[name][index] if self.tensors is not None else self._load(index, var)).reshape(-1)
+            bad = _not_classes(values, classes).nonzero()
+            if len(bad):
+                value = float(values[bad[0, 0]])
+                where = var.columns[int(bad[0, 0])] if var.kind == "vector" else var.columns[0]
+                what = f"holds pixel value {value:g}, which is" if var.kind == "image" else "is"
+                self._fail(index, where, f"{what} not a class of {reader}, which has {classes} "
+                           f"class{'' if classes == 1 else 'es'}, 0 to {classes - 1}; fix the label, or give the "
+                           "network as many classes as the data has")
 
     def _check_named(self, names: tuple[str, ...]) -> None:
         """A class index the labels file has no name for is a mistake in one of the two files: say which row."""

@@ -25,6 +25,7 @@ from graphcompiler.layers.rules import fmt
 
 from .csvdata import CsvDataset, DataError, ImageOptions
 from .labels import read_labels
+from .tasks import Task
 
 
 def image_options(settings: SimpleNamespace) -> ImageOptions:
@@ -128,6 +129,15 @@ def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: lis
                             f"{fmt(wanted)}{hint}", file=dataset.file, line=2)
         variables[node_id] = var
     return Binding(variables, box_rows)
+
+
+def check_labels(task: Task, dataset: CsvDataset, binding: Binding) -> None:
+    """DataError at the first row whose class label (a mask's pixels too) the network has no class for: refused
+    before the first batch instead of an index error from inside torch in the middle of an epoch."""
+    variable = binding.variables.get(task.main.target)
+    # Only a label read straight from the list: a target computed by layers is theirs to range.
+    if task.kind in ("classification", "segmentation") and variable is not None:
+        dataset.check_classes(variable, task.classes, f"the network (loss '{task.main.loss}')")
 
 
 def batch_sampler(dataset: CsvDataset, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,

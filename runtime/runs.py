@@ -276,7 +276,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     import torch
 
     from .csvdata import CsvDataset
-    from .data import bind, class_names, image_options
+    from .data import bind, check_labels, class_names, image_options
     from .evaluation import collect, write_report
     from .pictures import PictureOptions, evaluation_pictures
 
@@ -294,6 +294,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     dataset = CsvDataset(path, image_options(settings), cache=settings.cache,
                          class_names=class_names(settings, trained.base_dir))
     binding = bind(graph, dataset, settings.inputs)
+    check_labels(task, dataset, binding)
     model = gc.compile(graph)
     model.load_state_dict(trained.weights)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

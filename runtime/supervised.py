@@ -18,7 +18,7 @@ from graphcompiler import GraphError, GraphModule
 from graphcompiler.atomic import atomic_path
 
 from .augment import Augmenter, Mix
-from .data import batch_sampler, batches, bind, open_dataset
+from .data import batch_sampler, batches, bind, check_labels, open_dataset
 from .evaluation import ERROR_IS, collect, metrics, write_report
 from .loop import (Run, check_stop, epoch_seed, freeze, make_optimizer, make_schedule, restore,
                    save_checkpoint_file, seeded_generator, transfer_weights)
@@ -142,7 +142,8 @@ class SupervisedLoop:
             raise GraphError(f"{len(run.val_set)} validation rows cannot be shared by {run.world.size} processes",
                              file=str(run.val_set.file))
         self.binding = bind(self.graph, run.train_set, run.data.inputs)
-        bind(self.graph, run.val_set, run.data.inputs)
+        check_labels(self.task, run.train_set, self.binding)
+        check_labels(self.task, run.val_set, bind(self.graph, run.val_set, run.data.inputs))
         label = self.task.main.target_inputs
         self.balance_by = None
         if s.balanced_sampler:

@@ -164,3 +164,47 @@ def test_running_out_of_memory_is_one_line(capsys, monkeypatch, vectors, tmp_pat
     monkeypatch.setattr("runtime.supervised.SupervisedLoop.step", no_memory)
     line = refused(capsys, "train", vectors / "mlp.graph.yaml", "--quiet", "--runs", tmp_path / "runs")
     assert "out of memory" in line and "batch_size" in line
+
+
+# Class labels the network has no class for.
+
+def spoil_label(source: Path, target: Path, row: int, value: str) -> None:
+    """``source`` (an NNC list whose last column is the label) written to ``target`` with row ``row``'s label
+    (0 is the first data row) set to ``value``."""
+    lines = source.read_text().splitlines()
+    cells = lines[row + 1].split(",")
+    lines[row + 1] = ",".join([*cells[:-1], value])
+    target.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("value", ["-1", "10", "1e30"])
+@pytest.mark.parametrize("which", ["training", "validation"])
+def test_a_label_out_of_the_networks_classes_is_refused_before_training(capsys, vectors, tmp_path, value, which):
+    listed = {"training": "train", "validation": "validation"}[which]
+    spoil_label(vectors / f"data/{listed}.csv", vectors / f"data/{listed}-{value}.csv", 4, value)
+    project = gc.load(vectors / "mlp.graph.yaml")
+    project.sections["dataset"][which] = f"data/{listed}-{value}.csv"
+    gc.save(project, vectors / f"bad-{which}.graph.yaml")
+    line = refused(capsys, "train", vectors / f"bad-{which}.graph.yaml", "--quiet", "--runs", tmp_path / "runs")
+    assert f"{listed}-{value}.csv:6: column 65: '{value}' is not a class of the network" in line
+    assert "which has 10 classes, 0 to 9" in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_evaluate_refuses_a_label_out_of_the_networks_classes(capsys, vectors, tmp_path):
+    spoil_label(vectors / "data/validation.csv", tmp_path / "other.csv", 0, "12")
+    line = refused(capsys, "evaluate", vectors / "run", "--data", tmp_path / "other.csv", "--output", tmp_path / "e")
+    assert "other.csv:2: column 65: '12' is not a class of the network" in line
+
+
+def test_a_mask_pixel_out_of_the_networks_classes_is_refused(capsys, tmp_path):
+    write_dataset("segmentation", tmp_path / "data", count=30)
+    mask = tmp_path / "data" / (tmp_path / "data/train.csv").read_text().splitlines()[3].split(",")[1]
+    Image.new("L", Image.open(mask).size, 7).save(mask)
+    project = gc.load(ROOT / "examples/dilated_segmentation.graph.yaml")
+    project.sections["dataset"].update(training="data/train.csv", validation="data/validation.csv")
+    gc.save(project, tmp_path / "segmentation.graph.yaml")
+    line = refused(capsys, "train", tmp_path / "segmentation.graph.yaml", "--quiet", "--runs", tmp_path / "runs")
+    assert f"train.csv:4: column 2: '{mask.relative_to(tmp_path / 'data')}' holds pixel value 7, which is not a " \
+           "class of the network" in line
+
