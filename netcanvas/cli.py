@@ -42,11 +42,27 @@ def _report(problems: list[GraphError]) -> int:
 def _validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
-        if _report(check_file(path)):
+        problems = check_file(path)
+        if not problems:
+            problems = [locate(problem, path) for problem in _run_problems(Path(path), args.data)]
+        if _report(problems):
             status = 1
         else:
             print(f"{path}: ok")
     return status
+
+
+def _run_problems(path: Path, data: bool) -> list[GraphError]:
+    """What train, search and export would refuse in a valid project file before any work: its sections'
+    fields, and with ``data`` its dataset lists."""
+    from runtime.settings import section_problems
+
+    project = load(path)
+    problems = section_problems(project)
+    if data and not problems:
+        from runtime.data import dataset_problems
+        problems = dataset_problems(project, path.parent)
+    return problems
 
 
 def _layers(args: argparse.Namespace) -> int:
@@ -338,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_info)
     check = commands.add_parser("validate", help="check project files; exit 1 on any problem")
     check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--data", action="store_true", help="also read the dataset lists as train does: files "
+                       "exist, variables fit the Inputs, labels fit the classes (images opened, not decoded)")
     check.set_defaults(run=_validate)
     design = commands.add_parser("design", help="open the node editor (a new project if FILE does not exist)")
     design.add_argument("file", nargs="?", help="a .graph.yaml project")

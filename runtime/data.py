@@ -20,12 +20,13 @@ from torch.utils.data import (
     default_collate,
 )
 
-from graphcompiler import Graph, GraphError
+from graphcompiler import Graph, GraphError, Project
 from graphcompiler.layers.rules import fmt
 
 from .csvdata import CsvDataset, DataError, ImageOptions
 from .labels import read_labels
-from .tasks import Task
+from .settings import dataset_settings, training_mode
+from .tasks import Task, task_of
 
 
 def image_options(settings: SimpleNamespace) -> ImageOptions:
@@ -70,6 +71,34 @@ def open_dataset(settings: SimpleNamespace, which: str, base_dir: Path) -> CsvDa
     if key not in _reused:
         _reused[key] = CsvDataset(path, options, cache=True, class_names=names)
     return _reused[key]
+
+
+def dataset_problems(project: Project, base_dir: Path) -> list[GraphError]:
+    """What training would refuse in the lists the dataset section names before its first batch: a missing
+    or unreadable file, a bad cell, a variable that does not fit its Input, a label the network has no class for.
+
+    Images are opened, not decoded (their headers give the sizes), so it is quick on large sets; only a
+    segmentation's masks are decoded, to check their pixels.
+    """
+    settings = dataset_settings(project)
+    problems: list[GraphError] = []
+    graph = project.network()
+    try:
+        # A GAN's lists feed the discriminator with its own wiring; only the files themselves are checked.
+        task = None if training_mode(project) == "gan" else task_of(graph)
+    except GraphError as exc:  # nothing to train (no loss): what train says first
+        return [exc]
+    for which in ("training", "validation"):
+        if not getattr(settings, which):
+            continue
+        try:
+            dataset = CsvDataset(base_dir / getattr(settings, which), image_options(settings), cache=False,
+                                 class_names=class_names(settings, base_dir))
+            if task is not None:
+                check_labels(task, dataset, bind(graph, dataset, settings.inputs))
+        except GraphError as exc:
+            problems.append(exc)
+    return problems
 
 
 def class_names(settings: SimpleNamespace, base_dir: Path) -> tuple[str, ...] | None:

@@ -204,28 +204,45 @@ SECTIONS = {"dataset": DATASET, "training": TRAINING, "search": SEARCH}
 
 
 def read(data: Any, fields: tuple, where: str) -> SimpleNamespace:
-    """Check a section against its fields and fill in defaults; GraphError names the field."""
+    """Check a section against its fields and fill in defaults; GraphError names the first bad field."""
+    values, problems = _read(data, fields, where)
+    if problems:
+        raise problems[0]
+    return values
+
+
+def _read(data: Any, fields: tuple, where: str) -> tuple[SimpleNamespace, list[GraphError]]:
+    """The section's values (defaults where a field is bad) and every bad field's problem."""
     if data is None:
         data = {}
+    problems = []
     if not isinstance(data, dict):
-        raise GraphError(f"expected a mapping, got {short_repr(data)}", where=where)
+        problems.append(GraphError(f"expected a mapping, got {short_repr(data)}", where=where))
+        data = {}
     known = {f.name: f for f in fields}
-    for key in data:
-        if key not in known:
-            raise GraphError(f"unknown setting '{key}' (known: {', '.join(known)})", where=f"{where}.{key}")
+    problems += [GraphError(f"unknown setting '{key}' (known: {', '.join(known)})", where=f"{where}.{key}")
+                 for key in data if key not in known]
     values = {}
     for field in fields:
         path = f"{where}.{field.name}"
         if isinstance(field, Group):
-            values[field.name] = read(data.get(field.name), field.fields, path)
-        elif data.get(field.name) is None:
-            values[field.name] = field.default
-        else:
+            values[field.name], inner = _read(data.get(field.name), field.fields, path)
+            problems += inner
+            continue
+        values[field.name] = field.default
+        if data.get(field.name) is not None:
             try:
                 values[field.name] = field.check(data[field.name])
             except ValueError as exc:
-                raise GraphError(str(exc), where=path) from None
-    return SimpleNamespace(**values)
+                problems.append(GraphError(str(exc), where=path))
+    return SimpleNamespace(**values), problems
+
+
+def section_problems(project: Project) -> list[GraphError]:
+    """Every bad field of the project's dataset, training and search sections, each naming its field: what
+    ``netcanvas validate`` reports before a run would refuse the first of them."""
+    return [problem for name, fields in SECTIONS.items()
+            for problem in _read(project.sections.get(name), fields, name)[1]]
 
 
 def dataset_settings(project: Project) -> SimpleNamespace:

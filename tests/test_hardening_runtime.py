@@ -208,3 +208,58 @@ def test_a_mask_pixel_out_of_the_networks_classes_is_refused(capsys, tmp_path):
     assert f"train.csv:4: column 2: '{mask.relative_to(tmp_path / 'data')}' holds pixel value 7, which is not a " \
            "class of the network" in line
 
+
+# validate refuses what train refuses.
+
+def validated(capsys, *argv) -> tuple[int, list[str]]:
+    """The exit code and error lines of `netcanvas validate`; never a traceback."""
+    code = main(["validate", *map(str, argv)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, [line for line in err.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("setting, value, says", [
+    ("optimizer", {"lr": float("nan")}, "training.optimizer.lr: expected a number >= 0.0, got nan"),
+    ("optimizer", {"lr": float("inf")}, "training.optimizer.lr: expected a number >= 0.0, got inf"),
+    ("optimizer", {"lr": -1}, "training.optimizer.lr: expected a number >= 0.0, got -1"),
+    ("batch_size", 0, "training.batch_size: expected a positive int, got 0"),
+])
+def test_validate_refuses_the_training_settings_train_refuses(capsys, vectors, tmp_path, setting, value, says):
+    project = gc.load(vectors / "mlp.graph.yaml")
+    project.sections["training"][setting] = value
+    gc.save(project, tmp_path / "p.graph.yaml")
+    code, errors = validated(capsys, tmp_path / "p.graph.yaml")
+    assert code == 1 and len(errors) == 1 and says in errors[0]
+    assert errors[0].startswith(f"error: {tmp_path / 'p.graph.yaml'}:")
+    assert refused(capsys, "train", tmp_path / "p.graph.yaml", "--quiet", "--runs", tmp_path / "runs")
+
+
+def test_validate_lists_every_bad_setting_of_every_section(capsys, vectors, tmp_path):
+    project = gc.load(vectors / "mlp.graph.yaml")
+    project.sections["training"].update(batch_size=0, optimizer={"lr": -1})
+    project.sections["dataset"]["cache"] = "yes"
+    project.sections["search"] = {"trial_epochs": 0}
+    gc.save(project, tmp_path / "p.graph.yaml")
+    code, errors = validated(capsys, tmp_path / "p.graph.yaml")
+    assert code == 1
+    assert [e.split(": ")[2] for e in errors] == ["dataset.cache", "training.batch_size", "training.optimizer.lr",
+                                                  "search.trial_epochs"]
+
+
+def test_validate_data_reads_the_lists_as_train_does(capsys, vectors, tmp_path):
+    assert validated(capsys, "--data", vectors / "mlp.graph.yaml") == (0, [])
+    spoil_label(vectors / "data/train.csv", vectors / "data/train-12.csv", 2, "12")
+    project = gc.load(vectors / "mlp.graph.yaml")
+    project.sections["dataset"].update(training="data/train-12.csv", validation="data/none.csv")
+    gc.save(project, vectors / "lists.graph.yaml")
+    assert validated(capsys, vectors / "lists.graph.yaml") == (0, [])  # without --data the lists are not read
+    code, errors = validated(capsys, "--data", vectors / "lists.graph.yaml")
+    assert code == 1 and len(errors) == 2
+    assert "train-12.csv:4: column 65: '12' is not a class of the network" in errors[0]
+    assert "none.csv: no such dataset file" in errors[1]
+    project.sections["dataset"].update(training="data/train.csv", validation="data/validation.csv",
+                                       inputs={"x": "image"})
+    gc.save(project, vectors / "lists.graph.yaml")
+    code, errors = validated(capsys, "--data", vectors / "lists.graph.yaml")
+    assert code == 1 and len(errors) == 2 and all("Input 'x' reads variable 'image'" in e for e in errors)
