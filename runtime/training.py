@@ -40,21 +40,25 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
     """
     folder, here = Path(run_dir), world()
     join(here)
-    # The run trains, keeps and later compiles the network with its quantization layers written out.
-    quantization = training_settings(project).quantization
-    project = quantize_project(project, quantization.bits, quantization.kind, weights=quantization.weights,
-                               activations=quantization.activations, keep=quantization.keep,
-                               activation_range=quantization.activation_range)
 
-    def make_folder() -> None:
+    def new_folder() -> None:
         if (folder / INFO).exists():
             raise GraphError("this folder already holds a training run; continue it with --resume, or pick a "
                              "new folder", file=str(folder))
-        folder.mkdir(parents=True, exist_ok=True)
-        gc.save(project, folder / PROJECT_FILE)
 
-    here.on_main(make_folder)
+    here.on_main(new_folder)
     try:
+        # The run trains, keeps and later compiles the network with its quantization layers written out.
+        quantization = training_settings(project).quantization
+        project = quantize_project(project, quantization.bits, quantization.kind, weights=quantization.weights,
+                                   activations=quantization.activations, keep=quantization.keep,
+                                   activation_range=quantization.activation_range)
+
+        def make_folder() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            gc.save(project, folder / PROJECT_FILE)
+
+        here.on_main(make_folder)
         run = _prepare(project, folder, Path(base_dir).resolve(), here)
         run.trial = trial
         _write_status(run, "running")

@@ -108,3 +108,13 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder(data_root, tmp
                            "--runs", str(tmp_path / "runs"), "--quiet"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "missing.csv" in done.stderr and "Traceback" not in done.stderr
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_bad_training_section_leaves_no_folder_either(data_root, tmp_path):
+    project = _mlp(epochs=1)
+    project.sections["training"]["optimizer"]["lr"] = -1
+    gc.save(project, data_root / "bad_lr.graph.yaml")
+    done = subprocess.run([sys.executable, "-m", "netcanvas", "train", str(data_root / "bad_lr.graph.yaml"),
+                           "--runs", str(tmp_path / "runs"), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "training.optimizer.lr" in done.stderr and "Traceback" not in done.stderr
+    assert list((tmp_path / "runs").iterdir()) == []
