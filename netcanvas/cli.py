@@ -248,9 +248,7 @@ def _search(args: argparse.Namespace) -> int:
     print(f"search: {folder} (stop with Ctrl-C; continue with --resume {folder})", file=sys.stderr)
 
     def show(report) -> None:
-        error = f"error {report.error:.4f}" if report.error is not None else report.state
-        print(f"trial {report.number}: {error}, {report.macs:,} multiply-adds, {report.params:,} params "
-              f"[{report.kind}] {'; '.join(report.changes)}", file=sys.stderr)
+        print(report.line(), file=sys.stderr)
 
     limits = {"max_trials": args.max_trials, "max_hours": args.hours}
     workers = []
@@ -288,6 +286,22 @@ def new_search_dir(name: str) -> Path:
     """A fresh folder ``searches/<name>-<timestamp>``."""
     from runtime.runs import new_run_dir
     return new_run_dir(Path("searches"), name)
+
+
+def _qat_sweep(args: argparse.Namespace) -> int:
+    from runtime.qat import PICTURE, TABLE, bit_sweep
+    from runtime.runs import new_run_dir
+
+    bits = _integers(args.bits, "--bits")
+    if any(width < 1 or width > 32 for width in bits):
+        raise GraphError(f"--bits {args.bits}: give widths from 1 to 32 bits")
+    project = load(args.project)
+    output = Path(args.output or new_run_dir(Path("runs"), f"{project.name}-bits"))
+    bit_sweep(project, Path(args.project).parent, bits, output=output, kind=args.kind,
+              on_run=lambda label, metrics: print(f"{label}: {metrics.get('accuracy', metrics.get('error'))}",
+                                                  file=sys.stderr))
+    print(f"{output / TABLE}\n{output / PICTURE}")
+    return 0
 
 
 def _search_results(args: argparse.Namespace) -> int:
@@ -470,6 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
     searcher.add_argument("--max-trials", type=int, help="override search.max_trials")
     searcher.add_argument("--hours", type=float, help="override search.max_hours")
     searcher.set_defaults(run=_search)
+    sweep = commands.add_parser("qat-sweep", help="train a project in float and quantization-aware at each bit "
+                                "width; write accuracy against bits as bits.csv and bits.png")
+    sweep.add_argument("project", help="a .graph.yaml project with dataset and training sections")
+    sweep.add_argument("--bits", default="16,8,6,4", help="the widths, such as 16,8,6,4 (the default)")
+    sweep.add_argument("--kind", choices=("fixed_point", "pow2", "min_max"), default="fixed_point")
+    sweep.add_argument("-o", "--output", help="folder for the runs and the table (default runs/<name>-bits-<time>)")
+    sweep.set_defaults(run=_qat_sweep)
     results = commands.add_parser("search-results", help="print a search's Pareto front and plot all trials")
     results.add_argument("folder", metavar="SEARCH", help="a search folder")
     results.add_argument("--export", type=int, metavar="K", help="write trial K as a project file")

@@ -62,6 +62,15 @@ class TrialReport:
     kind: str
     changes: list[str]
     seconds: float
+    parent: int | None = None
+    """The trial whose network a mutant changed; None for the base, a control or a mutant of the base."""
+
+    def line(self) -> str:
+        """The trial as the CLI prints it: score, size, how long, what it is and what changed."""
+        score = f"error {self.error:.4f}" if self.error is not None else self.state
+        origin = self.kind + (f" of trial {self.parent}" if self.parent is not None else "")
+        return (f"trial {self.number}: {score}, {self.macs:,} multiply-adds, {self.params:,} params, "
+                f"{self.seconds:.1f} s [{origin}] {'; '.join(self.changes)}")
 
 
 MAX_REPEATS = 100
@@ -299,7 +308,7 @@ def _run_trial(folder, info, study, trial, project, network, base, settings, lim
         # Trained once already (or being trained by another worker): its result stands for this network.
         study.tell(trial, state=TrialState.FAIL)
         return TrialReport(trial.number, "duplicate", None, total.macs, total.params, kind,
-                           changes + [_repeat_note(twin)], time.perf_counter() - started)
+                           changes + [_repeat_note(twin)], time.perf_counter() - started, parent)
     training = dict(candidate.sections.get("training") or {})
     training.update(epochs=settings.trial_epochs, max_seconds=settings.trial_seconds)
     candidate.sections["training"] = training
@@ -318,16 +327,17 @@ def _run_trial(folder, info, study, trial, project, network, base, settings, lim
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=TrialState.FAIL)
         return TrialReport(trial.number, "interrupted", None, total.macs, total.params, kind, changes,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, parent)
     except GraphError as exc:
         trial.set_user_attr("problem", str(exc))
         study.tell(trial, state=TrialState.FAIL)
         return TrialReport(trial.number, "failed", None, total.macs, total.params, kind, changes,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, parent)
     seconds = time.perf_counter() - started
     trial.set_user_attr("seconds", seconds)
     study.tell(trial, [result["error"], float(total.macs)])
-    return TrialReport(trial.number, "complete", result["error"], total.macs, total.params, kind, changes, seconds)
+    return TrialReport(trial.number, "complete", result["error"], total.macs, total.params, kind, changes, seconds,
+                       parent)
 
 
 def _repeat_note(twin: int) -> str:
@@ -355,7 +365,8 @@ def reports(folder: str | Path) -> list[TrialReport]:
         twin = attrs.get("duplicate_of")
         changes = attrs.get("changes", []) + ([] if twin is None else [_repeat_note(twin)])
         out.append(TrialReport(t.number, state, t.values[0] if t.values else None, attrs.get("macs", 0),
-                               attrs.get("params", 0), attrs.get("kind", ""), changes, attrs.get("seconds", 0.0)))
+                               attrs.get("params", 0), attrs.get("kind", ""), changes, attrs.get("seconds", 0.0),
+                               attrs.get("parent")))
     return sorted(out, key=lambda r: r.number)
 
 

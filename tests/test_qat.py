@@ -14,6 +14,7 @@ from conftest import ROOT
 from graphcompiler.export.onnx_export import export_onnx
 from graphcompiler.layers.modules.quantize import FixedPointQuantize, MinMaxQuantize, Pow2Quantize, QuantizedLinear
 from graphcompiler.quantization import quantize_graph
+from netcanvas.cli import main
 from runtime.example_data import write_dataset
 from runtime.qat import bit_sweep
 from runtime.runs import evaluate_run, load_weights
@@ -154,3 +155,16 @@ def test_the_quantized_run_reopens_to_the_same_accuracy_with_at_most_2_to_the_n_
         bits = project.network().node(node_id).params["n_w"]
         assert len(weight.unique()) <= 2 ** bits and len(bias.unique()) <= 2 ** bits, node_id
         assert len(layer.weight.unique()) > 2 ** bits, f"{node_id}: the float weights are what is trained"
+
+
+def test_qat_sweep_command_writes_the_table_and_the_plot(tmp_path, capsys):
+    write_dataset("digits-vectors", tmp_path / "data/digits-vectors", count=120)
+    project = gc.load(ROOT / "examples/mlp.graph.yaml")
+    project.sections["training"]["epochs"] = 1
+    gc.save(project, tmp_path / "mlp.graph.yaml")
+    assert main(["qat-sweep", str(tmp_path / "mlp.graph.yaml"), "--bits", "8", "-o", str(tmp_path / "sweep")]) == 0
+    with open(tmp_path / "sweep/bits.csv", newline="") as handle:
+        assert [row["bits"] for row in csv.DictReader(handle)] == ["float", "8"]
+    assert (tmp_path / "sweep/bits.png").stat().st_size > 0
+    assert main(["qat-sweep", str(tmp_path / "mlp.graph.yaml"), "--bits", "8,0"]) == 1
+    assert capsys.readouterr().err.strip().endswith("error: --bits 8,0: give widths from 1 to 32 bits")

@@ -204,3 +204,9 @@ def test_a_candidate_that_repeats_a_trained_network_is_recorded_not_trained(proj
     assert [t.state for t in trials] == ["complete", "duplicate", "duplicate", "duplicate"]
     assert "the network of trial 0: not trained again" in trials[1].changes
     assert sorted(p.name for p in (folder / "trials").iterdir()) == ["00000"]
+
+
+def test_a_trial_line_says_how_long_it_took_what_it_is_and_whose_mutant():
+    report = search.TrialReport(7, "complete", 0.0312, 17_024, 17_226, "mutant", ["remove relu1 (ReLU)"], 4.26, 3)
+    assert report.line() == ("trial 7: error 0.0312, 17,024 multiply-adds, 17,226 params, 4.3 s [mutant of trial 3] "
+                             "remove relu1 (ReLU)")
