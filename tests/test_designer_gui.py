@@ -312,8 +312,9 @@ def test_the_palette_scrolls_under_its_filter_box_and_its_categories_fold(screen
     app = Designer(screen, tmp_path / "new.graph.yaml", tmp_path)
     try:
         state = app.state()
-        filter_box, relu = state["palette_filter"], state["palette"]["ReLU"]
-        app.xdo("mousemove", int(relu[0] + 20), int(relu[1] + 5))
+        filter_box, relu, first = state["palette_filter"], state["palette"]["ReLU"], state["palette"]["Affine"]
+        # Over an entry near the top: ReLU itself may lie below the window's edge.
+        app.xdo("mousemove", int(first[0] + 20), int(first[1] + 5))
         app.xdo("click", "--repeat", "6", "--delay", "60", 5)
         state = app.wait(lambda s: s["palette"]["ReLU"][1] < relu[1] - 50, "the palette to scroll")
         assert state["palette_filter"] == filter_box

@@ -7,6 +7,7 @@ from test_pytorch_source import run_standalone
 import graphcompiler as gc
 from conftest import ROOT
 from graphcompiler.export.onnx_export import export_onnx
+from runtime.csvdata import Variable
 from runtime.data import bind
 from runtime.example_data import write_dataset
 from runtime.training import train
@@ -54,7 +55,7 @@ def test_generated_inputs_are_not_the_networks_inputs_nor_the_datasets():
     assert graph.fed_inputs() == ["x"] and gc.compile(graph).input_names == ["x"]
 
     class OneVariable:
-        variables = {"x": None}
+        variables = {"x": Variable("x", "", tuple(range(2000)), "vector")}
         shapes = {"x": (2000,)}
         file = "data.csv"
 
