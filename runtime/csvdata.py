@@ -319,6 +319,21 @@ class CsvDataset(torch.utils.data.Dataset):
             return self._boxes(index, var)
         return self._image(index, var)
 
+    def check_box_classes(self, name: str, classes: int, network: str) -> None:
+        """DataError at the first row naming a box of a class ``network`` has none for, or for a list without a
+        single box (nothing to find, and no mAP to score)."""
+        var = self.variables[name]
+        found = False
+        for index in range(len(self.rows)):
+            for label, *_ in self._box_rows(index, var):
+                if label >= classes:
+                    self._fail(index, var.columns[0], f"names a box file with a box of class {label:g}, but "
+                               f"{network} has {classes} classes, 0 to {classes - 1}")
+                found = True
+        if not found:
+            raise DataError("no row names a box: a detector has nothing to learn or be scored on; check the box "
+                            "files", file=self.file)
+
     def _box_rows(self, index: int, var: Variable) -> list[tuple[float, ...]]:
         """A box file's rows as written: (label, x, y, width, height) in file pixels, or YOLO's fractions."""
         column = var.columns[0]

@@ -163,6 +163,10 @@ def bind(graph: Graph, dataset: CsvDataset, mapping: dict[str, str], inputs: lis
 def check_labels(task: Task, dataset: CsvDataset, binding: Binding) -> None:
     """DataError at the first row whose class label (a mask's pixels too) the network has no class for: refused
     before the first batch instead of an index error from inside torch in the middle of an epoch."""
+    if task.detection is not None:
+        dataset.check_box_classes(binding.variables[task.detection.boxes], task.classes,
+                                  f"the network (loss '{task.main.loss}')")
+        return
     variable = binding.variables.get(task.main.target)
     # Only a label read straight from the list: a target computed by layers is theirs to range.
     if task.kind in ("classification", "segmentation") and variable is not None:

@@ -76,7 +76,7 @@ def _nms(boxes: Tensor, labels: Tensor, iou: float) -> Tensor:
     beaten = beaten.triu(diagonal=1)  # [i, j]: box i, better than j, would suppress j were i kept
     # Greedy NMS keeps j exactly when no kept better box beats it; iterating that rule from "keep all"
     # settles on the greedy answer in as many rounds as the longest chain of suppressions.
-    keep = torch.ones(len(boxes), dtype=torch.bool)
+    keep = torch.ones(len(boxes), dtype=torch.bool, device=boxes.device)
     while True:
         settled = ~(beaten & keep[:, None]).any(0)
         if torch.equal(settled, keep):

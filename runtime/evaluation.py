@@ -109,6 +109,10 @@ def iou_per_class(predicted: Tensor, target: Tensor, classes: int) -> list[float
     return [float(h / u) if u > 0 else None for h, u in zip(hits, union)]
 
 
+HEADLINE = {"classification": "accuracy", "binary": "accuracy", "segmentation": "mean_iou",
+            "regression": "mse", "autoencoder": "reconstruction_error", "detection": "map_50"}
+"""The number each task is judged by first (what a sweep plots and a comparison prints)."""
+
 MAP_THRESHOLD = 0.01
 """The heatmap score above which a peak counts as a detection for mAP (CenterNet keeps its top 100 by score)."""
 
@@ -132,7 +136,8 @@ def metrics(task: Task, out: Outputs) -> dict[str, float]:
         result.update(mean_iou=score, pixel_accuracy=float((predicted == target).double().mean()), error=1 - score)
     elif task.kind == "detection":
         scores = average_precision(out.detections, list(out.targets), task.classes)
-        result.update(map_50=scores["map_50"], map_50_95=scores["map_50_95"], error=1 - scores["map_50"])
+        result.update(map_50=scores["map_50"], map_50_95=scores["map_50_95"], error=1 - scores["map_50"],
+                      ap_50=scores["ap_50"])
     elif task.kind == "regression":
         difference = out.predictions - out.targets
         result.update(mse=float((difference ** 2).mean()), mae=float(difference.abs().mean()))
@@ -210,9 +215,8 @@ def _regression_files(task: Task, out: Outputs, folder: Path, result: dict,
 
 def _detection_files(task: Task, out: Outputs, folder: Path, result: dict,
                      class_names: tuple[str, ...] | None) -> tuple[list, list]:
-    scores = average_precision(out.detections, list(out.targets), task.classes)
     write_text(folder / "ap.csv", _csv_text([["class", "ap@0.5"]] + [
-        [class_name(class_names, c), "" if ap is None else round(ap, 6)] for c, ap in enumerate(scores["ap_50"])]))
+        [class_name(class_names, c), "" if ap is None else round(ap, 6)] for c, ap in enumerate(result["ap_50"])]))
     rows = [["row", "label", "score", "x0", "y0", "x1", "y1"]]
     rows += [[i, class_name(class_names, int(d[0])), *(round(float(v), 4) for v in d[1:])]
              for i, found in enumerate(out.detections) for d in found]

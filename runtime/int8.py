@@ -25,7 +25,7 @@ from graphcompiler.atomic import atomic_path
 
 from .csvdata import CsvDataset
 from .data import Binding, batches, bind, image_options
-from .evaluation import Outputs, metrics
+from .evaluation import HEADLINE, Outputs, metrics
 from .exporting import export, export_target
 from .runs import open_trained
 from .settings import dataset_settings
@@ -37,9 +37,6 @@ logits against the float file's was 0.0285 with 32 rows, 0.0138 with 128, 0.0129
 with 1024 (accuracy the same for all); 256 cover every class and calibrate in a fraction of a second."""
 BATCH = 32
 """Rows per onnxruntime call while calibrating and scoring."""
-HEADLINE = {"classification": "accuracy", "binary": "accuracy", "segmentation": "mean_iou",
-            "regression": "mse", "autoencoder": "reconstruction_error"}
-"""The number each task's report compares (evaluation.metrics' names)."""
 
 
 @dataclass
@@ -147,8 +144,9 @@ def _scored_task(graph: Graph, network: str) -> Task:
     except GraphError as exc:
         raise GraphError(f"network '{network}' cannot be scored, so its int8 accuracy cannot be checked: "
                          f"{exc.message}; quantize the network that was trained (main)", node=exc.node) from None
-    if task.kind not in HEADLINE:
-        raise GraphError(f"--int8 scores {', '.join(HEADLINE)} networks, not a {task.kind} network yet")
+    if task.detection is not None:
+        raise GraphError("--int8 cannot score a detector yet (its mAP needs the boxes decoded from its heads): "
+                         "export it in float")
     if task.main.target not in graph.fed_inputs():
         raise GraphError(f"loss '{task.main.loss}' compares with '{task.main.target}', which is computed, not read "
                          "from the dataset: --int8 scores only against a target Input", node=task.main.loss)

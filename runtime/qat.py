@@ -20,6 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from graphcompiler import Project  # noqa: E402
 from graphcompiler.atomic import atomic_path, write_text  # noqa: E402
 
+from .evaluation import HEADLINE  # noqa: E402
 from .plots import CURVE_COLOURS  # noqa: E402
 from .training import train  # noqa: E402
 
@@ -63,7 +64,7 @@ def write_table(rows: list[dict[str, object]], path: Path) -> None:
 
 def sweep_figure(rows: list[dict[str, object]], kind: str = "fixed_point") -> Figure:
     """The score against bits, quantized runs as a line and the float run as a dashed level to compare with."""
-    score = "accuracy" if "accuracy" in rows[0] else next(k for k in rows[0] if k not in ("bits", "run"))
+    score = HEADLINE[str(rows[0]["task"])]
     figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
     quantized = [row for row in rows if row["bits"] != FLOAT]
     widths = [int(row["bits"]) for row in quantized]

@@ -345,8 +345,12 @@ def _repeat_note(twin: int) -> str:
 
 
 def _twin(study: optuna.Study, key: str, graph: gc.Graph, number: int) -> int | None:
-    """The first earlier trial, complete or still training, whose network is ``graph`` (ids aside)."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+    """The first earlier complete trial whose network is ``graph`` (ids aside).
+
+    One still training may yet fail or be interrupted, which would leave the network unscored: two workers
+    may then train it at once, the rarer loss.
+    """
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if t.number < number and t.user_attrs.get("canonical") == key and "graph" in t.user_attrs:
             if same_network(graph, next(iter(gc.loads(t.user_attrs["graph"]).networks.values()))):
                 return t.number

@@ -129,8 +129,9 @@ TRAINING = (
     Bool("mixed_precision", False, "float16/bfloat16 autocast on the GPU"),
     Choice("device", "auto", "where to train: auto takes the GPU when there is one",
            choices=("auto", "cpu", "cuda")),
-    Float("max_seconds", 0.0, "stop training after the epoch that passes this many seconds since the start or "
-                              "resume; the run can be resumed; 0: no limit", lo=0.0),
+    Float("max_seconds", 0.0, "stop training after the epoch that passes this many seconds of training since "
+                              "the start or resume (reading the data not counted); the run can be resumed; 0: no "
+                              "limit", lo=0.0),
     Group("early_stopping", (
         Int("patience", 0, "end training when the validation error has not improved for this many epochs; 0: never",
             lo=0),

@@ -155,6 +155,10 @@ class SupervisedLoop:
         images = [n for n in self.task.data_inputs if len(shapes[n]) == 3]
         masks = [n for n in self.task.label_inputs if len(shapes[n]) == 3]
         boxes = [self.task.detection.boxes] if self.task.detection else []
+        if boxes and s.augmentation.mixup.alpha > 0:
+            # The targets are made from one image's boxes; a blend of two images holds the other's objects too.
+            raise GraphError("mixup blends two images, but a detector's targets come from one image's boxes; set "
+                             "training.augmentation.mixup.alpha to 0", where="training.augmentation.mixup.alpha")
         self.augmenter = Augmenter(s.augmentation, images, masks, boxes)
         self.steps = math.ceil(len(run.train_set) / s.batch_size)
         run.note("setting up the optimizer")  # its first use in a process loads torch._dynamo: a second or more

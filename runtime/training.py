@@ -63,7 +63,7 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
         run.trial = trial
         _write_status(run, "running")
         return _execute(run, None, on_progress if here.main else None, should_stop)
-    except GraphError:
+    except Exception:
         # A run that never finished an epoch has nothing to resume or look at: it leaves no folder behind.
         if here.main and not (folder / CHECKPOINT).exists() and not (folder / "learning_curve.csv").exists():
             _remove_unstarted(folder)

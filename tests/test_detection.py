@@ -130,3 +130,27 @@ def test_the_nnc_grid_layout_puts_each_box_at_its_cell_and_anchor():
     assert label[0, 0, 0] == 3 and label[1, 2, 2] == 1 and (label >= 0).sum() == 2
     assert region[0, 0, 0].tolist() == pytest.approx([0.2, 0.2, math.log(0.4), math.log(0.4)])
     assert region[1, 2, 2].tolist() == pytest.approx([0.6, 0.4, math.log(1.2), math.log(0.8)])
+
+
+def _tiny_detection_project(tmp_path, box_text: str, **training) -> gc.Project:
+    _image_with_boxes(tmp_path, "a", box_text, size=(64, 64))
+    (tmp_path / "list.csv").write_text("x:image,b:boxes\na.png,a.csv\na.png,a.csv\n")
+    project = gc.load(ROOT / "examples/centernet.graph.yaml")
+    project.sections["dataset"] = {"training": "list.csv", "validation": "list.csv"}
+    project.sections["training"].update(epochs=1, **training)
+    return project
+
+
+def test_a_box_of_a_class_the_detector_has_not_is_refused_before_training(tmp_path):
+    project = _tiny_detection_project(tmp_path, "label,x,y,width,height\n12,4,2,10,6\n")
+    with pytest.raises(DataError, match=r"list.csv:2: column 2: 'a.csv' names a box file with a box of class 12, "
+                                        r"but the network \(loss 'heatmap_loss'\) has 10 classes"):
+        train(project, tmp_path / "run", base_dir=tmp_path)
+    assert not (tmp_path / "run").exists()
+
+
+def test_mixup_is_refused_for_a_detector(tmp_path):
+    project = _tiny_detection_project(tmp_path, "label,x,y,width,height\n1,4,2,10,6\n",
+                                      augmentation={"mixup": {"alpha": 0.2}})
+    with pytest.raises(gc.GraphError, match="mixup blends two images"):
+        train(project, tmp_path / "run", base_dir=tmp_path)
