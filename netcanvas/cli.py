@@ -289,6 +289,7 @@ def new_search_dir(name: str) -> Path:
 
 
 def _qat_sweep(args: argparse.Namespace) -> int:
+    from runtime.evaluation import HEADLINE
     from runtime.qat import PICTURE, TABLE, bit_sweep
     from runtime.runs import new_run_dir
 
@@ -298,8 +299,8 @@ def _qat_sweep(args: argparse.Namespace) -> int:
     project = load(args.project)
     output = Path(args.output or new_run_dir(Path("runs"), f"{project.name}-bits"))
     bit_sweep(project, Path(args.project).parent, bits, output=output, kind=args.kind,
-              on_run=lambda label, metrics: print(f"{label}: {metrics.get('accuracy', metrics.get('error'))}",
-                                                  file=sys.stderr))
+              on_run=lambda label, metrics: print(f"{label}: {HEADLINE[metrics['task']]} "
+                                                  f"{metrics[HEADLINE[metrics['task']]]:.4f}", file=sys.stderr))
     print(f"{output / TABLE}\n{output / PICTURE}")
     return 0
 
