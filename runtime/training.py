@@ -63,8 +63,10 @@ def train(project: Project, run_dir: str | Path, *, base_dir: str | Path, on_pro
         run.trial = trial
         _write_status(run, "running")
         return _execute(run, None, on_progress if here.main else None, should_stop)
+    except Stopped:
+        raise  # stopped by the user: recorded as stopped, resumable
     except Exception:
-        # A run that never finished an epoch has nothing to resume or look at: it leaves no folder behind.
+        # A run that failed before finishing an epoch has nothing to resume or look at: it leaves no folder.
         if here.main and not (folder / CHECKPOINT).exists() and not (folder / "learning_curve.csv").exists():
             _remove_unstarted(folder)
         raise
