@@ -163,6 +163,7 @@ class GanLoop:
                 {"generator": self.g_sched, "discriminator": self.d_sched})
 
     def start(self, checkpoint: dict | None) -> None:
+        """Continue from the checkpoint, if any."""
         restore(self.run, checkpoint, *self._parts())
 
     def _d_loss(self, images: Tensor, conditions: dict[str, Tensor], real: bool) -> Tensor:
@@ -176,6 +177,7 @@ class GanLoop:
 
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
+        """Train both networks one epoch and draw the sample grid; the learning curve's row."""
         run, s = self.run, self.run.settings
         torch.manual_seed(epoch_seed(s.seed, epoch))
         sampler = batch_sampler(run.train_set, s.batch_size, shuffle=True,
@@ -260,9 +262,11 @@ class GanLoop:
         image_grid_png(images, folder / f"epoch_{epoch:03d}.png", low, high)
 
     def save_checkpoint(self, epoch: int) -> None:
+        """Write this epoch's checkpoint of both networks."""
         save_checkpoint_file(self.run, epoch, *self._parts())
 
     def finish(self) -> dict[str, float]:
+        """Write both networks' last weights; the last epoch's losses."""
         models = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
         with atomic_path(self.run.folder / WEIGHTS) as tmp:
             torch.save({"models": models}, tmp)

@@ -22,6 +22,7 @@ from .weights import read_weights
 
 
 def training_device(settings: SimpleNamespace, here: World) -> torch.device:
+    """The device training.device names: the GPU under auto when torch sees one, cuda refused without one."""
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise GraphError("training.device is cuda but torch sees no GPU; use auto or cpu", where="training.device")
     if settings.device != "cpu" and torch.cuda.is_available():
@@ -30,6 +31,7 @@ def training_device(settings: SimpleNamespace, here: World) -> torch.device:
 
 
 def seeded_generator(seed: int, epoch: int, salt: int, device: torch.device, rank: int = 0) -> torch.Generator:
+    """A random generator seeded from (seed, epoch, salt, rank): the same draws when an epoch is run again."""
     generator = torch.Generator(device=device)
     generator.manual_seed(epoch_seed(seed, epoch, salt, rank))
     return generator
@@ -135,6 +137,7 @@ class Run:
 
 
 def save_checkpoint_file(run: Run, epoch: int, models: dict[str, nn.Module], optimizers: dict, schedules: dict) -> None:
+    """Write the epoch's models, optimizers, schedules and history atomically to checkpoint.pt."""
     state = {"epoch": epoch, "history": run.history,
              "models": {k: m.state_dict() for k, m in models.items()},
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
@@ -144,6 +147,7 @@ def save_checkpoint_file(run: Run, epoch: int, models: dict[str, nn.Module], opt
 
 
 def restore(run: Run, checkpoint: dict | None, models: dict, optimizers: dict, schedules: dict) -> None:
+    """Put a checkpoint's models, optimizers, schedules and history back (nothing without one)."""
     if checkpoint is None:
         return
     for key, model in models.items():
@@ -156,6 +160,7 @@ def restore(run: Run, checkpoint: dict | None, models: dict, optimizers: dict, s
 
 
 def check_stop(should_stop: Callable[[], bool] | None, here: World) -> None:
+    """Raise Stopped when any rank is asked to stop, so that all stop after the same batch."""
     # Every rank asks every batch, so that all of them stop after the same one.
     if here.agree(should_stop is not None and should_stop()):
         raise Stopped()

@@ -168,10 +168,12 @@ class SupervisedLoop:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
     def start(self, checkpoint: dict | None) -> None:
+        """Continue from the checkpoint, if any."""
         restore(self.run, checkpoint, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
 
     def epoch(self, epoch: int, on_progress: ProgressCallback | None,
               should_stop: Callable[[], bool] | None) -> dict[str, float]:
+        """Train one epoch, then score the validation list; the learning curve's row."""
         run, s = self.run, self.run.settings
         torch.manual_seed(epoch_seed(s.seed, epoch, rank=run.world.rank))
         # Every rank draws the same batches and takes its share of each.
@@ -225,6 +227,7 @@ class SupervisedLoop:
         return self.objective(batch, mix)
 
     def save_checkpoint(self, epoch: int) -> None:
+        """Write this epoch's checkpoint."""
         save_checkpoint_file(self.run, epoch, {"main": self.model}, {"main": self.optimizer}, {"main": self.schedule})
 
     def save_best(self) -> None:
@@ -233,6 +236,7 @@ class SupervisedLoop:
             torch.save(self.model.state_dict(), tmp)
 
     def finish(self) -> dict[str, float]:
+        """Write the weights and score the best epoch (on rank 0; the others get its result)."""
         return self.run.world.on_main(self._final_report)
 
     def _final_report(self) -> dict[str, float]:
