@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 import graphcompiler as gc
 from graphcompiler import GraphError, GraphModule
-from graphcompiler.atomic import atomic_path
 
 from .csvdata import CsvDataset
 from .data import batch_sampler, batches, bind, open_dataset
@@ -20,7 +19,7 @@ from .evaluation import sample_losses
 from .loop import (Run, check_stop, epoch_seed, make_optimizer, make_schedule, restore, save_checkpoint_file,
                    seeded_generator)
 from .progress import Progress, ProgressCallback
-from .runs import WEIGHTS
+from .runs import WEIGHTS, save_tensors
 from .tasks import task_of
 
 
@@ -268,7 +267,6 @@ class GanLoop:
     def finish(self) -> dict[str, float]:
         """Write both networks' last weights; the last epoch's losses."""
         models = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
-        with atomic_path(self.run.folder / WEIGHTS) as tmp:
-            torch.save({"models": models}, tmp)
+        save_tensors(self.run.folder / WEIGHTS, {"models": models})
         last = self.run.history[-1]
         return {"task": "gan", "g_loss": last["g_loss"], "d_loss": last["d_loss"]}

@@ -12,12 +12,11 @@ import torch
 from torch import nn
 
 from graphcompiler import GraphError, GraphModule, Project
-from graphcompiler.atomic import atomic_path
 
 from .csvdata import CsvDataset
 from .distributed import World
 from .progress import Progress, ProgressCallback, Stopped
-from .runs import CHECKPOINT, load_weights
+from .runs import CHECKPOINT, load_weights, save_tensors
 from .weights import read_weights
 
 
@@ -142,8 +141,7 @@ def save_checkpoint_file(run: Run, epoch: int, models: dict[str, nn.Module], opt
              "models": {k: m.state_dict() for k, m in models.items()},
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
              "schedules": {k: s.state_dict() for k, s in schedules.items()}}
-    with atomic_path(run.folder / CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+    save_tensors(run.folder / CHECKPOINT, state)
 
 
 def restore(run: Run, checkpoint: dict | None, models: dict, optimizers: dict, schedules: dict) -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import Tensor
 
 from graphcompiler import Graph, GraphError, GraphModule
-from graphcompiler.atomic import atomic_path, write_bytes, write_text
+from graphcompiler.atomic import write_bytes, write_text
 
 from .csvdata import CsvDataset
 from .data import Binding
@@ -105,11 +105,6 @@ def gradcam_picture(image: Tensor, heat: Tensor, normalize: str = "unit") -> np.
     return side_by_side(base, heatmap_overlay(base, heat.numpy()))
 
 
-def _save(figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-
-
 def anomaly_scores(errors: np.ndarray, anomalous: np.ndarray, false_positive_rate: float) -> dict[str, float]:
     """ROC-AUC of reconstruction error as an anomaly score, and the lowest threshold whose false-positive
     rate on these samples stays within ``false_positive_rate``, with the rates it gives."""
@@ -129,6 +124,8 @@ def anomaly_figures(errors: np.ndarray, anomalous: np.ndarray | None, threshold:
     """reconstruction_error.png (histogram; normal and anomalous apart when known) and roc.png where labelled."""
     from matplotlib.figure import Figure
 
+    from .plots import save_figure
+
     figure = Figure(figsize=(6, 3.6))
     axes = figure.subplots()
     bins = np.histogram_bin_edges(errors, bins=40)
@@ -143,7 +140,7 @@ def anomaly_figures(errors: np.ndarray, anomalous: np.ndarray | None, threshold:
         axes.legend()
     axes.set_xlabel("reconstruction error (mean squared, per sample)")
     axes.set_ylabel("samples")
-    _save(figure, folder / "reconstruction_error.png")
+    save_figure(figure, folder / "reconstruction_error.png")
     if anomalous is None:
         return
     from sklearn.metrics import roc_curve
@@ -155,7 +152,7 @@ def anomaly_figures(errors: np.ndarray, anomalous: np.ndarray | None, threshold:
     axes.plot([0, 1], [0, 1], color="#999999", linestyle=":")
     axes.set_xlabel("false-positive rate")
     axes.set_ylabel("true-positive rate")
-    _save(figure, folder / "roc.png")
+    save_figure(figure, folder / "roc.png")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ ERROR_TEXT = "#8F5575"
 FRONT_COLOUR = "tab:red"
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write a figure as a PNG atomically and free it."""
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
@@ -84,7 +85,7 @@ def learning_curve_figure(history: list[dict[str, float]], error_is: str = "") -
 
 def learning_curve_png(history: list[dict[str, float]], path: Path, error_is: str = "") -> None:
     """The learning curve (see learning_curve_figure), as NNC's training graph."""
-    _save(learning_curve_figure(history, error_is), path)
+    save_figure(learning_curve_figure(history, error_is), path)
 
 
 def confusion_figure(matrix: np.ndarray, labels: list[str]) -> Figure:
@@ -116,7 +117,7 @@ def confusion_figure(matrix: np.ndarray, labels: list[str]) -> Figure:
 
 def confusion_png(matrix: np.ndarray, labels: list[str], path: Path) -> None:
     """The confusion matrix (see confusion_figure)."""
-    _save(confusion_figure(matrix, labels), path)
+    save_figure(confusion_figure(matrix, labels), path)
 
 
 def image_grid_png(images: Tensor, path: Path, low: float = -1.0, high: float = 1.0) -> None:
@@ -132,7 +133,7 @@ def image_grid_png(images: Tensor, path: Path, low: float = -1.0, high: float = 
             axis.imshow(picture[0], cmap="gray", vmin=0, vmax=1)
         else:
             axis.imshow(picture[:3].transpose(1, 2, 0))
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def search_scatter_figure(trials, front) -> Figure:
@@ -167,4 +168,4 @@ def search_scatter_figure(trials, front) -> Figure:
 
 def search_scatter_png(trials, front, path: Path) -> None:
     """The search's trials (see search_scatter_figure)."""
-    _save(search_scatter_figure(trials, front), path)
+    save_figure(search_scatter_figure(trials, front), path)

@@ -18,10 +18,10 @@ from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from graphcompiler import Project  # noqa: E402
-from graphcompiler.atomic import atomic_path, write_text  # noqa: E402
+from graphcompiler.atomic import write_text  # noqa: E402
 
 from .evaluation import HEADLINE  # noqa: E402
-from .plots import CURVE_COLOURS  # noqa: E402
+from .plots import CURVE_COLOURS, save_figure  # noqa: E402
 from .training import train  # noqa: E402
 
 TABLE, PICTURE = "bits.csv", "bits.png"
@@ -49,7 +49,7 @@ def bit_sweep(project: Project, base_dir: str | Path, bits: tuple[int, ...] = (1
         if on_run:
             on_run(label, metrics)
     write_table(rows, output / TABLE)
-    _save(sweep_figure(rows, kind), output / PICTURE)
+    save_figure(sweep_figure(rows, kind), output / PICTURE)
     return rows
 
 
@@ -90,7 +90,3 @@ def sweep_figure(rows: list[dict[str, object]], kind: str = "fixed_point") -> Fi
     return figure
 
 
-def _save(figure: Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)

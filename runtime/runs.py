@@ -11,6 +11,7 @@ from pathlib import Path
 
 import graphcompiler as gc
 from graphcompiler import GraphError
+from graphcompiler.atomic import atomic_path
 from graphcompiler.errors import short_repr
 
 from .settings import dataset_settings, training_mode, training_settings
@@ -72,6 +73,14 @@ def _info_problem(info) -> str:
     if "best_epoch" in info and not {"best_val_error", "error_is"} <= set(info):
         return "it names a best_epoch without best_val_error and error_is"
     return ""
+
+
+def save_tensors(path: Path, saved: dict) -> None:
+    """Write a checkpoint or weights file atomically: a kill mid-write leaves the former file whole."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(saved, tmp)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -15,7 +15,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 import graphcompiler as gc
 from graphcompiler import GraphError, GraphModule
-from graphcompiler.atomic import atomic_path
 
 from .augment import Augmenter, Mix
 from .data import batch_sampler, batches, bind, check_labels, open_dataset
@@ -23,7 +22,7 @@ from .evaluation import ERROR_IS, collect, metrics, write_report
 from .loop import (Run, check_stop, epoch_seed, freeze, make_optimizer, make_schedule, restore,
                    save_checkpoint_file, seeded_generator, transfer_weights)
 from .progress import Progress, ProgressCallback
-from .runs import LAST_WEIGHTS, WEIGHTS, best_epoch, load_checkpoint
+from .runs import LAST_WEIGHTS, WEIGHTS, best_epoch, load_checkpoint, save_tensors
 from .tasks import Task, task_of
 from .weights import project_weights
 
@@ -232,8 +231,7 @@ class SupervisedLoop:
 
     def save_best(self) -> None:
         """Keep this epoch's weights as the run's best (weights.pt)."""
-        with atomic_path(self.run.folder / WEIGHTS) as tmp:
-            torch.save(self.model.state_dict(), tmp)
+        save_tensors(self.run.folder / WEIGHTS, self.model.state_dict())
 
     def finish(self) -> dict[str, float]:
         """Write the weights and score the best epoch (on rank 0; the others get its result)."""
@@ -243,13 +241,11 @@ class SupervisedLoop:
         """Write the last epoch's weights and score the best epoch's on the validation data (a trial: the last)."""
         run = self.run
         if run.trial:
-            with atomic_path(run.folder / WEIGHTS) as tmp:
-                torch.save(self.model.state_dict(), tmp)
+            save_tensors(run.folder / WEIGHTS, self.model.state_dict())
             # The weights have not changed since the last epoch's validation pass; its scores stand.
             last = run.history[-1]
             return {"task": self.task.kind, "error": last["val_error"], "loss": last["val_loss"]}
-        with atomic_path(run.folder / LAST_WEIGHTS) as tmp:
-            torch.save(self.model.state_dict(), tmp)
+        save_tensors(run.folder / LAST_WEIGHTS, self.model.state_dict())
         best = best_epoch(run.history)
         self.model.load_state_dict(load_checkpoint(run.folder / WEIGHTS))
         with _plain_losses(self.model, self.task):
