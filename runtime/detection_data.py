@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .example_data import _digits, _write_csv, _write_png
+from .example_data import digit_images, write_csv, write_png
 from .labels import write_labels
 
 INK = 0.25
@@ -51,7 +51,7 @@ def write_detection_dataset(output: str | os.PathLike, *, count: int = 1000, siz
     digits per image and their side in pixels; ``validation`` is the share of images held out.
     """
     _check(count, size, classes, validation, objects, scale)
-    digits, targets = _digits(None)
+    digits, targets = digit_images(None)
     pools = [digits[targets == digit] for digit in classes]
     rng = np.random.default_rng(seed)
     out = Path(output)
@@ -60,8 +60,8 @@ def write_detection_dataset(output: str | os.PathLike, *, count: int = 1000, siz
     rows = []
     for i in range(count):
         image, boxes = _image(rng, pools, size, objects, scale)
-        _write_png(out / f"images/{i:05d}.png", image)
-        _write_csv(out / f"boxes/{i:05d}.csv", [BOX_HEADER] + [list(map(str, box)) for box in boxes])
+        write_png(out / f"images/{i:05d}.png", image)
+        write_csv(out / f"boxes/{i:05d}.csv", [BOX_HEADER] + [list(map(str, box)) for box in boxes])
         rows.append([f"images/{i:05d}.png", f"boxes/{i:05d}.csv"])
     from sklearn.model_selection import train_test_split  # scikit-learn loads slowly; only this needs it
 
@@ -72,7 +72,7 @@ def write_detection_dataset(output: str | os.PathLike, *, count: int = 1000, siz
     # The lists come last, so a list never names a file that is not written yet.
     paths = {"training": out / "train.csv", "validation": out / "validation.csv"}
     for key, indices in (("training", train), ("validation", held)):
-        _write_csv(paths[key], [["x:image", "b:boxes"]] + [rows[i] for i in sorted(indices)])
+        write_csv(paths[key], [["x:image", "b:boxes"]] + [rows[i] for i in sorted(indices)])
     return DetectionDataset(paths["training"], paths["validation"], labels, names)
 
 
@@ -160,12 +160,12 @@ def write_nnc_grid_lists(dataset: DetectionDataset, *, anchors: int = 5, grid: i
         for image, _ in rows:
             label, region = _grid_targets(boxes[image] / [1, side, side, side, side], centres, cells)
             stem = Path(image).stem
-            _write_csv(root / f"nnc/{stem}_label.csv", label.reshape(anchors * cells, cells).astype(int).tolist())
-            _write_csv(root / f"nnc/{stem}_region.csv",
+            write_csv(root / f"nnc/{stem}_label.csv", label.reshape(anchors * cells, cells).astype(int).tolist())
+            write_csv(root / f"nnc/{stem}_region.csv",
                        np.round(region.reshape(anchors * cells, cells * 4), 6).tolist())
             listed.append([image, f"nnc/{stem}_label.csv", f"nnc/{stem}_region.csv"])
         path = root / f"{'train' if which == 'training' else which}_nnc.csv"
-        _write_csv(path, listed)
+        write_csv(path, listed)
         written.append(path)
     return written[0], written[1]
 

@@ -57,17 +57,19 @@ def write_dataset(
     # The CSVs come last, so a list never names a file that is not there yet.
     paths = {"training": out / "train.csv", "validation": out / "validation.csv"}
     for key, indices in (("training", train), ("validation", validation)):
-        _write_csv(paths[key], [header] + [rows[i] for i in sorted(indices)])
+        write_csv(paths[key], [header] + [rows[i] for i in sorted(indices)])
     return paths
 
 
-def _write_csv(path: Path, rows: Sequence[Sequence[str]]) -> None:
+def write_csv(path: Path, rows: Sequence[Sequence[str]]) -> None:
+    """Write rows as a CSV file atomically (the example sets are rewritten, not relied on after a power cut)."""
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(rows)
     write_bytes(path, text.getvalue().encode(), durable=False)
 
 
-def _write_png(path: Path, pixels: np.ndarray) -> None:
+def write_png(path: Path, pixels: np.ndarray) -> None:
+    """Write a uint8 pixel array as a PNG atomically."""
     buffer = io.BytesIO()
     Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
     write_bytes(path, buffer.getvalue(), durable=False)
@@ -78,7 +80,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _digits(count: int | None) -> tuple[np.ndarray, np.ndarray]:
+def digit_images(count: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` (default all) sklearn digits as (n, 8, 8) floats in [0, 1], and their labels."""
     from sklearn.datasets import load_digits
 
@@ -90,32 +92,32 @@ def _digits(count: int | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _digit_images(out: Path, *, size: int | None, seed: int, count: int | None) -> Rows:
-    images, labels = _digits(count)
+    images, labels = digit_images(count)
     (out / "images").mkdir(exist_ok=True)
     rows = []
     for i, (image, label) in enumerate(zip(images, labels)):
         pixels = Image.fromarray(np.round(image * 255).astype(np.uint8))
         if size is not None:
             pixels = pixels.resize((size, size), Image.Resampling.BILINEAR)
-        _write_png(out / f"images/{i:05d}.png", np.asarray(pixels))
+        write_png(out / f"images/{i:05d}.png", np.asarray(pixels))
         rows.append([f"images/{i:05d}.png", str(label)])
     return ["x:image", "y:label"], rows, labels
 
 
 def _digit_vectors(out: Path, *, size: int | None, seed: int, count: int | None) -> Rows:
-    images, labels = _digits(count)
+    images, labels = digit_images(count)
     header = [f"x__{j}" for j in range(64)] + ["y:label"]
     rows = [[_number(v) for v in image.ravel()] + [str(label)] for image, label in zip(images, labels)]
     return header, rows, labels
 
 
 def _digit_sequences(out: Path, *, size: int | None, seed: int, count: int | None) -> Rows:
-    images, labels = _digits(count)
+    images, labels = digit_images(count)
     (out / "sequences").mkdir(exist_ok=True)
     rows = []
     for i, (image, label) in enumerate(zip(images, labels)):
         # Each image row is one time step of 8 features.
-        _write_csv(out / f"sequences/{i:05d}.csv", [[_number(v) for v in step] for step in image])
+        write_csv(out / f"sequences/{i:05d}.csv", [[_number(v) for v in step] for step in image])
         rows.append([f"sequences/{i:05d}.csv", str(label)])
     return ["x:sequence", "y:label"], rows, labels
 
@@ -124,7 +126,7 @@ def _segmentation(out: Path, *, size: int | None, seed: int, count: int | None) 
     size = 64 if size is None else size
     if size < 8:
         raise ValueError(f"segmentation images need size >= 8, not {size}")
-    digits, _ = _digits(None)
+    digits, _ = digit_images(None)
     rng = np.random.default_rng(seed)
     (out / "images").mkdir(exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
@@ -151,8 +153,8 @@ def _segmentation(out: Path, *, size: int | None, seed: int, count: int | None) 
             ink[window] = np.maximum(ink[window], digit * rng.uniform(110, 160))
             mask[window] |= digit > 0.5 * digit.max()
         image = low + (high - low) * ramp + ink + rng.normal(0, 8, (size, size))
-        _write_png(out / f"images/{i:05d}.png", np.clip(np.round(image), 0, 255))
-        _write_png(out / f"masks/{i:05d}.png", mask)
+        write_png(out / f"images/{i:05d}.png", np.clip(np.round(image), 0, 255))
+        write_png(out / f"masks/{i:05d}.png", mask)
         rows.append([f"images/{i:05d}.png", f"masks/{i:05d}.png"])
     return ["x:image", "y:label"], rows, None
 
