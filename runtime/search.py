@@ -246,6 +246,7 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     base = project.network(network)
     limits = Limits(frozenset(settings.pinned), settings.max_params or None, settings.max_macs or None)
     _fail_dead_trials(study)
+    threads = _ThreadShare(study)
     started = time.monotonic()
     stop = should_stop or (lambda: False)
     reports: list[TrialReport] = []
@@ -260,6 +261,7 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
             # Workers on other machines die too: their trials are failed once their heartbeat is stale.
             optuna.storages.fail_stale_trials(study)
             trial = _new_trial(study, worker)
+            threads.share()
             report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop)
             reports.append(report)
             if on_trial:
@@ -270,6 +272,30 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
             if repeats >= MAX_REPEATS:
                 break  # the mutations keep finding trained networks: the space is as good as searched
     return reports
+
+
+class _ThreadShare:
+    """Splits this machine's cores between the search workers training on it.
+
+    Each worker's torch would otherwise take every core: two workers on 2 cores then made a quarter of the
+    trials one worker made (69 against 254 in 40 s; 678 with one thread each).
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        import torch
+
+        self._torch, self._study = torch, study
+        # OMP_NUM_THREADS or torch.set_num_threads set by the user caps what the workers share.
+        self._budget = torch.get_num_threads()
+
+    def share(self) -> None:
+        """Take this worker's share, counting the workers of this machine with a trial in flight."""
+        host = socket.gethostname()
+        here = {t.user_attrs.get("pid") for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if t.user_attrs.get("host") == host} | {os.getpid()}
+        threads = max(1, self._budget // len(here))
+        if self._torch.get_num_threads() != threads:
+            self._torch.set_num_threads(threads)
 
 
 def _new_trial(study: optuna.Study, worker: int) -> optuna.Trial:

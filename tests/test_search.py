@@ -142,6 +142,29 @@ def test_two_workers_share_one_study_without_duplicate_numbers(project_file, tmp
     assert sum(t.state == "complete" for t in trials) >= 8
 
 
+def test_workers_on_one_machine_share_its_cores():
+    import os
+    import socket
+
+    import optuna
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        study = optuna.create_study(directions=["minimize", "minimize"])
+        share = search._ThreadShare(study)
+        share.share()
+        assert torch.get_num_threads() == 4
+        for host, pid in ((socket.gethostname(), os.getpid() + 1), ("elsewhere", os.getpid() + 2)):
+            study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
+                                                      user_attrs={"host": host, "pid": pid}))
+        share.share()
+        assert torch.get_num_threads() == 2, "one other worker on this machine: half the cores each"
+    finally:
+        torch.set_num_threads(before)
+
+
 def _brute_force_front(points: list[tuple[int, float, float]]) -> set[int]:
     return {n for n, e, c in points
             if not any(e2 <= e and c2 <= c and (e2 < e or c2 < c) for _, e2, c2 in points)}
