@@ -14,7 +14,7 @@ from graphcompiler.atomic import atomic_path, write_text
 from graphcompiler.views import shared_nodes, view_weights
 
 from .labels import class_name, read_labels
-from .runs import PROJECT_FILE, load_weights, read_info, weights_note
+from .runs import PROJECT_FILE, check_fits, load_weights, read_info, weights_file, weights_note
 from .tasks import task_of
 from .weights import project_weights
 
@@ -62,6 +62,7 @@ def export_target(target: str | Path | Project, network: str | None = None,
         source = project.weights_from.get(name)
         if source is None:
             weights, trained = load_weights(folder, name, last), f"trained: {weights_note(folder, last)}"
+            check_fits(weights, graph, weights_file(folder, last))
         else:
             weights = view_weights(project, name, load_weights(folder, source, last))
             shared = len(shared_nodes(graph, project.network(source)))

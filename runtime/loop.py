@@ -16,7 +16,7 @@ from graphcompiler import GraphError, GraphModule, Project
 from .csvdata import CsvDataset
 from .distributed import World
 from .progress import Progress, ProgressCallback, Stopped
-from .runs import CHECKPOINT, load_weights, save_tensors
+from .runs import CHECKPOINT, check_state, load_weights, save_tensors
 from .weights import read_weights
 
 
@@ -148,12 +148,21 @@ def restore(run: Run, checkpoint: dict | None, models: dict, optimizers: dict, s
     """Put a checkpoint's models, optimizers, schedules and history back (nothing without one)."""
     if checkpoint is None:
         return
+    path = run.folder / CHECKPOINT
     for key, model in models.items():
+        if key not in checkpoint["models"]:
+            raise GraphError(f"holds no weights for network '{key}': it is another project's checkpoint; "
+                             "train again", file=str(path))
+        check_state(checkpoint["models"][key], model.state_dict(), path, key if len(models) > 1 else None)
         model.load_state_dict(checkpoint["models"][key])
-    for key, optimizer in optimizers.items():
-        optimizer.load_state_dict(checkpoint["optimizers"][key])
-    for key, schedule in schedules.items():
-        schedule.load_state_dict(checkpoint["schedules"][key])
+    for part, objects in (("optimizers", optimizers), ("schedules", schedules)):
+        for key, thing in objects.items():
+            try:
+                thing.load_state_dict(checkpoint[part][key])
+            except (KeyError, ValueError, TypeError) as exc:
+                # The weights fit, so the training section changed: another optimizer or schedule.
+                raise GraphError(f"its {part[:-1]} state does not fit this run's training settings ({exc}): was "
+                                 "the optimizer or schedule changed? Train again", file=str(path)) from None
     run.history = list(checkpoint["history"])[: checkpoint["epoch"]]
 
 

@@ -184,19 +184,25 @@ def check_fits(weights: dict, graph: gc.Graph, path: Path) -> None:
 
     with torch.device("meta"):  # shapes only: no memory, no initialisation
         own = gc.compile(graph).state_dict()
+    check_state(weights, own, path)
+
+
+def check_state(weights: dict, own: dict, path: Path, network: str | None = None) -> None:
+    """``check_fits`` against a built model's own ``state_dict``; ``network`` names which of a project's it is."""
+    which = f"network '{network}'" if network else "network"
     for key, tensor in own.items():
         if key not in weights:
             problem = f"has no {key}"
         elif tuple(weights[key].shape) != tuple(tensor.shape):
-            problem = f"holds {key} as {tuple(weights[key].shape)} but the network's is {tuple(tensor.shape)}"
+            problem = f"holds {key} as {tuple(weights[key].shape)} but the {which}'s is {tuple(tensor.shape)}"
         else:
             continue
-        raise GraphError(f"{problem}: the weights are not this project's network (was {PROJECT_FILE} edited?); "
+        raise GraphError(f"{problem}: the weights are not this project's {which} (was {PROJECT_FILE} edited?); "
                          "train again", file=str(path))
     extra = [key for key in weights if key not in own]
     if extra:
-        raise GraphError(f"holds {extra[0]}, which the network has no place for: the weights are not this "
-                         f"project's network (was {PROJECT_FILE} edited?); train again", file=str(path))
+        raise GraphError(f"holds {extra[0]}, which the {which} has no place for: the weights are not this "
+                         f"project's {which} (was {PROJECT_FILE} edited?); train again", file=str(path))
 
 
 def best_epoch(history: list[dict[str, float]]) -> dict[str, float] | None:

@@ -263,3 +263,26 @@ def test_validate_data_reads_the_lists_as_train_does(capsys, vectors, tmp_path):
     gc.save(project, vectors / "lists.graph.yaml")
     code, errors = validated(capsys, "--data", vectors / "lists.graph.yaml")
     assert code == 1 and len(errors) == 2 and all("Input 'x' reads variable 'image'" in e for e in errors)
+
+
+def test_weights_of_another_network_are_named_on_export(capsys, run_copy, tmp_path):
+    torch.save({"fc1.weight": torch.zeros(2)}, run_copy / "weights.pt")
+    line = refused(capsys, "export", run_copy, "-o", tmp_path / "m.onnx")
+    assert "weights.pt: holds fc1.weight as (2,) but the network's is (128, 64)" in line
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_checkpoint_of_another_network_is_named_on_resume(capsys, run_copy):
+    saved = torch.load(run_copy / "checkpoint.pt", weights_only=True)
+    saved["models"]["main"]["fc1.weight"] = torch.zeros(3, 64)
+    torch.save(saved, run_copy / "checkpoint.pt")
+    line = refused(capsys, "train", "--resume", run_copy, "--quiet")
+    assert "checkpoint.pt: holds fc1.weight as (3, 64) but the network's is (128, 64)" in line
+
+
+def test_a_checkpoint_of_another_optimizer_is_named_on_resume(capsys, run_copy):
+    saved = torch.load(run_copy / "checkpoint.pt", weights_only=True)
+    saved["optimizers"]["main"]["param_groups"] = []
+    torch.save(saved, run_copy / "checkpoint.pt")
+    line = refused(capsys, "train", "--resume", run_copy, "--quiet")
+    assert "checkpoint.pt: its optimizer state does not fit" in line
