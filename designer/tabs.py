@@ -393,6 +393,8 @@ class Workspace:
             return
         for problem in preview.problems:
             dpg.add_text(problem, parent="preview_problems", color=ERROR_COLOUR, wrap=1200)
+        for warning in preview.warnings:
+            dpg.add_text(warning, parent="preview_problems", color=WARNING_COLOUR, wrap=1200)
         if not preview.problems:
             dpg.add_text(f"{preview.path}: {preview.count} rows; fits the network", parent="preview_problems",
                          color=(120, 170, 120))

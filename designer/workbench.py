@@ -75,6 +75,8 @@ class DatasetPreview:
     """(row, variable) -> image file, for thumbnails."""
     variables: list[VariableSummary]
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)
+    """What is read but may not be meant: rows naming files outside the list's folder."""
 
 
 def preview_dataset(model: EditorModel, which: str, base_dir: Path) -> DatasetPreview | None:
@@ -86,7 +88,7 @@ def preview_dataset(model: EditorModel, which: str, base_dir: Path) -> DatasetPr
     name = getattr(settings, which)
     if not name:
         return None
-    dataset = CsvDataset(base_dir / name, image_options(settings))
+    dataset = CsvDataset(base_dir / name, image_options(settings), confine=settings.confine)
     header = [f"{v.name}:{v.hint}" if v.hint else v.name for v in dataset.variables.values()]
     rows, images = [], {}
     for index in range(min(PREVIEW_ROWS, len(dataset))):
@@ -103,7 +105,8 @@ def preview_dataset(model: EditorModel, which: str, base_dir: Path) -> DatasetPr
             histogram = dict(sorted(Counter(int(v) for v in dataset.labels(var.name).tolist()).items()))
         summaries.append(VariableSummary(var.name, var.kind, dataset.shapes[var.name], histogram))
     return DatasetPreview(dataset.path, len(dataset), header, rows, images, summaries,
-                          _mapping_problems(model.graph, dataset, settings.inputs))
+                          _mapping_problems(model.graph, dataset, settings.inputs),
+                          [note for note in [dataset.outside_note()] if note])
 
 
 def _mapping_problems(graph: Graph, dataset: CsvDataset, mapping: dict[str, str]) -> list[str]:

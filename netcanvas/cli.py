@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -512,8 +513,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Warnings(logging.Handler):
+    """The library's warnings as ``warning:`` lines on the standard error of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"warning: {record.getMessage()}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    library = logging.getLogger("netcanvas")
+    if not any(isinstance(handler, _Warnings) for handler in library.handlers):
+        library.addHandler(_Warnings(logging.WARNING))
+        library.propagate = False
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

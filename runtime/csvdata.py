@@ -124,12 +124,17 @@ class CsvDataset(torch.utils.data.Dataset):
     With ``cache=True`` every file is decoded once, here, and the whole set lives in ``tensors``.
     ``class_names`` (a labels file's) name the classes of its label variables; every number in them
     must then have a name. ``rows`` (header first) are a list made in memory: ``path`` then only says
-    where its relative cells start and what errors name.
+    where its relative cells start and what errors name. Cells may name files outside the list's folder
+    (NNC lists often hold absolute paths): ``outside`` keeps those rows, and ``confine`` refuses them.
     """
 
     def __init__(self, path: str | os.PathLike, images: ImageOptions = ImageOptions(), cache: bool = False,
-                 class_names: tuple[str, ...] | None = None, rows: list[list[str]] | None = None):
+                 class_names: tuple[str, ...] | None = None, rows: list[list[str]] | None = None,
+                 confine: bool = False):
         self.path = Path(path)
+        self.confine = confine
+        self.outside: list[tuple[int, Path]] = []
+        """(row index, file) of the cells that name a file outside the list's folder."""
         self.file = str(path)
         self.images = images
         self.class_names = class_names
@@ -299,7 +304,22 @@ class CsvDataset(torch.utils.data.Dataset):
         path = self.root / cell
         if not path.is_file():
             self._fail(index, column, f"names a file that does not exist ({path})")
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            if self.confine:
+                self._fail(index, column, f"names a file outside the list's folder ({path.resolve()}), which "
+                           "dataset.confine refuses: move the file into the folder, or set dataset.confine: false")
+            self.outside.append((index, path))
         return path
+
+    def outside_note(self) -> str | None:
+        """One line saying which rows name files outside the list's folder, if any."""
+        if not self.outside:
+            return None
+        rows = sorted({index for index, _ in self.outside})
+        index, path = self.outside[0]
+        return (f"{self.file}: {_count(len(rows), 'row')} {'names' if len(rows) == 1 else 'name'} files outside the list's folder {self.root.resolve()} "
+                f"(absolute paths or ../), first at line {self.line(index)}: {path}; they are read as they are: "
+                "set dataset.confine: true to refuse them")
 
     def _open_image(self, index: int, var: Variable) -> Image.Image:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -62,15 +63,31 @@ def open_dataset(settings: SimpleNamespace, which: str, base_dir: Path) -> CsvDa
     # Only the labeled lists have classes to name; VAT's unlabeled list's label column is never read.
     names = class_names(settings, base_dir) if which in ("training", "validation") else None
     if _reused is None or not settings.cache:
-        return CsvDataset(path, options, cache=settings.cache, class_names=names)
+        return say_outside(CsvDataset(path, options, cache=settings.cache, class_names=names,
+                                      confine=settings.confine))
     try:
         stat = path.stat()
     except OSError:
         return CsvDataset(path, options, cache=True)  # which says clearly what is wrong with the path
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, options, names)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, options, names, settings.confine)
     if key not in _reused:
-        _reused[key] = CsvDataset(path, options, cache=True, class_names=names)
+        _reused[key] = say_outside(CsvDataset(path, options, cache=True, class_names=names,
+                                              confine=settings.confine))
     return _reused[key]
+
+
+log = logging.getLogger("netcanvas.data")
+_said: set[str] = set()
+
+
+def say_outside(dataset: CsvDataset) -> CsvDataset:
+    """Warn, once per list in this process, that the list names files outside its folder; returns the list."""
+    note = dataset.outside_note()
+    key = str(dataset.path.resolve())
+    if note and key not in _said:
+        _said.add(key)
+        log.warning(note)
+    return dataset
 
 
 def dataset_problems(project: Project, base_dir: Path) -> list[GraphError]:
@@ -92,8 +109,9 @@ def dataset_problems(project: Project, base_dir: Path) -> list[GraphError]:
         if not getattr(settings, which):
             continue
         try:
-            dataset = CsvDataset(base_dir / getattr(settings, which), image_options(settings), cache=False,
-                                 class_names=class_names(settings, base_dir))
+            dataset = say_outside(CsvDataset(base_dir / getattr(settings, which), image_options(settings),
+                                             cache=False, class_names=class_names(settings, base_dir),
+                                             confine=settings.confine))
             if task is not None:
                 check_labels(task, dataset, bind(graph, dataset, settings.inputs))
         except GraphError as exc:

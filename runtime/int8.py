@@ -24,7 +24,7 @@ from graphcompiler import Graph, GraphError
 from graphcompiler.atomic import atomic_path
 
 from .csvdata import CsvDataset
-from .data import Binding, batches, bind, image_options
+from .data import Binding, batches, bind, image_options, say_outside
 from .evaluation import HEADLINE, Outputs, metrics
 from .exporting import export, export_target
 from .runs import open_trained
@@ -159,7 +159,7 @@ def _dataset(settings, which: str, base_dir: Path) -> CsvDataset:
     if not name:
         raise GraphError(f"--int8 needs {which} data: set dataset.{which} to an NNC dataset CSV",
                          where=f"dataset.{which}")
-    return CsvDataset(base_dir / name, image_options(settings))
+    return say_outside(CsvDataset(base_dir / name, image_options(settings), confine=settings.confine))
 
 
 def _prepare(source: Path, target: Path) -> None:

@@ -291,7 +291,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     import torch
 
     from .csvdata import CsvDataset
-    from .data import bind, check_labels, class_names, image_options
+    from .data import bind, check_labels, class_names, image_options, say_outside
     from .evaluation import collect, write_report
     from .pictures import PictureOptions, evaluation_pictures
 
@@ -306,8 +306,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
     else:
         path = Path(data)
         target = Path(output) if output else default_output.with_name(f"{default_output.name}-{path.stem}")
-    dataset = CsvDataset(path, image_options(settings), cache=settings.cache,
-                         class_names=class_names(settings, trained.base_dir))
+    dataset = say_outside(CsvDataset(path, image_options(settings), cache=settings.cache,
+                                     class_names=class_names(settings, trained.base_dir), confine=settings.confine))
     binding = bind(graph, dataset, settings.inputs)
     check_labels(task, dataset, binding)
     model = gc.compile(graph)

@@ -81,6 +81,8 @@ DATASET = (
     Choice("normalize", "unit", "pixel scaling: unit = [0, 1] (NNC's Normalize), symmetric = [-1, 1], none = 0-255",
            choices=("unit", "symmetric", "none")),
     Int("workers", 0, "background processes decoding files when the cache is off", lo=0),
+    Bool("confine", False, "refuse list rows that name files outside the list's folder (absolute paths, ../); "
+                           "off, such rows are read and the first is named in a warning"),
 )
 
 AUGMENTATION = (

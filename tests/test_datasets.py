@@ -558,7 +558,7 @@ def test_utf8_bom_crlf_and_quoted_cells(tmp_path):
 def test_a_search_decodes_a_cached_list_once_and_a_changed_list_again(tmp_path):
     write_dataset("digits", tmp_path / "d", count=60)
     section = SimpleNamespace(training="d/train.csv", labels="", image_size=None, channels="keep", normalize="unit",
-                              cache=True)
+                              cache=True, confine=False)
     assert open_dataset(section, "training", tmp_path) is not open_dataset(section, "training", tmp_path)
     with reusing_decoded_data():
         first = open_dataset(section, "training", tmp_path)

@@ -286,3 +286,44 @@ def test_a_checkpoint_of_another_optimizer_is_named_on_resume(capsys, run_copy):
     torch.save(saved, run_copy / "checkpoint.pt")
     line = refused(capsys, "train", "--resume", run_copy, "--quiet")
     assert "checkpoint.pt: its optimizer state does not fit" in line
+
+
+@pytest.fixture
+def outside_lists(tmp_path) -> Path:
+    """LeNet on digit images whose training list names one file by absolute path and one by ../."""
+    write_dataset("digits", tmp_path / "data", count=50)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("00000.png", "00001.png"):
+        shutil.move(tmp_path / "data/images" / name, elsewhere / name)
+    lines = (tmp_path / "data/train.csv").read_text().splitlines()
+    lines[1] = lines[1].replace("images/00000.png", str(elsewhere / "00000.png"))
+    lines[2] = lines[2].replace("images/00001.png", "../elsewhere/00001.png")
+    (tmp_path / "data/train.csv").write_text("\n".join(lines) + "\n")
+    project = gc.load(ROOT / "examples/lenet.graph.yaml")
+    project.sections["dataset"] = {"training": "data/train.csv", "validation": "data/validation.csv",
+                                   "image_size": [28, 28]}
+    project.sections["training"] = {"epochs": 1}
+    gc.save(project, tmp_path / "lenet.graph.yaml")
+    return tmp_path / "lenet.graph.yaml"
+
+
+def test_rows_outside_the_list_folder_are_read_with_one_warning(capsys, outside_lists):
+    code = main(["validate", "--data", str(outside_lists)])
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert code == 0 and "error:" not in err, err
+    assert len(warnings) == 1, err
+    assert "train.csv: 2 rows name files outside the list's folder" in warnings[0]
+    assert f"first at line 2: {outside_lists.parent / 'elsewhere/00000.png'}" in warnings[0]
+    assert "dataset.confine: true" in warnings[0]
+
+
+def test_confine_refuses_rows_outside_the_list_folder(capsys, outside_lists, tmp_path):
+    project = gc.load(outside_lists)
+    project.sections["dataset"]["confine"] = True
+    gc.save(project, outside_lists)
+    line = refused(capsys, "train", outside_lists, "--quiet", "--runs", tmp_path / "runs")
+    assert "train.csv:2: column 1: " in line and "names a file outside the list's folder" in line
+    assert "dataset.confine refuses" in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -316,3 +316,14 @@ def test_inference_table_finds_the_inputs_images_and_its_own(tmp_path):
     assert listed.image_of(listed.rows[0], 2) is None
     folder = read_predictions(output, tmp_path / "data")
     assert folder.image_of(folder.rows[0], 0) == output.parent / "../../data/a.png"
+
+
+def test_preview_warns_of_rows_outside_the_list_folder(root, tmp_path):
+    lines = (root / "data/digits-28/train.csv").read_text().splitlines()[:5]
+    absolute = [lines[0]] + [line.replace("images/", f"{root}/data/digits-28/images/", 1) for line in lines[1:]]
+    (tmp_path / "train.csv").write_text("\n".join(absolute) + "\n")
+    model = _model("lenet")
+    model.set_setting("dataset", "training", str(tmp_path / "train.csv"))
+    preview = preview_dataset(model, "training", root)
+    assert preview.problems == []
+    assert len(preview.warnings) == 1 and "4 rows name files outside the list's folder" in preview.warnings[0]
