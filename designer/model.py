@@ -18,7 +18,7 @@ from graphcompiler import (Cost, Graph, GraphError, NodeShapes, Project, cost, i
                            save, shape_errors)
 from graphcompiler.graph import GraphData
 from graphcompiler.importers import import_sdcproj
-from graphcompiler.layout import auto_layout, node_captions
+from graphcompiler.layout import auto_layout
 from runtime.settings import SECTIONS, read
 
 HISTORY_LIMIT = 200

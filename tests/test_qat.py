@@ -2,7 +2,6 @@
 layers, the ONNX export of the result, and LeNet on digits trained in float and at 8 and 4 bits."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import onnxruntime
