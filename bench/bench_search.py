@@ -262,7 +262,7 @@ def study_growth(url: str, sizes: list[int], attrs: dict, base_macs: int, repeat
             len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             samples["count"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            front = search._front(study)
+            front = search._front(study.get_trials(deepcopy=False))
             samples["front"].append(time.perf_counter() - t)
             t = time.perf_counter()
             trial = search._new_trial(study, 0)

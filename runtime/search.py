@@ -7,8 +7,12 @@ share one study and trial numbers stay unique. A trial in flight when the search
 recorded as failed with ``interrupted`` set; finished trials are never lost, and a resumed search
 numbers on. Candidates come from the registry's mutations (``graphcompiler.mutations``): most from
 a parent on the current front, every ``control_every``-th a random walk from the base network (the
-control sample of the space). A candidate whose network an earlier trial has (ids and positions aside,
-``graphcompiler.canonical``) is recorded as that trial's duplicate and not trained again.
+control sample of the space). A candidate is a network and the training settings the search section's
+``hyperparameters`` let vary (``runtime.hyperparameters``); ``sampler`` picks how they are drawn, and
+``structure: false`` pins the network. A candidate an earlier trial trained (same settings, same network
+with ids and positions aside, ``graphcompiler.canonical``) is recorded as that trial's duplicate and not
+trained again. Each epoch's validation error is kept in the trial; at the rungs of successive halving a
+candidate that too many others are ahead of is pruned (``_promotable``), with its partial curve.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -35,8 +39,9 @@ from graphcompiler.atomic import write_text
 from graphcompiler.canonical import canonical_key, same_network
 from graphcompiler.mutations import Limits, mutate
 
-from .settings import search_settings
+from . import hyperparameters as hp
 from .progress import Stopped
+from .settings import search_settings
 
 INFO = "search.json"
 BASE = "base.graph.yaml"
@@ -64,13 +69,23 @@ class TrialReport:
     seconds: float
     parent: int | None = None
     """The trial whose network a mutant changed; None for the base, a control or a mutant of the base."""
+    settings: dict = field(default_factory=dict)
+    """The searched training settings the candidate trained with (path -> value)."""
+    curve: list[float] = field(default_factory=list)
+    """Validation error after each epoch trained: a pruned trial's partial curve."""
 
     def line(self) -> str:
-        """The trial as the CLI prints it: score, size, how long, what it is and what changed."""
-        score = f"error {self.error:.4f}" if self.error is not None else self.state
+        """The trial as the CLI prints it: score, size, how long, what it is, its settings and what changed."""
+        if self.error is not None:
+            score = f"error {self.error:.4f}"
+        elif self.state == "pruned" and self.curve:
+            score = f"pruned after epoch {len(self.curve)} (error {self.curve[-1]:.4f})"
+        else:
+            score = self.state
         origin = self.kind + (f" of trial {self.parent}" if self.parent is not None else "")
+        settings = "".join(f" {path}={value}" for path, value in self.settings.items())
         return (f"trial {self.number}: {score}, {self.macs:,} multiply-adds, {self.params:,} params, "
-                f"{self.seconds:.1f} s [{origin}] {'; '.join(self.changes)}")
+                f"{self.seconds:.1f} s [{origin}]{settings} {'; '.join(self.changes)}")
 
 
 MAX_REPEATS = 100
@@ -128,7 +143,10 @@ def create(project: Project, folder: str | Path, *, base_dir: str | Path, storag
     folder = Path(folder)
     if (folder / INFO).exists():
         raise GraphError("this folder already holds a search; continue it with --resume", file=str(folder))
-    search_settings(project)
+    settings = search_settings(project)
+    if not settings.structure and not settings.hyperparameters:
+        raise GraphError("nothing to search: the network is pinned (structure: false) and no hyperparameters are "
+                         "declared; declare some, or let the search change the network", where="search.structure")
     if study is not None and storage is None:
         raise GraphError("a study shared by name needs a --storage that every worker reaches (postgresql://...)")
     base = gc.dumps(project)
@@ -156,15 +174,15 @@ def _same_search(a: Project, b: Project) -> bool:
     return a.networks == b.networks and all(a.sections.get(k) == b.sections.get(k) for k in ("training", "search"))
 
 
-def open_study(folder: str | Path) -> tuple[dict, optuna.Study]:
-    """The search folder's settings and its study."""
+def open_study(folder: str | Path, sampler: optuna.samplers.BaseSampler | None = None) -> tuple[dict, optuna.Study]:
+    """The search folder's settings and its study (with ``sampler`` for the settings Optuna samples)."""
     path = Path(folder) / INFO
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GraphError(f"not a search folder (no {INFO}); start one with `netcanvas search PROJECT`",
                          file=str(folder)) from None
-    return info, optuna.load_study(study_name=info["study"], storage=_storage(info["storage"]))
+    return info, optuna.load_study(study_name=info["study"], storage=_storage(info["storage"]), sampler=sampler)
 
 
 def _fail_dead_trials(study: optuna.Study) -> None:
@@ -200,26 +218,99 @@ def _non_dominated(items: list, objectives: Callable) -> list:
     return front
 
 
-def _front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return _non_dominated(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), lambda t: tuple(t.values))
+def _front(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The complete trials of ``trials`` (a study's) that no other beats: pruned ones had no full budget."""
+    return _non_dominated([t for t in trials if t.state == TrialState.COMPLETE], lambda t: tuple(t.values))
 
 
-def _candidate(study: optuna.Study, number: int, base: gc.Graph, settings, limits: Limits,
-               rng: random.Random) -> tuple[gc.Graph, str, int | None, list[str], int]:
-    """The network trial ``number`` trains: the base first, then controls and mutants of the front."""
+class Pruned(Stopped):
+    """Raised in a trial's training when successive halving stops it at a rung."""
+
+
+@dataclass
+class Candidate:
+    """What a trial trains: a network, its searched training settings, and where they came from."""
+
+    graph: gc.Graph
+    settings: dict
+    kind: str
+    parent: int | None
+    changes: list[str]
+    invalid: int = 0
+
+
+def _network_of(trial: optuna.trial.FrozenTrial) -> gc.Graph:
+    return next(iter(gc.loads(trial.user_attrs["graph"]).networks.values()))
+
+
+def _candidate(trials: list[optuna.trial.FrozenTrial], trial: optuna.Trial, base: gc.Graph, base_settings: dict,
+               space: dict, settings, limits: Limits, rng: random.Random) -> Candidate:
+    """What trial ``trial.number`` trains: the base first, then controls, random draws or mutants of the front."""
+    number = trial.number
     if number == 0:
-        return base.copy(), "base", None, [], 0
-    if settings.control_every and number % settings.control_every == 0:
-        graph, changes, invalid = mutate(base, rng, limits, count=settings.control_steps)
-        return graph, "control", None, changes, invalid
-    front = [t for t in _front(study) if "graph" in t.user_attrs]
-    if not front:
-        graph, changes, invalid = mutate(base, rng, limits, count=rng.randint(1, settings.mutations))
-        return graph, "mutant", None, changes, invalid
-    parent = rng.choice(front)
-    network = next(iter(gc.loads(parent.user_attrs["graph"]).networks.values()))
-    graph, changes, invalid = mutate(network, rng, limits, count=rng.randint(1, settings.mutations))
-    return graph, "mutant", parent.number, changes, invalid
+        return Candidate(base.copy(), dict(base_settings), "base", None, [])
+    if settings.sampler == "random" or (settings.control_every and number % settings.control_every == 0):
+        graph, changes, invalid = (mutate(base, rng, limits, count=settings.control_steps) if settings.structure
+                                   else (base.copy(), [], 0))
+        drawn = {path: r.draw(rng) for path, r in space.items()}
+        kind = "random" if settings.sampler == "random" else "control"
+        return Candidate(graph, drawn, kind, None, changes + hp.differences(base_settings, drawn), invalid)
+    front = [t for t in _front(trials) if "graph" in t.user_attrs]
+    parent = rng.choice(front) if front else None
+    graph = _network_of(parent) if parent else base
+    start = dict(base_settings) | (parent.user_attrs.get("settings", {}) if parent else {})
+    steps = rng.randint(1, settings.mutations)
+    if settings.sampler in ("tpe", "nsga2"):
+        chosen = hp.suggest(trial, space)
+        structural = steps if settings.structure else 0
+    else:
+        # Each change alters the network or one setting, as likely the one as the other when both may vary.
+        tuned = steps if not settings.structure else sum(rng.random() < 0.5 for _ in range(steps)) if space else 0
+        chosen = dict(start)
+        for path in rng.sample(sorted(space), min(tuned, len(space))):
+            chosen[path] = space[path].mutate(chosen[path], rng)
+        structural = steps - tuned
+    changes, invalid = [], 0
+    if structural:
+        graph, changes, invalid = mutate(graph, rng, limits, count=structural)
+    kind = "mutant" if structural or settings.sampler == "mutation" else "sampled"
+    return Candidate(graph.copy(), chosen, kind, parent.number if parent else None,
+                     changes + hp.differences(start, chosen), invalid)
+
+
+def _rungs(settings) -> list[int]:
+    """The epochs at which successive halving judges a trial: min_epochs x reduction^k below trial_epochs."""
+    if not settings.pruning.reduction or settings.pruning.reduction < 2:
+        return []
+    rungs, epoch = [], settings.pruning.min_epochs
+    while epoch < settings.trial_epochs:
+        rungs.append(epoch)
+        epoch *= settings.pruning.reduction
+    return rungs
+
+
+def _promotable(mine: tuple[float, float], others: list[tuple[float, float]], reduction: int) -> bool:
+    """Whether a trial at a rung goes on, given (error at the rung, multiply-adds) of it and of the others there.
+
+    Successive halving with two objectives (MO-ASHA, Schmucker et al. 2021): the entries are ranked by
+    non-dominated sorting, and the trial goes on when it is in a front no worse than that of the
+    ``max(1, n // reduction)``-th best entry. With one objective (equal multiply-adds) this is Optuna's
+    SuccessiveHalvingPruner; the cheapest network always stays in front 0, so pruning never loses the cheap
+    end of the Pareto front.
+    """
+    entries = [mine, *others]
+    rank = [0] * len(entries)
+    left = list(range(len(entries)))
+    level = 0
+    while left:
+        front = _non_dominated(left, lambda i: entries[i])
+        for i in front:
+            rank[i] = level
+        chosen = set(front)
+        left = [i for i in left if i not in chosen]
+        level += 1
+    keep = max(1, len(entries) // reduction)
+    return rank[0] <= sorted(rank)[keep - 1]
 
 
 def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
@@ -235,9 +326,9 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     from .data import reusing_decoded_data
 
     folder = Path(folder)
-    info, study = open_study(folder)
     project = gc.load(folder / BASE)
     settings = search_settings(project)
+    info, study = open_study(folder, _sampler(settings, worker))
     if max_trials is not None:
         settings.max_trials = max_trials
     if max_hours is not None:
@@ -246,23 +337,24 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     base = project.network(network)
     limits = Limits(frozenset(settings.pinned), settings.max_params or None, settings.max_macs or None)
     _fail_dead_trials(study)
-    threads = _ThreadShare(study)
+    threads = _ThreadShare()
     started = time.monotonic()
     stop = should_stop or (lambda: False)
     reports: list[TrialReport] = []
     repeats = 0
     with reusing_decoded_data():
         while not stop():
-            finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            if settings.max_trials and finished >= settings.max_trials:
+            # Workers on other machines die too: their trials are failed once their heartbeat is stale.
+            optuna.storages.fail_stale_trials(study)
+            # One read of the study per trial serves the count, the front, the twins and the core share.
+            trials = study.get_trials(deepcopy=False)
+            if settings.max_trials and sum(t.state == TrialState.COMPLETE for t in trials) >= settings.max_trials:
                 break
             if settings.max_hours and time.monotonic() - started >= settings.max_hours * 3600:
                 break
-            # Workers on other machines die too: their trials are failed once their heartbeat is stale.
-            optuna.storages.fail_stale_trials(study)
             trial = _new_trial(study, worker)
-            threads.share()
-            report = _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop)
+            threads.share(trials)
+            report = _run_trial(folder, info, study, trials, trial, project, network, base, settings, limits, stop)
             reports.append(report)
             if on_trial:
                 on_trial(report)
@@ -274,6 +366,16 @@ def run(folder: str | Path, *, should_stop: Callable[[], bool] | None = None,
     return reports
 
 
+def _sampler(settings, worker: int) -> optuna.samplers.BaseSampler | None:
+    """Optuna's sampler of the searched settings, for the tpe and nsga2 samplers (None: Optuna's default, unused)."""
+    seed = settings.seed * 1009 + worker  # workers sharing a study must not all propose the same settings
+    if settings.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if settings.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return None
+
+
 class _ThreadShare:
     """Splits this machine's cores between the search workers training on it.
 
@@ -281,18 +383,18 @@ class _ThreadShare:
     trials one worker made (69 against 254 in 40 s; 678 with one thread each).
     """
 
-    def __init__(self, study: optuna.Study) -> None:
+    def __init__(self) -> None:
         import torch
 
-        self._torch, self._study = torch, study
+        self._torch = torch
         # OMP_NUM_THREADS or torch.set_num_threads set by the user caps what the workers share.
         self._budget = torch.get_num_threads()
 
-    def share(self) -> None:
+    def share(self, trials: list[optuna.trial.FrozenTrial]) -> None:
         """Take this worker's share, counting the workers of this machine with a trial in flight."""
         host = socket.gethostname()
-        here = {t.user_attrs.get("pid") for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if t.user_attrs.get("host") == host} | {os.getpid()}
+        here = {t.user_attrs.get("pid") for t in trials
+                if t.state == TrialState.RUNNING and t.user_attrs.get("host") == host} | {os.getpid()}
         threads = max(1, self._budget // len(here))
         if self._torch.get_num_threads() != threads:
             self._torch.set_num_threads(threads)
@@ -309,77 +411,101 @@ def _new_trial(study: optuna.Study, worker: int) -> optuna.Trial:
     return optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=owner))
 
 
-def _run_trial(folder, info, study, trial, project, network, base, settings, limits, stop) -> TrialReport:
+def _run_trial(folder, info, study, trials, trial, project, network, base, settings, limits, stop) -> TrialReport:
     from .training import train
 
     rng = random.Random(f"{settings.seed}-{trial.number}")
     started = time.perf_counter()
     storage, trial_id = study._storage, trial._trial_id
+    space = settings.hyperparameters
+    base_settings = hp.current(project.sections.get("training"), space)
     try:
-        graph, kind, parent, changes, invalid = _candidate(study, trial.number, base, settings, limits, rng)
+        made = _candidate(trials, trial, base, base_settings, space, settings, limits, rng)
     except GraphError as exc:
         trial.set_user_attr("problem", str(exc))
         study.tell(trial, state=TrialState.FAIL)
         return TrialReport(trial.number, "failed", None, 0, 0, "mutant", [str(exc)], 0.0)
-    total = gc.cost(gc.infer_shapes(graph))
-    candidate = _project_with(project, network, graph)
-    key = canonical_key(graph)
-    twin = _twin(study, key, graph, trial.number)
-    for name, value in (("graph", gc.dumps(Project(name=f"trial{trial.number}", networks={network: graph}))),
-                        ("kind", kind), ("parent", parent), ("changes", changes), ("invalid_draws", invalid),
-                        ("params", total.params), ("macs", total.macs), ("canonical", key),
-                        ("duplicate_of", twin)):
+    total = gc.cost(gc.infer_shapes(made.graph))
+    candidate = _project_with(project, network, made.graph)
+    key = _key(made.graph, made.settings)
+    twin = _twin(trials, key, made.graph, trial.number)
+    for name, value in (("graph", gc.dumps(Project(name=f"trial{trial.number}", networks={network: made.graph}))),
+                        ("kind", made.kind), ("parent", made.parent), ("changes", made.changes),
+                        ("invalid_draws", made.invalid), ("params", total.params), ("macs", total.macs),
+                        ("canonical", key), ("settings", made.settings), ("duplicate_of", twin)):
         trial.set_user_attr(name, value)
+
+    def report(state: str, error: float | None = None, curve: list[float] = (), note: list[str] = ()) -> TrialReport:
+        return TrialReport(trial.number, state, error, total.macs, total.params, made.kind, made.changes + list(note),
+                           time.perf_counter() - started, made.parent, made.settings, list(curve))
+
     if twin is not None:
-        # Trained once already (or being trained by another worker): its result stands for this network.
+        # Trained once already (or being trained by another worker): its result stands for this candidate.
         study.tell(trial, state=TrialState.FAIL)
-        return TrialReport(trial.number, "duplicate", None, total.macs, total.params, kind,
-                           changes + [_repeat_note(twin)], time.perf_counter() - started, parent)
-    training = dict(candidate.sections.get("training") or {})
+        return report("duplicate", note=[_repeat_note(twin)])
+    training = hp.apply(candidate.sections.get("training"), made.settings)
     training.update(epochs=settings.trial_epochs, max_seconds=settings.trial_seconds)
     candidate.sections["training"] = training
     last_beat = [0.0]
+    curve: list[float] = []
+    rungs = _rungs(settings)
 
-    def heartbeat(_report) -> None:
+    def progress(event) -> None:
         now = time.monotonic()
         if now - last_beat[0] >= HEARTBEAT_SECONDS and hasattr(storage, "record_heartbeat"):
             storage.record_heartbeat(trial_id)
             last_beat[0] = now
+        if event.kind != "epoch" or "val_error" not in event.metrics:
+            return
+        curve.append(float(event.metrics["val_error"]))
+        trial.set_user_attr("curve", curve)
+        epoch = len(curve)
+        if epoch in rungs:
+            others = [(t.user_attrs["curve"][epoch - 1], t.user_attrs.get("macs", 0))
+                      for t in study.get_trials(deepcopy=False)
+                      if t.number != trial.number and len(t.user_attrs.get("curve", ())) >= epoch]
+            if not _promotable((curve[-1], total.macs), others, settings.pruning.reduction):
+                raise Pruned()
 
     try:
         result = train(candidate, folder / "trials" / f"{trial.number:05d}", base_dir=info["base_dir"],
-                       on_progress=heartbeat, should_stop=stop, trial=True)
+                       on_progress=progress, should_stop=stop, trial=True)
+    except Pruned:
+        study.tell(trial, state=TrialState.PRUNED)
+        return report("pruned", curve=curve)
     except (Stopped, KeyboardInterrupt):
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=TrialState.FAIL)
-        return TrialReport(trial.number, "interrupted", None, total.macs, total.params, kind, changes,
-                           time.perf_counter() - started, parent)
+        return report("interrupted", curve=curve)
     except GraphError as exc:
         trial.set_user_attr("problem", str(exc))
         study.tell(trial, state=TrialState.FAIL)
-        return TrialReport(trial.number, "failed", None, total.macs, total.params, kind, changes,
-                           time.perf_counter() - started, parent)
-    seconds = time.perf_counter() - started
-    trial.set_user_attr("seconds", seconds)
+        return report("failed", curve=curve)
+    trial.set_user_attr("seconds", time.perf_counter() - started)
     study.tell(trial, [result["error"], float(total.macs)])
-    return TrialReport(trial.number, "complete", result["error"], total.macs, total.params, kind, changes, seconds,
-                       parent)
+    return report("complete", result["error"], curve)
+
+
+def _key(graph: gc.Graph, settings: dict) -> str:
+    """The canonical form of a candidate: its network's (ids aside) and its settings."""
+    return canonical_key(graph) + (json.dumps(settings, sort_keys=True) if settings else "")
 
 
 def _repeat_note(twin: int) -> str:
-    return f"the network of trial {twin}: not trained again"
+    return f"the candidate of trial {twin}: not trained again"
 
 
-def _twin(study: optuna.Study, key: str, graph: gc.Graph, number: int) -> int | None:
-    """The first earlier complete trial whose network is ``graph`` (ids aside).
+def _twin(trials: list[optuna.trial.FrozenTrial], key: str, graph: gc.Graph, number: int) -> int | None:
+    """The first earlier trial that trained this candidate to the end or until it was pruned.
 
-    One still training may yet fail or be interrupted, which would leave the network unscored: two workers
+    One still training may yet fail or be interrupted, which would leave the candidate unscored: two workers
     may then train it at once, the rarer loss.
     """
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.number < number and t.user_attrs.get("canonical") == key and "graph" in t.user_attrs:
-            if same_network(graph, next(iter(gc.loads(t.user_attrs["graph"]).networks.values()))):
-                return t.number
+    for t in trials:
+        if (t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.number < number
+                and t.user_attrs.get("canonical") == key and "graph" in t.user_attrs
+                and same_network(graph, _network_of(t))):
+            return t.number
     return None
 
 
@@ -391,12 +517,13 @@ def reports(folder: str | Path) -> list[TrialReport]:
         attrs = t.user_attrs
         state = ("interrupted" if attrs.get("interrupted") else
                  "duplicate" if attrs.get("duplicate_of") is not None else
-                 {TrialState.COMPLETE: "complete", TrialState.RUNNING: "running"}.get(t.state, "failed"))
+                 {TrialState.COMPLETE: "complete", TrialState.RUNNING: "running",
+                  TrialState.PRUNED: "pruned"}.get(t.state, "failed"))
         twin = attrs.get("duplicate_of")
         changes = attrs.get("changes", []) + ([] if twin is None else [_repeat_note(twin)])
         out.append(TrialReport(t.number, state, t.values[0] if t.values else None, attrs.get("macs", 0),
                                attrs.get("params", 0), attrs.get("kind", ""), changes, attrs.get("seconds", 0.0),
-                               attrs.get("parent")))
+                               attrs.get("parent"), attrs.get("settings", {}), attrs.get("curve", [])))
     return sorted(out, key=lambda r: r.number)
 
 
@@ -416,8 +543,9 @@ def export_trial(folder: str | Path, number: int, output: str | Path) -> Path:
     settings = search_settings(project)
     network = settings.network or project.main_network
     trial = trials[0]
-    graph = next(iter(gc.loads(trial.user_attrs["graph"]).networks.values()))
-    exported = _project_with(project, network, graph)
+    exported = _project_with(project, network, _network_of(trial))
+    if trial.user_attrs.get("settings"):
+        exported.sections["training"] = hp.apply(exported.sections.get("training"), trial.user_attrs["settings"])
     exported.name = f"{project.name}-trial{number}"
     attrs = trial.user_attrs
     score = f"validation error {trial.values[0]:.4f}, " if trial.values else ""
@@ -425,6 +553,8 @@ def export_trial(folder: str | Path, number: int, output: str | Path) -> Path:
              + (f" of trial {attrs['parent']}" if attrs.get("parent") is not None else "")
              + f"): {score}{attrs.get('macs', 0):,} multiply-adds, {attrs.get('params', 0):,} parameters."]
     lines += [f"- {change}" for change in attrs.get("changes", [])]
+    lines += [f"Training settings the search chose: {', '.join(f'{k}={v}' for k, v in attrs['settings'].items())}."
+              ] if attrs.get("settings") else []
     exported.header = "".join(f"# {line}\n" for line in lines)
     output = Path(output)
     dataset = exported.sections.get("dataset")

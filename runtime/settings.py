@@ -58,6 +58,19 @@ class Mapping(Param):
 
 
 @dataclass(frozen=True)
+class Space(Param):
+    """Training settings a search varies, each with its range or choices (runtime.hyperparameters)."""
+
+    def expected(self) -> str:
+        return "a mapping of training settings to {low, high[, log]} or {choices: [...]}"
+
+    def check(self, value: Any) -> dict:
+        from .hyperparameters import parse_space
+
+        return parse_space(value, TRAINING)
+
+
+@dataclass(frozen=True)
 class Group:
     """A nested mapping of fields."""
 
@@ -200,6 +213,23 @@ SEARCH = (
     Int("max_params", 0, "refuse candidates with more parameters; 0: no limit", lo=0),
     Int("max_macs", 0, "refuse candidates with more multiply-adds per sample; 0: no limit", lo=0),
     Int("seed", 0, "seed of the search's random choices", lo=0),
+    Space("hyperparameters", {}, "training settings each candidate may change, by path in the training section: "
+                                 "{low: 0.0001, high: 0.01, log: true} or {choices: [32, 64, 128]}; each bound and "
+                                 "choice must be one the training setting allows"),
+    Bool("structure", True, "change the network; false pins it, for a pure hyperparameter search"),
+    Choice("sampler", "mutation", "how candidates are drawn: mutation changes a network (and settings) of the "
+                                  "front; random draws each from the whole space (a random walk from the base "
+                                  "network, settings uniform); tpe and nsga2 take the settings from Optuna's "
+                                  "multi-objective TPE or NSGA-II sampler and change the network as mutation does",
+           choices=("mutation", "random", "tpe", "nsga2")),
+    Group("pruning", (
+        Int("reduction", 3, "successive halving: at each rung, a candidate goes on when at most 1/reduction of the "
+                            "candidates that reached it are ahead of it (on validation error and multiply-adds); 0 "
+                            "turns pruning off", lo=0),
+        Int("min_epochs", 1, "the first rung, in epochs; later rungs are min_epochs x reduction^k, below "
+                             "trial_epochs", lo=1),
+    ), "stop candidates that look hopeless after a few epochs; a pruned trial keeps its partial curve and never "
+       "enters the front"),
 )
 
 SECTIONS = {"dataset": DATASET, "training": TRAINING, "search": SEARCH}

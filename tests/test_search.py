@@ -153,13 +153,13 @@ def test_workers_on_one_machine_share_its_cores():
     try:
         torch.set_num_threads(4)
         study = optuna.create_study(directions=["minimize", "minimize"])
-        share = search._ThreadShare(study)
-        share.share()
+        share = search._ThreadShare()
+        share.share(study.get_trials())
         assert torch.get_num_threads() == 4
         for host, pid in ((socket.gethostname(), os.getpid() + 1), ("elsewhere", os.getpid() + 2)):
             study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
                                                       user_attrs={"host": host, "pid": pid}))
-        share.share()
+        share.share(study.get_trials())
         assert torch.get_num_threads() == 2, "one other worker on this machine: half the cores each"
     finally:
         torch.set_num_threads(before)
@@ -225,7 +225,7 @@ def test_a_candidate_that_repeats_a_trained_network_is_recorded_not_trained(proj
     search.run(folder, max_trials=2)
     trials = search.reports(folder)
     assert [t.state for t in trials] == ["complete", "duplicate", "duplicate", "duplicate"]
-    assert "the network of trial 0: not trained again" in trials[1].changes
+    assert "the candidate of trial 0: not trained again" in trials[1].changes
     assert sorted(p.name for p in (folder / "trials").iterdir()) == ["00000"]
 
 
