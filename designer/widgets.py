@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import dearpygui.dearpygui as dpg
+import yaml
 
 from graphcompiler.layers import Bool, Choice, Float, Int, Ints
-from runtime.settings import Names
+from runtime.settings import Names, Space
 
 WIDTH = 150
 BOTTOM_HEIGHT = 130
@@ -31,6 +32,10 @@ def param_widget(param: Any, value: Any, tag: str, on_change: Callable[[Any], No
         dpg.add_input_int(default_value=value, on_enter=True, width=WIDTH, step=0, **bounds, **common)
     elif isinstance(param, Float):
         dpg.add_input_float(default_value=value, on_enter=True, format="%.6g", step=0, width=WIDTH, **common)
+    elif isinstance(param, Space):
+        # One line of YAML per searched setting, as the project file writes it; Ctrl+Enter applies.
+        text = yaml.safe_dump(value, default_flow_style=None, sort_keys=False) if value else ""
+        dpg.add_input_text(default_value=text, multiline=True, on_enter=True, width=3 * WIDTH, height=90, **common)
     else:
         text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else "" if value is None else str(value)
         dpg.add_input_text(default_value=text, on_enter=True, width=WIDTH, **common)
@@ -50,6 +55,11 @@ def from_widget(param: Any, value: Any) -> Any:
             return value
     if isinstance(param, Names):
         return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(param, Space):
+        try:
+            return yaml.safe_load(value) or {}
+        except yaml.YAMLError:
+            return value  # the param's check then says what it expected
     return value
 
 

@@ -543,8 +543,9 @@ class SearchSession(_Session):
             self.front = search.pareto(self.trials)
 
     def candidate(self, number: int) -> tuple[Graph, list[str]]:
-        """Trial ``number``'s network and its differences from the base network."""
-        from runtime import search
+        """Trial ``number``'s network and its differences from the base project: the network's, then the searched
+        training settings'."""
+        from runtime import hyperparameters, search
 
         _, study = search.open_study(self.folder)
         trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
@@ -552,7 +553,11 @@ class SearchSession(_Session):
             raise GraphError(f"the search has no trial {number} with a network", file=str(self.folder))
         graph = next(iter(gc.loads(trial.user_attrs["graph"]).networks.values()))
         base = gc.load(self.folder / search.BASE)
-        return graph, graph_diff(base.network(search_settings(base).network or None), graph)
+        settings = search_settings(base)
+        chosen = trial.user_attrs.get("settings", {})
+        before = hyperparameters.current(base.sections.get("training"), settings.hyperparameters)
+        return graph, graph_diff(base.network(settings.network or None), graph) + [
+            f"training: {line}" for line in hyperparameters.differences(before, chosen)]
 
 
 # ---------------------------------------------------------------- export

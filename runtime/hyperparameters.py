@@ -62,6 +62,8 @@ class Range:
             moved = self._kept(min(max(moved, self.low), self.high))
             if moved != value:
                 return moved
+        if isinstance(self.field, Int):  # a range of a few ints: the steps above round back to the value
+            return value + 1 if value + 1 <= self.high else value - 1
         return value
 
     def _kept(self, value: float) -> Any:
@@ -177,7 +179,12 @@ def apply(training: dict | None, values: dict[str, Any]) -> dict:
 
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """What changed between two settings, one line each: ``optimizer.lr 0.001 -> 0.003162``."""
-    return [f"{path} {before.get(path)} -> {value}" for path, value in after.items() if before.get(path) != value]
+    return [f"{path} {_shown(before.get(path))} -> {_shown(value)}" for path, value in after.items()
+            if before.get(path) != value]
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def suggest(trial: optuna.Trial, space: dict[str, Range]) -> dict[str, Any]:

@@ -83,7 +83,8 @@ class TrialReport:
         else:
             score = self.state
         origin = self.kind + (f" of trial {self.parent}" if self.parent is not None else "")
-        settings = "".join(f" {path}={value}" for path, value in self.settings.items())
+        settings = "".join(f" {path}={value:.4g}" if isinstance(value, float) else f" {path}={value}"
+                           for path, value in self.settings.items())
         return (f"trial {self.number}: {score}, {self.macs:,} multiply-adds, {self.params:,} params, "
                 f"{self.seconds:.1f} s [{origin}]{settings} {'; '.join(self.changes)}")
 
@@ -249,7 +250,8 @@ def _candidate(trials: list[optuna.trial.FrozenTrial], trial: optuna.Trial, base
     number = trial.number
     if number == 0:
         return Candidate(base.copy(), dict(base_settings), "base", None, [])
-    if settings.sampler == "random" or (settings.control_every and number % settings.control_every == 0):
+    if settings.sampler == "random" or (settings.sampler == "mutation" and settings.control_every
+                                        and number % settings.control_every == 0):
         graph, changes, invalid = (mutate(base, rng, limits, count=settings.control_steps) if settings.structure
                                    else (base.copy(), [], 0))
         drawn = {path: r.draw(rng) for path, r in space.items()}
@@ -273,8 +275,10 @@ def _candidate(trials: list[optuna.trial.FrozenTrial], trial: optuna.Trial, base
     changes, invalid = [], 0
     if structural:
         graph, changes, invalid = mutate(graph, rng, limits, count=structural)
-    kind = "mutant" if structural or settings.sampler == "mutation" else "sampled"
-    return Candidate(graph.copy(), chosen, kind, parent.number if parent else None,
+    if not structural and settings.sampler != "mutation":
+        # Optuna's sampler chose the settings from the whole study, not from a parent's.
+        return Candidate(graph.copy(), chosen, "sampled", None, hp.differences(base_settings, chosen))
+    return Candidate(graph.copy(), chosen, "mutant", parent.number if parent else None,
                      changes + hp.differences(start, chosen), invalid)
 
 

@@ -202,6 +202,8 @@ def test_stopped_run_resumes_with_its_curve(root, tmp_path):
 def test_search_tab_trials_front_and_candidate_diff(root, tmp_path):
     model = _model("mlp", batch_size=64)
     model.set_setting("search", "trial_epochs", 1)
+    model.set_setting("search", "control_every", 2)
+    model.set_setting("search", "hyperparameters", {"optimizer.lr": {"low": 0.0005, "high": 0.01, "log": True}})
     session = SearchSession()
     folder = session.start(model, root, tmp_path / "searches")
     _until(lambda: session.poll() is not None and sum(t.state == "complete" for t in session.trials) >= 3)
@@ -215,6 +217,10 @@ def test_search_tab_trials_front_and_candidate_diff(root, tmp_path):
     mutant = next(t for t in session.trials if t.kind == "mutant" and t.state == "complete")
     _, diff = session.candidate(mutant.number)
     assert diff, mutant.changes
+    # A control draws its learning rate anew: the diff names the setting beside the network's changes.
+    control = next(t for t in session.trials if t.kind == "control")
+    _, diff = session.candidate(control.number)
+    assert f"training: optimizer.lr 0.002 -> {control.settings['optimizer.lr']:.4g}" in diff, diff
 
 
 def test_from_folders_fields_are_refused_by_name():
