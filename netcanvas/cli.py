@@ -316,10 +316,14 @@ def _search_results(args: argparse.Namespace) -> int:
         return 0
     trials = search.reports(args.folder)
     front = search.pareto(trials)
-    print(f"{len(trials)} trials, {sum(t.state == 'complete' for t in trials)} complete; Pareto front:")
+    states = [t.state for t in trials]
+    print(f"{len(trials)} trials, {states.count('complete')} complete, {states.count('pruned')} pruned, "
+          f"{states.count('duplicate')} duplicates; Pareto front:")
     print(f"{'trial':>5}  {'error':>8}  {'multiply-adds':>14}  {'params':>11}  kind     changes")
     for t in front:
-        print(f"{t.number:>5}  {t.error:>8.4f}  {t.macs:>14,}  {t.params:>11,}  {t.kind:<7}  {'; '.join(t.changes)}")
+        settings = f"{t.settings_text()}; " if t.settings else ""
+        print(f"{t.number:>5}  {t.error:>8.4f}  {t.macs:>14,}  {t.params:>11,}  {t.kind:<7}  {settings}"
+              f"{'; '.join(t.changes)}")
     picture = Path(args.folder) / "search.png"
     search_scatter_png(trials, front, picture)
     print(f"scatter plot: {picture}")

@@ -179,11 +179,12 @@ def apply(training: dict | None, values: dict[str, Any]) -> dict:
 
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """What changed between two settings, one line each: ``optimizer.lr 0.001 -> 0.003162``."""
-    return [f"{path} {_shown(before.get(path))} -> {_shown(value)}" for path, value in after.items()
+    return [f"{path} {shown(before.get(path))} -> {shown(value)}" for path, value in after.items()
             if before.get(path) != value]
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A setting's value as trial lines print it: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

@@ -83,10 +83,13 @@ class TrialReport:
         else:
             score = self.state
         origin = self.kind + (f" of trial {self.parent}" if self.parent is not None else "")
-        settings = "".join(f" {path}={value:.4g}" if isinstance(value, float) else f" {path}={value}"
-                           for path, value in self.settings.items())
+        settings = f" {self.settings_text()}" if self.settings else ""
         return (f"trial {self.number}: {score}, {self.macs:,} multiply-adds, {self.params:,} params, "
                 f"{self.seconds:.1f} s [{origin}]{settings} {'; '.join(self.changes)}")
+
+    def settings_text(self) -> str:
+        """The searched settings as ``path=value`` words."""
+        return " ".join(f"{path}={hp.shown(value)}" for path, value in self.settings.items())
 
 
 MAX_REPEATS = 100
