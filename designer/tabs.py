@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from graphcompiler import GraphError
-from runtime.settings import SECTIONS, Group, Mapping
+from runtime.settings import SECTIONS, TRIAL_KINDS, Group, Mapping
 from runtime.ticks import log_ticks, short_number
 
 from . import jobs
@@ -231,7 +231,7 @@ class Workspace:
                         dpg.add_plot_axis(dpg.mvXAxis, label="multiply-adds", tag="search_x", scale=dpg.mvPlotScale_Log10)
                         _macs_axis(1e4, 1e8)  # until the first trial
                         with dpg.plot_axis(dpg.mvYAxis, label="validation error", tag="search_y"):
-                            for kind in ("base", "mutant", "control"):
+                            for kind in TRIAL_KINDS:
                                 dpg.add_scatter_series([], [], label=kind, tag=f"search_{kind}")
                             dpg.add_line_series([], [], label="Pareto front", tag="search_front")
                     with dpg.item_handler_registry(tag="search_plot_handlers"):
@@ -680,7 +680,7 @@ class Workspace:
         if session.trials == self.trials_shown:
             return
         self.trials_shown = list(session.trials)
-        for kind in ("base", "mutant", "control"):
+        for kind in TRIAL_KINDS:
             points = [t for t in session.trials if t.state == "complete" and t.kind == kind]
             dpg.set_value(f"search_{kind}", [[float(t.macs) for t in points], [t.error for t in points]])
         dpg.set_value("search_front", [[float(t.macs) for t in session.front], [t.error for t in session.front]])
@@ -816,7 +816,7 @@ class Workspace:
             "folders_output", "folders_run", "inference_open", "inference_input", "inference_run",
             "eval_tab_results", "eval_tab_pictures", "eval_tab_inference") if dpg.does_item_exist(tag)}
         epochs = (dpg.get_value("curve_val_error") or [[]])[0]
-        scatter = [[float(v) for v in (dpg.get_value(f"search_{kind}") or [[]])[0]] for kind in ("base", "mutant", "control")]
+        scatter = [[float(v) for v in (dpg.get_value(f"search_{kind}") or [[]])[0]] for kind in TRIAL_KINDS]
         for form in ("form_training", "form_search"):
             for item in descendants(form):
                 alias = dpg.get_item_alias(item)

@@ -23,6 +23,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 
 from graphcompiler.atomic import atomic_path  # noqa: E402
 
+from .settings import TRIAL_KINDS  # noqa: E402
 from .ticks import log_ticks, short_number  # noqa: E402
 
 if TYPE_CHECKING:
@@ -140,8 +141,9 @@ def search_scatter_figure(trials, front) -> Figure:
     """Validation error against multiply-adds of every complete trial, the Pareto front highlighted."""
     figure, axes = plt.subplots(figsize=(7, 4.6), layout="constrained")
     done = [t for t in trials if t.state == "complete"]
-    for kind, marker in (("base", "*"), ("mutant", "o"), ("control", "x")):
-        points = [t for t in done if t.kind == kind]
+    markers = {"base": "*", "mutant": "o", "control": "x", "random": "+", "sampled": "^"}
+    for kind in TRIAL_KINDS:
+        marker, points = markers[kind], [t for t in done if t.kind == kind]
         if points:
             axes.scatter([t.macs for t in points], [t.error for t in points], marker=marker, alpha=0.6,
                          s=120 if kind == "base" else 30, label=kind)

@@ -233,6 +233,11 @@ SEARCH = (
        "enters the front"),
 )
 
+TRIAL_KINDS = ("base", "mutant", "control", "random", "sampled")
+"""What a search trial's candidate is: the base project; a change of a front member (mutation sampler, or tpe
+and nsga2 when the network changes); a control or random draw from the whole space; settings Optuna's
+sampler chose for the pinned network."""
+
 SECTIONS = {"dataset": DATASET, "training": TRAINING, "search": SEARCH}
 """The project sections declared here, by name: what the designer's forms are built from."""
 
