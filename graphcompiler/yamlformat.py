@@ -42,11 +42,12 @@ def loads(text: str, file: str | None = None) -> Project:
 
 def check_file(path: str | os.PathLike) -> list[GraphError]:
     """Every problem of a project file, each with file, line and field: what `validate` prints."""
-    try:
-        project, tree = _parse(project_text(path), str(path))
-    except GraphError as exc:
-        return [exc.located(file=str(path))]
+    # One pause for reading and checking: turned on in between, the collector swept the whole new heap once.
     with paused():
+        try:
+            project, tree = _parse(project_text(path), str(path))
+        except GraphError as exc:
+            return [exc.located(file=str(path))]
         problems = validate(project)
     for name, weights in project.weight_files.items():
         if not (Path(path).parent / weights).is_file():

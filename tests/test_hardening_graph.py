@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphcompiler as gc
 from graphcompiler import yamlread
@@ -177,3 +178,35 @@ def test_a_save_removes_the_temporary_files_a_killed_save_left(tmp_path):
     os.utime(newer, (future, future))
     gc.save(gc.Project(name="second"), path)
     assert not stray.exists() and newer.exists() and other.exists()
+
+
+_SCALARS = (st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False)
+            | st.text(max_size=8) | st.sampled_from(["yes", "no", "on", "0x1f", "1_000", "2001-12-14", "~", "1e3",
+                                                       ".inf", "-.nan", "null", "<<", "="]))
+_DATA = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(_SCALARS.filter(lambda k: k == k), inner, max_size=4), max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DATA, st.sampled_from([None, True, False]))
+def test_the_reader_builds_what_safe_load_builds(data, flow):
+    text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
+    assert yamlread.read(text)[0] == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("text", [
+    "base: &b {x: 1}\nother:\n  <<: {x: 2, y: 3}\n  z: 4\n",  # a merge key (without aliases)
+    "s: !!set {a, b}\n",
+    "o: !!omap [{a: 1}, {b: 2}]\n",
+    "t: 2001-12-14t21:59:43.10-05:00\nb: !!binary aGVsbG8=\n",
+    "= : 1\n",
+])
+def test_what_only_the_constructors_walk_handles_is_built_by_it(text):
+    if "&b" in text:
+        text = text.replace("&b ", "")
+    assert yamlread.read(text)[0] == yaml.safe_load(text)
+
+
+def test_an_unhashable_key_is_refused_as_safe_load_refuses_it():
+    with pytest.raises(yaml.constructor.ConstructorError, match="found unhashable key"):
+        yamlread.read("? [1, 2]\n: x\n")
