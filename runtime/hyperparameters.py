@@ -161,7 +161,7 @@ def current(training: dict | None, space: dict[str, Range]) -> dict[str, Any]:
         node: Any = training or {}
         for part in path.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        values[path] = rng.field.default if node is None else rng.field.check(node)
+        values[path] = rng.field.default if node is None else node
     return values
 
 

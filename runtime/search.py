@@ -269,8 +269,10 @@ def _candidate(trials: list[optuna.trial.FrozenTrial], trial: optuna.Trial, base
         chosen = hp.suggest(trial, space)
         structural = steps if settings.structure else 0
     else:
-        # Each change alters the network or one setting, as likely the one as the other when both may vary.
-        tuned = steps if not settings.structure else sum(rng.random() < 0.5 for _ in range(steps)) if space else 0
+        if not settings.structure:
+            tuned = steps
+        else:  # each change alters the network or one setting, as likely the one as the other
+            tuned = sum(rng.random() < 0.5 for _ in range(steps)) if space else 0
         chosen = dict(start)
         for path in rng.sample(sorted(space), min(tuned, len(space))):
             chosen[path] = space[path].mutate(chosen[path], rng)
@@ -478,6 +480,7 @@ def _run_trial(folder, info, study, trials, trial, project, network, base, setti
         result = train(candidate, folder / "trials" / f"{trial.number:05d}", base_dir=info["base_dir"],
                        on_progress=progress, should_stop=stop, trial=True)
     except Pruned:
+        trial.set_user_attr("seconds", time.perf_counter() - started)
         study.tell(trial, state=TrialState.PRUNED)
         return report("pruned", curve=curve)
     except (Stopped, KeyboardInterrupt):
