@@ -15,15 +15,19 @@ one search per configuration, each for ``--minutes`` of wall-clock time on one w
     network with settings drawn uniformly; no pruning.
 
 Hypervolume: of the front of complete trials in (validation error, multiply-adds / the base network's), with
-the reference point (1.0, 4.0): the area of that box the front dominates (larger is better; the unit square's
-corner is at error 0 and zero cost). Points beyond the reference add nothing.
+the reference point (0.1, 2.0): the area of the box from (0, 0) to it that the front dominates, at most 0.2
+(larger is better); a network worse than 10% error or dearer than twice the base adds nothing. Every run's
+trials (completion time, error, cost) are written to ``--raw`` (JSON), so the figures can be recomputed with
+another reference.
 
     python bench/bench_search_quality.py [--minutes 20] [--seeds 0 1 2] [--trial-epochs 4] [--plot PATH]
+        [--raw PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -36,7 +40,7 @@ from runtime import search
 from runtime.example_data import write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = (1.0, 4.0)
+REFERENCE = (0.1, 2.0)
 SPACE = {"optimizer.lr": {"low": 0.0002, "high": 0.02, "log": True}, "batch_size": {"choices": [16, 32, 64, 128]},
          "optimizer.weight_decay": {"low": 0.0, "high": 0.05}, "augmentation.rotate": {"low": 0, "high": 15},
          "augmentation.scale": {"low": 0.0, "high": 0.15}, "label_smoothing": {"low": 0.0, "high": 0.2}}
@@ -60,14 +64,18 @@ def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float
     return area
 
 
-def _curve(folder: Path, base_macs: int, minutes: float, steps: int = 40) -> list[float]:
-    """Hypervolume of the front after each 1/steps of the budget, from the trials' completion times."""
+def _points(folder: Path, base_macs: int) -> list[tuple[float, float, float]]:
+    """(seconds since the search started, validation error, cost / the base's) of every complete trial."""
     _, study = search.open_study(folder)
     trials = study.get_trials(deepcopy=False)
     start = min(t.datetime_start.timestamp() for t in trials)
-    done = [(t.datetime_complete.timestamp() - start, t.values[0], t.values[1] / base_macs)
+    return [(t.datetime_complete.timestamp() - start, t.values[0], t.values[1] / base_macs)
             for t in trials if t.values]
-    return [hypervolume([(e, c) for when, e, c in done if when <= minutes * 60 * k / steps])
+
+
+def _curve(points: list[tuple[float, float, float]], minutes: float, steps: int = 40) -> list[float]:
+    """Hypervolume of the front after each 1/steps of the budget."""
+    return [hypervolume([(e, c) for when, e, c in points if when <= minutes * 60 * k / steps])
             for k in range(1, steps + 1)]
 
 
@@ -95,10 +103,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trial-epochs", type=int, default=4)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs/images/search-hypervolume.png")
+    parser.add_argument("--raw", type=Path, default=Path("search-quality.json"))
     args = parser.parse_args()
     project = gc.load(ROOT / "examples/lenet.graph.yaml")
     base_macs = gc.cost(gc.infer_shapes(project.network())).macs
     curves: dict[str, list[list[float]]] = {name: [] for name in CONFIGS}
+    raw: list[dict] = []
     print(f"{os.cpu_count()} cores; {args.minutes:g} min per search; trial_epochs {args.trial_epochs}; reference "
           f"point (error {REFERENCE[0]}, {REFERENCE[1]} x the base's {base_macs:,} multiply-adds)\n")
     print("| seed | configuration | final hypervolume | complete | pruned | duplicates | other load |")
@@ -111,8 +121,12 @@ def main() -> None:
                 folder = root / f"{name[0]}-{seed}"
                 started = time.perf_counter()
                 r = _one(project, root, config, dedup, seed, args.minutes, args.trial_epochs, folder)
-                curve = _curve(folder, base_macs, (time.perf_counter() - started) / 60)
+                points = _points(folder, base_macs)
+                curve = _curve(points, args.minutes)
                 curves[name].append(curve)
+                raw.append({"seed": seed, "configuration": name, "wall_s": time.perf_counter() - started,
+                            "points": points, **r})
+                args.raw.write_text(json.dumps(raw, indent=1) + "\n")
                 print(f"| {seed} | {name} | {curve[-1]:.4f} | {r['complete']} | {r['pruned']} | {r['duplicate']} | "
                       f"{r['load']} |", flush=True)
     steps = len(next(iter(curves.values()))[0])
