@@ -33,9 +33,11 @@ def param_widget(param: Any, value: Any, tag: str, on_change: Callable[[Any], No
     elif isinstance(param, Float):
         dpg.add_input_float(default_value=value, on_enter=True, format="%.6g", step=0, width=WIDTH, **common)
     elif isinstance(param, Space):
-        # One line of YAML per searched setting, as the project file writes it; Ctrl+Enter applies.
-        text = yaml.safe_dump(value, default_flow_style=None, sort_keys=False) if value else ""
-        dpg.add_input_text(default_value=text, multiline=True, on_enter=True, width=3 * WIDTH, height=90, **common)
+        # One line of YAML per searched setting; the box takes the panel's width, so its name goes above it.
+        text = "".join(f"{path}: {yaml.safe_dump(spec, default_flow_style=True, sort_keys=False, width=1000).strip()}\n"
+                       for path, spec in (value or {}).items())
+        dpg.add_text(common.pop("label"))
+        dpg.add_input_text(default_value=text, multiline=True, on_enter=True, width=-1, height=90, **common)
     else:
         text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else "" if value is None else str(value)
         dpg.add_input_text(default_value=text, on_enter=True, width=WIDTH, **common)
