@@ -131,7 +131,8 @@ def main() -> None:
                       f"{r['load']} |", flush=True)
     steps = len(next(iter(curves.values()))[0])
     means = {name: [statistics.mean(c[k] for c in runs) for k in range(steps)] for name, runs in curves.items()}
-    print("\n| configuration | final hypervolume, mean ± sd over seeds | share of the budget to reach (a)'s final mean |")
+    print("\n| configuration | final hypervolume, mean ± sd over seeds | share of the budget to reach (a)'s final "
+          "mean |")
     print("|---|---|---|")
     target = means["a: before"][-1]
     for name, runs in curves.items():

@@ -317,9 +317,10 @@ class CsvDataset(torch.utils.data.Dataset):
             return None
         rows = sorted({index for index, _ in self.outside})
         index, path = self.outside[0]
-        return (f"{self.file}: {_count(len(rows), 'row')} {'names' if len(rows) == 1 else 'name'} files outside the list's folder {self.root.resolve()} "
-                f"(absolute paths or ../), first at line {self.line(index)}: {path}; they are read as they are: "
-                "set dataset.confine: true to refuse them")
+        verb = "names" if len(rows) == 1 else "name"
+        return (f"{self.file}: {_count(len(rows), 'row')} {verb} files outside the list's folder "
+                f"{self.root.resolve()} (absolute paths or ../), first at line {self.line(index)}: {path}; they are "
+                "read as they are: set dataset.confine: true to refuse them")
 
     def _open_image(self, index: int, var: Variable) -> Image.Image:
         try:
