@@ -5,8 +5,11 @@ numbers). Project: ``examples/mlp.graph.yaml`` (17,226 parameters) with batch 64
 ``trial_epochs: 3, control_every: 3``: short trials (about half a second of training), so that what the
 storage costs shows.
 
+0. **Trials in the same time.** ``netcanvas search PROJECT --workers W`` as a fresh process for ``--seconds``,
+   then Ctrl-C; complete trials counted, for 1 and 2 workers on the default SQLite storage, and the ratio. The
+   environment is left as a user has it: no OMP_NUM_THREADS, the search splits the cores between its workers.
 1. **Trials per hour.** For each storage and W workers: ``netcanvas search PROJECT --workers W --max-trials N``
-   as a fresh process (W worker processes on this machine, OMP_NUM_THREADS=1 each), on a fresh study: SQLite in
+   as a fresh process (W worker processes on this machine, sharing the cores), on a fresh study: SQLite in
    the search folder (the default) or ``--storage`` PostgreSQL (``NETCANVAS_POSTGRES``, or a server
    ``scripts/start_postgres.sh`` starts). From the study's own timestamps: steady state begins when the last
    worker starts its first trial; trials per hour = trials completed after that / the time from then to the
@@ -20,7 +23,8 @@ storage costs shows.
    from training (count of complete trials, front, ask, user attributes, tell), and of the stale-trial check
    each trial now starts with.
 
-    python bench/bench_search_storage.py [--trials 48] [--load-trials 10] [--workers 1 2 4] [--study-sizes 0 1000 5000]
+    python bench/bench_search_storage.py [--seconds 60] [--trials 48] [--load-trials 10] [--workers 1 2 4]
+        [--study-sizes 0 1000 5000]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import argparse
 import contextlib
 import io
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -84,12 +89,24 @@ def _throughput(project: Path, storage: str | None, workers: int, trials: int, f
                str(workers), "--max-trials", str(trials)]
     if storage:
         command += ["--storage", storage, "--study", f"bench-{uuid.uuid4().hex[:8]}"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     started = time.perf_counter()
     with OtherLoad(children=True) as load:
-        subprocess.run(command, check=True, capture_output=True, text=True, env=env, cwd=project.parent)
+        subprocess.run(command, check=True, capture_output=True, text=True, cwd=project.parent)
     rate, done = _rate(folder)
     return {"rate": rate, "done": done, "wall": time.perf_counter() - started, "load": load.describe()}
+
+
+def _in_time(project: Path, workers: int, seconds: float, folder: Path) -> dict:
+    """Complete trials of a search with ``workers`` workers stopped by Ctrl-C after ``seconds``."""
+    command = [sys.executable, "-m", "netcanvas", "search", str(project), "--dir", str(folder), "--workers",
+               str(workers)]
+    with OtherLoad(children=True) as load:
+        process = subprocess.Popen(command, cwd=project.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(seconds)
+        process.send_signal(signal.SIGINT)
+        process.wait()
+    _, study = search.open_study(folder)
+    return {"done": sum(1 for t in study.get_trials(deepcopy=False) if t.values), "load": load.describe()}
 
 
 class _Statements:
@@ -142,6 +159,7 @@ def _stale_check_ms(url: str, name: str, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--trials", type=int, default=48)
     parser.add_argument("--load-trials", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -152,7 +170,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         project = _project(root)
-        print(f"{os.cpu_count()} cores; {args.trials} trials a search\n")
+        print(f"{os.cpu_count()} cores\n")
+        print(f"| workers | complete trials in {args.seconds:.0f} s (SQLite) | x one worker | other load |")
+        print("|---|---|---|---|")
+        alone = None
+        for workers in (1, 2):
+            r = _in_time(project, workers, args.seconds, root / f"time-{workers}")
+            alone = alone or r["done"]
+            print(f"| {workers} | {r['done']} | {r['done'] / alone:.2f} | {r['load']} |")
+        print(f"\n{args.trials} trials a search\n")
         print("| storage | workers | trials/hour (steady) | trials done | wall (s) | other load |")
         print("|---|---|---|---|---|---|")
         for workers in args.workers:
