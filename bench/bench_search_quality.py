@@ -7,8 +7,8 @@ one search per configuration, each for ``--minutes`` of wall-clock time on one w
 
 (a) **before**: the mutation sampler as it was before issue 23: every candidate trained in full, a repeated
     network trained again (deduplication switched off by replacing ``search._twin``), no settings searched.
-(b) **dedup + pruning**: (a) with repeats recorded, not trained, and successive halving (the defaults: reduction
-    3, rungs at epochs 1, 3, 9, ... below ``--trial-epochs``).
+(b) **dedup + pruning**: (a) with repeats recorded, not trained, and successive halving (reduction 3, rungs at
+    epochs 1, 3, 9, ... below ``--trial-epochs``).
 (c) **+ hyperparameters**: (b) with learning rate, batch size, weight decay and augmentation in the search
     (``SPACE`` below), the mutation sampler.
 (d) **random**: the same space as (c), each candidate a random walk of ``control_steps`` changes from the base
@@ -46,8 +46,8 @@ SPACE = {"optimizer.lr": {"low": 0.0002, "high": 0.02, "log": True}, "batch_size
          "augmentation.scale": {"low": 0.0, "high": 0.15}, "label_smoothing": {"low": 0.0, "high": 0.2}}
 CONFIGS = {  # name: (search section, repeats not trained again)
     "a: before": ({"pruning": {"reduction": 0}}, False),
-    "b: dedup + pruning": ({}, True),
-    "c: + hyperparameters": ({"hyperparameters": SPACE}, True),
+    "b: dedup + pruning": ({"pruning": {"reduction": 3}}, True),
+    "c: + hyperparameters": ({"hyperparameters": SPACE, "pruning": {"reduction": 3}}, True),
     "d: random": ({"hyperparameters": SPACE, "sampler": "random", "pruning": {"reduction": 0}}, True),
 }
 

@@ -224,9 +224,10 @@ SEARCH = (
                                   "multi-objective TPE or NSGA-II sampler and change the network as mutation does",
            choices=("mutation", "random", "tpe", "nsga2")),
     Group("pruning", (
-        Int("reduction", 3, "successive halving: at each rung, a candidate goes on when at most 1/reduction of the "
+        Int("reduction", 0, "successive halving: at each rung, a candidate goes on when at most 1/reduction of the "
                             "candidates that reached it are ahead of it (on validation error and multiply-adds); 0 "
-                            "turns pruning off", lo=0),
+                            "(the default) turns pruning off: on LeNet with 4-epoch trials, 3 from epoch 1 made the "
+                            "front worse (BENCHMARKS.md, search quality)", lo=0),
         Int("min_epochs", 1, "the first rung, in epochs; later rungs are min_epochs x reduction^k, below "
                              "trial_epochs", lo=1),
     ), "stop candidates that look hopeless after a few epochs; a pruned trial keeps its partial curve and never "
