@@ -69,7 +69,8 @@ class Range:
     def _kept(self, value: float) -> Any:
         if isinstance(self.field, Int):
             return min(max(round(value), int(self.low)), int(self.high))
-        return float(f"{value:.4g}")  # what a person would write: 0.003162, not 0.0031622776601683794
+        # What a person would write (0.003162, not 0.0031622776601683794), still within the range.
+        return min(max(float(f"{value:.4g}"), self.low), self.high)
 
 
 def parse_space(value: Any, training_fields: tuple) -> dict[str, Range]:
