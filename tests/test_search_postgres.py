@@ -90,11 +90,13 @@ def test_three_workers_share_one_study_and_a_killed_one_loses_no_finished_trial(
     assert len(done) >= 12
     states = Counter(t.state for t in trials)
     assert states[optuna.trial.TrialState.RUNNING] == 0
-    # Finished trials of the victim: complete, pruned, or recorded as another's duplicate; one was in flight.
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    killed = [t for t in trials if t.user_attrs.get("pid") == victim.pid and t.state not in finished
-              and t.user_attrs.get("duplicate_of") is None]
-    assert len(killed) == 1 and killed[0].user_attrs.get("interrupted")
+    # The victim's trial in flight (a candidate being trained, or one being recorded as a duplicate) is marked
+    # interrupted; its other unfinished trials are the duplicates it recorded.
+    mine = [t for t in trials if t.user_attrs.get("pid") == victim.pid
+            and t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    killed = [t for t in mine if t.user_attrs.get("interrupted")]
+    assert len(killed) == 1 and killed[0].state == optuna.trial.TrialState.FAIL
+    assert all(t.user_attrs.get("duplicate_of") is not None for t in mine if t not in killed)
     # Each finished trial was trained once, on one machine: its run folder is in exactly one worker's folder.
     for number in done:
         assert sum((folder / "trials" / f"{number:05d}").is_dir() for folder in folders) == 1, number
