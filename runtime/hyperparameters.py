@@ -30,7 +30,6 @@ NOT_TUNABLE = ("mode", "device", "seed", "mixed_precision", "balanced_sampler")
 class Range:
     """What one training setting may take in a search."""
 
-    path: str
     field: Param
     low: float | None = None
     high: float | None = None
@@ -91,7 +90,10 @@ def _range(path: str, spec: Any, training_fields: tuple) -> Range:
         raise ValueError(f"the search sets it for every candidate: use {FIXED_BY_SEARCH[path]}")
     if path in NOT_TUNABLE:
         raise ValueError("it says what a run is or where it runs, not how it learns: it cannot be searched")
-    field = _field(path, training_fields)
+    settings = tunable(training_fields)
+    if path not in settings:
+        raise ValueError(f"not a training setting the search can vary; these can: {', '.join(settings)}")
+    field = settings[path]
     if not isinstance(spec, dict):
         raise ValueError(f"expected {{low: ..., high: ...}} or {{choices: [...]}}, got {short_repr(spec)}")
     unknown = sorted(set(spec) - {"low", "high", "log", "choices"})
@@ -106,7 +108,7 @@ def _range(path: str, spec: Any, training_fields: tuple) -> Range:
         checked = tuple(_checked(path, field, v, "choices") for v in choices)
         if len(set(checked)) != len(checked):
             raise ValueError("choices: a value is listed twice")
-        return Range(path, field, choices=checked)
+        return Range(field, choices=checked)
     if isinstance(field, (Bool, Choice)):
         raise ValueError(f"it is {field.expected()}: give choices, not low and high")
     if "low" not in spec or "high" not in spec:
@@ -119,7 +121,7 @@ def _range(path: str, spec: Any, training_fields: tuple) -> Range:
         raise ValueError(f"log: expected true or false, got {short_repr(log)}")
     if log and low <= 0:
         raise ValueError(f"a log scale needs low above 0, got {low}")
-    return Range(path, field, float(low), float(high), log)
+    return Range(field, float(low), float(high), log)
 
 
 def _checked(path: str, field: Param, value: Any, key: str) -> Any:
@@ -129,30 +131,16 @@ def _checked(path: str, field: Param, value: Any, key: str) -> Any:
         raise ValueError(f"{key}: {exc}: training.{path} takes {field.expected()}") from None
 
 
-def _field(path: str, fields: tuple) -> Param:
-    """The training field at ``path``; ValueError lists what may be searched."""
-    here, parts = fields, path.split(".")
-    for depth, part in enumerate(parts):
-        found = next((f for f in here if f.name == part), None)
-        last = depth == len(parts) - 1
-        if found is not None and last and isinstance(found, (Int, Float, Bool, Choice)):
-            return found
-        if found is None or last or not hasattr(found, "fields"):
-            raise ValueError(f"not a training setting the search can vary; these can: {', '.join(tunable(fields))}")
-        here = found.fields
-    raise AssertionError("unreachable: the loop returns or raises")
-
-
-def tunable(fields: tuple, prefix: str = "") -> list[str]:
-    """The paths of the training settings a search may vary."""
-    paths = []
+def tunable(fields: tuple, prefix: str = "") -> dict[str, Param]:
+    """The training settings a search may vary, by path."""
+    found: dict[str, Param] = {}
     for f in fields:
         path = prefix + f.name
         if hasattr(f, "fields"):
-            paths += tunable(f.fields, path + ".")
+            found |= tunable(f.fields, path + ".")
         elif isinstance(f, (Int, Float, Bool, Choice)) and path not in FIXED_BY_SEARCH and path not in NOT_TUNABLE:
-            paths.append(path)
-    return paths
+            found[path] = f
+    return found
 
 
 def current(training: dict | None, space: dict[str, Range]) -> dict[str, Any]:

@@ -289,7 +289,7 @@ def _candidate(trials: list[optuna.trial.FrozenTrial], trial: optuna.Trial, base
 
 def _rungs(settings) -> list[int]:
     """The epochs at which successive halving judges a trial: min_epochs x reduction^k below trial_epochs."""
-    if not settings.pruning.reduction or settings.pruning.reduction < 2:
+    if settings.pruning.reduction < 2:  # 0 is off; 1 would keep every candidate
         return []
     rungs, epoch = [], settings.pruning.min_epochs
     while epoch < settings.trial_epochs:

@@ -207,8 +207,8 @@ SEARCH = (
     Int("max_trials", 0, "stop after this many finished trials in the study; 0: until stopped", lo=0),
     Float("max_hours", 0.0, "stop after this many hours; 0: until stopped", lo=0.0),
     Int("mutations", 2, "at most this many changes per candidate (1 to this, at random)", lo=1),
-    Int("control_every", 4, "sampler mutation: every this many trials is a plain random sample of the space, as a "
-                                   "control", lo=0),
+    Int("control_every", 4, "sampler mutation: every this many trials is a plain random sample of the space, as "
+                            "a control", lo=0),
     Int("control_steps", 3, "changes from the base network that make a control sample", lo=1),
     Names("pinned", (), "nodes the search must not touch"),
     Int("max_params", 0, "refuse candidates with more parameters; 0: no limit", lo=0),
