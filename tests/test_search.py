@@ -143,24 +143,35 @@ def test_two_workers_share_one_study_without_duplicate_numbers(project_file, tmp
 
 
 def test_workers_on_one_machine_share_its_cores():
+    import datetime
     import os
     import socket
 
     import optuna
     import torch
+    from optuna.trial import TrialState
+
+    def trial(state, host, pid, ended=None):
+        made = optuna.trial.create_trial(state=state, user_attrs={"host": host, "pid": pid},
+                                         values=[0.5, 1.0] if state == TrialState.COMPLETE else None)
+        made.datetime_complete = ended
+        return made
 
     before = torch.get_num_threads()
+    now, other = datetime.datetime.now(), os.getppid()  # the parent: a live process that is not this one
     try:
         torch.set_num_threads(4)
-        study = optuna.create_study(directions=["minimize", "minimize"])
         share = search._ThreadShare()
-        share.share(study.get_trials())
+        share.share([])
         assert torch.get_num_threads() == 4
-        for host, pid in ((socket.gethostname(), os.getpid() + 1), ("elsewhere", os.getpid() + 2)):
-            study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
-                                                      user_attrs={"host": host, "pid": pid}))
-        share.share(study.get_trials())
+        share.share([trial(TrialState.RUNNING, socket.gethostname(), other),
+                     trial(TrialState.RUNNING, "elsewhere", other + 1)])
         assert torch.get_num_threads() == 2, "one other worker on this machine: half the cores each"
+        share.share([trial(TrialState.COMPLETE, socket.gethostname(), other, now - datetime.timedelta(seconds=1))])
+        assert torch.get_num_threads() == 2, "a worker between two trials still counts"
+        share.share([trial(TrialState.COMPLETE, socket.gethostname(), other, now - datetime.timedelta(hours=1)),
+                     trial(TrialState.RUNNING, socket.gethostname(), 2 ** 22 + 12345)])
+        assert torch.get_num_threads() == 4, "a worker long idle, or whose process is gone, takes no share"
     finally:
         torch.set_num_threads(before)
 
