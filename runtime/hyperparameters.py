@@ -20,12 +20,6 @@ import optuna
 from graphcompiler.errors import short_repr
 from graphcompiler.layers.spec import Bool, Choice, Float, Int, Param
 
-FIXED_BY_SEARCH = {"epochs": "search.trial_epochs", "max_seconds": "search.trial_seconds"}
-"""Training settings the search itself sets for every candidate, so never hyperparameters."""
-NOT_TUNABLE = ("mode", "device", "seed", "mixed_precision", "balanced_sampler")
-"""What a run is or where it runs, not how well it learns."""
-
-
 @dataclass(frozen=True)
 class Range:
     """What one training setting may take in a search."""
@@ -86,10 +80,9 @@ def parse_space(value: Any, training_fields: tuple) -> dict[str, Range]:
 
 
 def _range(path: str, spec: Any, training_fields: tuple) -> Range:
-    if path in FIXED_BY_SEARCH:
-        raise ValueError(f"the search sets it for every candidate: use {FIXED_BY_SEARCH[path]}")
-    if path in NOT_TUNABLE:
-        raise ValueError("it says what a run is or where it runs, not how it learns: it cannot be searched")
+    declared = _declared(training_fields)
+    if path in declared and declared[path].unsearched:
+        raise ValueError(declared[path].unsearched)
     settings = tunable(training_fields)
     if path not in settings:
         raise ValueError(f"not a training setting the search can vary; these can: {', '.join(settings)}")
@@ -131,15 +124,18 @@ def _checked(path: str, field: Param, value: Any, key: str) -> Any:
         raise ValueError(f"{key}: {exc}: training.{path} takes {field.expected()}") from None
 
 
-def tunable(fields: tuple, prefix: str = "") -> dict[str, Param]:
+def tunable(fields: tuple) -> dict[str, Param]:
     """The training settings a search may vary, by path."""
+    return {path: f for path, f in _declared(fields).items()
+            if isinstance(f, (Int, Float, Bool, Choice)) and not f.unsearched}
+
+
+def _declared(fields: tuple, prefix: str = "") -> dict[str, Param]:
+    """Every setting of a declaration, by its dotted path."""
     found: dict[str, Param] = {}
     for f in fields:
         path = prefix + f.name
-        if hasattr(f, "fields"):
-            found |= tunable(f.fields, path + ".")
-        elif isinstance(f, (Int, Float, Bool, Choice)) and path not in FIXED_BY_SEARCH and path not in NOT_TUNABLE:
-            found[path] = f
+        found |= _declared(f.fields, path + ".") if hasattr(f, "fields") else {path: f}
     return found
 
 

@@ -116,13 +116,16 @@ AUGMENTATION = (
     ), "mixup (Zhang et al. 2018): images and labels mixed with the same weight"),
 )
 
+RUN_NOT_LEARNING = "it says what a run is or where it runs, not how it learns: it cannot be searched"
+
 TRAINING = (
     Choice("mode", "auto", "auto reads the task from the loss wiring (vat when training.vat.unlabeled names data); "
                            "gan trains generator against discriminator; vat adds virtual adversarial training on "
-                           "unlabeled data", choices=("auto", "supervised", "gan", "vat")),
-    Int("epochs", 10, "passes over the training data", lo=1),
+                           "unlabeled data", choices=("auto", "supervised", "gan", "vat"), unsearched=RUN_NOT_LEARNING),
+    Int("epochs", 10, "passes over the training data", lo=1,
+        unsearched="the search sets it for every candidate: use search.trial_epochs"),
     Int("batch_size", 64, "samples per step", lo=1),
-    Int("seed", 0, "seed of every random choice; a CPU run with the same seed repeats exactly", lo=0),
+    Int("seed", 0, "seed of every random choice; a CPU run with the same seed repeats exactly", lo=0, unsearched=RUN_NOT_LEARNING),
     Group("optimizer", (
         Choice("type", "Adam", "the solver", choices=("SGD", "Adam", "AdamW", "RMSprop")),
         Float("lr", 0.001, "learning rate", lo=0.0),
@@ -140,13 +143,14 @@ TRAINING = (
     )),
     Float("grad_clip", 0.0, "clip the gradient norm to this; 0 turns clipping off", lo=0.0),
     Float("label_smoothing", 0.0, "label smoothing of SoftmaxCrossEntropy", lo=0.0, hi=1.0, hi_open=True),
-    Bool("balanced_sampler", False, "draw every class equally often (for imbalanced data)"),
-    Bool("mixed_precision", False, "float16/bfloat16 autocast on the GPU"),
+    Bool("balanced_sampler", False, "draw every class equally often (for imbalanced data)", unsearched=RUN_NOT_LEARNING),
+    Bool("mixed_precision", False, "float16/bfloat16 autocast on the GPU", unsearched=RUN_NOT_LEARNING),
     Choice("device", "auto", "where to train: auto takes the GPU when there is one",
-           choices=("auto", "cpu", "cuda")),
+           choices=("auto", "cpu", "cuda"), unsearched=RUN_NOT_LEARNING),
     Float("max_seconds", 0.0, "stop training after the epoch that passes this many seconds of training since "
                               "the start or resume (reading the data not counted); the run can be resumed; 0: no "
-                              "limit", lo=0.0),
+                              "limit", lo=0.0, unsearched="the search sets it for every candidate: use "
+                                                          "search.trial_seconds"),
     Group("early_stopping", (
         Int("patience", 0, "end training when the validation error has not improved for this many epochs; 0: never",
             lo=0),

@@ -49,6 +49,8 @@ class Param:
     """Values the architecture search may switch this parameter between."""
     required: bool = False
     """Must be given explicitly; ``default`` is then only the value a new node starts with."""
+    unsearched: str = ""
+    """Why a search may not vary this setting (empty: it may): a hyperparameter search names it in its refusal."""
 
 
     def check(self, value: Any) -> Any:
