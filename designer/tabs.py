@@ -434,7 +434,7 @@ class Workspace:
         try:
             with Image.open(path) as image:
                 pixels = np.asarray(image.convert("RGBA").resize((THUMB, THUMB)), dtype=np.float32) / 255.0
-        except OSError:
+        except (OSError, Image.DecompressionBombError):
             return None
         self.textures[path] = dpg.add_static_texture(THUMB, THUMB, pixels.ravel().tolist(), parent="thumbnails")
         return self.textures[path]
@@ -600,6 +600,11 @@ class Workspace:
         except OSError:
             return None
         if key not in self.pictures:
+            # A redrawn picture's texture replaces the last one's: the Evaluation tab rebuilt its images first.
+            for old in [k for k in self.pictures if k[0] == path]:
+                made = self.pictures.pop(old)
+                if made:
+                    dpg.delete_item(made[0])
             self.pictures[key] = self._picture_texture(path)
         return self.pictures[key]
 
@@ -611,7 +616,7 @@ class Workspace:
                 scale = max(1, PICTURE_SIDE // max(image.size))
                 rgba = image.convert("RGBA").resize((image.width * scale, image.height * scale),
                                                     Image.Resampling.NEAREST)
-        except OSError:
+        except (OSError, Image.DecompressionBombError):
             return None
         pixels = np.asarray(rgba, dtype=np.float32) / 255.0
         return (dpg.add_static_texture(rgba.width, rgba.height, pixels.ravel().tolist(), parent="thumbnails"),

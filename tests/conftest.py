@@ -1,11 +1,15 @@
-"""Shared test setup: example paths, the search tests' project and the hypothesis profiles."""
+"""Shared test setup: example paths, the search tests' project, a decompression bomb and the hypothesis profiles."""
 
+import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from PIL import Image
 
 import graphcompiler as gc
 from runtime.example_data import write_dataset
@@ -26,6 +30,16 @@ def mlp_search_project(folder: Path, trial_epochs: int = 1) -> Path:
     project.sections["search"] = {"trial_epochs": trial_epochs, "control_every": 3}
     gc.save(project, folder / "mlp.graph.yaml")
     return folder / "mlp.graph.yaml"
+
+
+def bomb_png(path: Path) -> None:
+    """A tiny PNG whose header claims 100000 x 100000 one-bit pixels: Pillow refuses it when opening."""
+    buffer = io.BytesIO()
+    Image.new("1", (8, 8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", 100_000, 100_000)  # IHDR's width and height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
 
 
 @pytest.fixture

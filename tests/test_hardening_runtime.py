@@ -1,12 +1,9 @@
 """Bad input to every command ends in one `error:` line naming what to fix, never a traceback (issue 22)."""
 
 import errno
-import io
 import os
 import shutil
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ import torch
 from PIL import Image
 
 import graphcompiler as gc
+from conftest import bomb_png
 from netcanvas.cli import main
 from runtime.example_data import write_dataset
 
@@ -52,16 +50,6 @@ def vectors(tmp_path_factory) -> Path:
 def run_copy(vectors, tmp_path) -> Path:
     """A copy of the trained run to spoil."""
     return Path(shutil.copytree(vectors / "run", tmp_path / "run"))
-
-
-def bomb_png(path: Path) -> None:
-    """A tiny PNG whose header claims 100000 x 100000 one-bit pixels: Pillow refuses it when opening."""
-    buffer = io.BytesIO()
-    Image.new("1", (8, 8)).save(buffer, format="PNG")
-    data = bytearray(buffer.getvalue())
-    data[16:24] = struct.pack(">II", 100_000, 100_000)  # IHDR's width and height
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    path.write_bytes(bytes(data))
 
 
 # Malformed but safe run files: they load with weights_only, but hold the wrong thing.
