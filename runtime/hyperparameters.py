@@ -80,13 +80,13 @@ def parse_space(value: Any, training_fields: tuple) -> dict[str, Range]:
 
 
 def _range(path: str, spec: Any, training_fields: tuple) -> Range:
-    declared = _declared(training_fields)
-    if path in declared and declared[path].unsearched:
-        raise ValueError(declared[path].unsearched)
-    settings = tunable(training_fields)
-    if path not in settings:
-        raise ValueError(f"not a training setting the search can vary; these can: {', '.join(settings)}")
-    field = settings[path]
+    settings = _declared(training_fields)
+    field = settings.get(path)
+    if field is not None and field.unsearched:
+        raise ValueError(field.unsearched)
+    if not _searchable(field):
+        raise ValueError(f"not a training setting the search can vary; these can: "
+                         f"{', '.join(p for p, f in settings.items() if _searchable(f))}")
     if not isinstance(spec, dict):
         raise ValueError(f"expected {{low: ..., high: ...}} or {{choices: [...]}}, got {short_repr(spec)}")
     unknown = sorted(set(spec) - {"low", "high", "log", "choices"})
@@ -124,10 +124,8 @@ def _checked(path: str, field: Param, value: Any, key: str) -> Any:
         raise ValueError(f"{key}: {exc}: training.{path} takes {field.expected()}") from None
 
 
-def tunable(fields: tuple) -> dict[str, Param]:
-    """The training settings a search may vary, by path."""
-    return {path: f for path, f in _declared(fields).items()
-            if isinstance(f, (Int, Float, Bool, Choice)) and not f.unsearched}
+def _searchable(field: Param | None) -> bool:
+    return isinstance(field, (Int, Float, Bool, Choice)) and not field.unsearched
 
 
 def _declared(fields: tuple, prefix: str = "") -> dict[str, Param]:

@@ -118,12 +118,18 @@ AUGMENTATION = (
 
 RUN_NOT_LEARNING = "it says what a run is or where it runs, not how it learns: it cannot be searched"
 
+
+def _set_by_search(setting: str) -> str:
+    """Why a search may not vary a training setting it sets itself for every candidate."""
+    return f"the search sets it for every candidate: use search.{setting}"
+
+
 TRAINING = (
     Choice("mode", "auto", "auto reads the task from the loss wiring (vat when training.vat.unlabeled names data); "
                            "gan trains generator against discriminator; vat adds virtual adversarial training on "
                            "unlabeled data", choices=("auto", "supervised", "gan", "vat"), unsearched=RUN_NOT_LEARNING),
     Int("epochs", 10, "passes over the training data", lo=1,
-        unsearched="the search sets it for every candidate: use search.trial_epochs"),
+        unsearched=_set_by_search("trial_epochs")),
     Int("batch_size", 64, "samples per step", lo=1),
     Int("seed", 0, "seed of every random choice; a CPU run with the same seed repeats exactly", lo=0,
         unsearched=RUN_NOT_LEARNING),
@@ -151,8 +157,7 @@ TRAINING = (
            choices=("auto", "cpu", "cuda"), unsearched=RUN_NOT_LEARNING),
     Float("max_seconds", 0.0, "stop training after the epoch that passes this many seconds of training since "
                               "the start or resume (reading the data not counted); the run can be resumed; 0: no "
-                              "limit", lo=0.0, unsearched="the search sets it for every candidate: use "
-                                                          "search.trial_seconds"),
+                              "limit", lo=0.0, unsearched=_set_by_search("trial_seconds")),
     Group("early_stopping", (
         Int("patience", 0, "end training when the validation error has not improved for this many epochs; 0: never",
             lo=0),
