@@ -162,7 +162,9 @@ def _plot(means: dict[str, list[float]], minutes: float, path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(6.4, 4))
     for name, curve in means.items():
-        axes.plot([minutes * (k + 1) / len(curve) for k in range(len(curve))], curve, label=name)
+        # One colour per configuration, whichever of them a run draws: plots of different runs read alike.
+        axes.plot([minutes * (k + 1) / len(curve) for k in range(len(curve))], curve, label=name,
+                  color=f"C{list(CONFIGS).index(name)}")
     axes.set_xlabel("minutes of search")
     axes.set_ylabel("hypervolume of the front (mean of the seeds)")
     axes.set_title(f"LeNet on digits; reference point: error {REFERENCE[0]}, {REFERENCE[1]} x the base's multiply-adds",

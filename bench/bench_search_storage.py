@@ -84,9 +84,14 @@ def _rate(folder: Path) -> tuple[float, int]:
     return (len(ends) / (ends[-1] - steady) * 3600 if ends else 0.0), len(done)
 
 
+def _search_command(project: Path, workers: int, folder: Path) -> list[str]:
+    """``netcanvas search`` of the project into ``folder`` with ``workers`` workers, as a user runs it."""
+    return [sys.executable, "-m", "netcanvas", "search", str(project), "--dir", str(folder), "--workers",
+            str(workers)]
+
+
 def _throughput(project: Path, storage: str | None, workers: int, trials: int, folder: Path) -> dict:
-    command = [sys.executable, "-m", "netcanvas", "search", str(project), "--dir", str(folder), "--workers",
-               str(workers), "--max-trials", str(trials)]
+    command = _search_command(project, workers, folder) + ["--max-trials", str(trials)]
     if storage:
         command += ["--storage", storage, "--study", f"bench-{uuid.uuid4().hex[:8]}"]
     started = time.perf_counter()
@@ -98,10 +103,8 @@ def _throughput(project: Path, storage: str | None, workers: int, trials: int, f
 
 def _in_time(project: Path, workers: int, seconds: float, folder: Path) -> dict:
     """Complete trials of a search with ``workers`` workers stopped by Ctrl-C after ``seconds``."""
-    command = [sys.executable, "-m", "netcanvas", "search", str(project), "--dir", str(folder), "--workers",
-               str(workers)]
     with OtherLoad(children=True) as load:
-        process = subprocess.Popen(command, cwd=project.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(_search_command(project, workers, folder), cwd=project.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(seconds)
         process.send_signal(signal.SIGINT)
         process.wait()
